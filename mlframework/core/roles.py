@@ -1,0 +1,42 @@
+"""Roles are Django groups holding the platform's permissions.
+
+viewer reads everything; analyst also trains and uses the Showroom; operator
+also edits, enables, disables and runs dispatches. Superusers do everything.
+Views ask for a permission, never for a group name, so an admin can also grant
+a single permission to a single user.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+
+VIEW = "core.view_platform"
+SHOWROOM = "core.use_showroom"
+TRAIN = "core.train_models"
+OPERATE = "core.operate_dispatches"
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "viewer": ("view_platform",),
+    "analyst": ("view_platform", "use_showroom", "train_models"),
+    "operator": ("view_platform", "operate_dispatches"),
+}
+
+
+def require(permission: str) -> Callable:
+    """View decorator: 403 unless the logged-in user holds the permission."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(
+                    "Your account lacks the permission for this page "
+                    f"({permission.split('.')[1].replace('_', ' ')}). "
+                    "Ask an administrator to add you to the right group."
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

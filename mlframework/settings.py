@@ -1,0 +1,188 @@
+"""Django settings. Application parameters come from config.yaml (CONFIG)."""
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from mlframework.config import ConfigError, load_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+CONFIG_FILE = Path(os.environ.get("MLFRAMEWORK_CONFIG", BASE_DIR / "config.yaml"))
+try:
+    CONFIG = load_config(CONFIG_FILE)
+except ConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+VAR_DIR = CONFIG.path(CONFIG.paths.var)
+
+
+def _secret_key() -> str:
+    if CONFIG.web.secret_key:
+        return CONFIG.web.secret_key
+    # Generated once and kept beside the data it protects.
+    key_file = VAR_DIR / "secret_key"
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = CONFIG.web.debug
+ALLOWED_HOSTS = CONFIG.web.allowed_hosts
+CSRF_TRUSTED_ORIGINS = CONFIG.web.csrf_trusted_origins
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "mlframework.core",
+    "mlframework.events",
+    "registry",
+    "showroom",
+    "dispatch",
+    "monitor",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mlframework.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "mlframework.core.context_processors.permissions",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "mlframework.wsgi.application"
+
+
+def _database(db) -> dict:
+    settings = {"ENGINE": db.ENGINES[db.engine], "NAME": db.name}
+    if db.engine == "sqlite":
+        settings["NAME"] = str(CONFIG.path(db.name))
+        settings["OPTIONS"] = {"timeout": 20, **db.options}
+        return settings
+    settings.update(
+        HOST=db.host,
+        PORT=str(db.port or ""),
+        USER=db.user,
+        PASSWORD=db.password,
+        CONN_MAX_AGE=60,
+        CONN_HEALTH_CHECKS=True,
+    )
+    options = dict(db.options)
+    if db.engine == "mysql":
+        options.setdefault("charset", "utf8mb4")
+        options.setdefault("connect_timeout", db.connect_timeout)
+    elif db.engine == "postgresql":
+        options.setdefault("connect_timeout", db.connect_timeout)
+    settings["OPTIONS"] = options
+    return settings
+
+
+DATABASES = {
+    "default": _database(CONFIG.databases.default),
+    "events": _database(CONFIG.databases.events),
+}
+DATABASE_ROUTERS = ["mlframework.events.routers.EventsRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "training"],
+    }
+}
+
+_VALIDATORS = "django.contrib.auth.password_validation."
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": _VALIDATORS + "UserAttributeSimilarityValidator"},
+    {"NAME": _VALIDATORS + "MinimumLengthValidator"},
+    {"NAME": _VALIDATORS + "CommonPasswordValidator"},
+    {"NAME": _VALIDATORS + "NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_AGE = CONFIG.web.session_age_hours * 3600
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = CONFIG.web.time_zone
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = CONFIG.path(CONFIG.paths.static_root)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to disk
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "mlframework.lib.redact.RedactingFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": sys.stderr,
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

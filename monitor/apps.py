@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class MonitorConfig(AppConfig):
+    """Host, database and schedule checks."""
+
+    name = "monitor"
