@@ -3,6 +3,9 @@
 # Start a throwaway MariaDB (no systemd) under $BASE, TCP on 127.0.0.1:$PORT + unix socket.
 set -euo pipefail
 BASE=${BASE:-/tmp/ci/mariadb}; PORT=${PORT:-13306}
+if mariadb-admin --no-defaults --socket="$BASE/run/mysqld.sock" -uroot ping >/dev/null 2>&1; then
+  echo "MariaDB already up under $BASE"; exit 0
+fi
 mkdir -p "$BASE/data" "$BASE/run"; chown -R mysql:mysql "$BASE"
 [ -d "$BASE/data/mysql" ] || mariadb-install-db --no-defaults --user=mysql --datadir="$BASE/data" \
       --auth-root-authentication-method=socket --skip-test-db > "$BASE/install-db.log" 2>&1

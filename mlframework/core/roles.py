@@ -40,3 +40,22 @@ def require(permission: str) -> Callable:
         return wrapper
 
     return decorator
+
+
+def ensure_groups(using: str = "default", **kwargs) -> None:
+    """Make the role groups hold their permissions (post_migrate handler).
+
+    The data migration creates them; this keeps them after a flush and puts
+    back a permission someone removed by mistake.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    if using != "default":
+        return
+    for name, codenames in ROLES.items():
+        group, _ = Group.objects.using(using).get_or_create(name=name)
+        group.permissions.add(
+            *Permission.objects.using(using).filter(
+                content_type__app_label="core", codename__in=codenames
+            )
+        )

@@ -100,12 +100,16 @@ def connect(name: str, *, autocommit: bool = True) -> pyodbc.Connection:
 def probe(name: str, query: str | None = None) -> Probe:
     """Connect and run the datasource's test query; never raises."""
     started = time.perf_counter()
+    if name not in settings.CONFIG.datasources:
+        return Probe(
+            False, 0.0, error=str(OdbcError(name, "is not a configured datasource"))
+        )
     try:
         query = query or settings.CONFIG.datasources[name].test_query
         with connect(name) as connection:
             row = connection.execute(query).fetchone()
         return Probe(True, time.perf_counter() - started, value=row[0] if row else None)
-    except (OdbcError, pyodbc.Error, KeyError) as exc:
+    except (OdbcError, pyodbc.Error) as exc:
         message = str(exc) if isinstance(exc, OdbcError) else _message(exc)
         return Probe(False, time.perf_counter() - started, error=redact(message))
 

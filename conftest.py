@@ -1,0 +1,186 @@
+"""The standard test world: users per role, logged-in clients, real services.
+
+Services (MariaDB, cron, Chromium) are started by `make test` (ops/test.sh).
+When a test needs one that is missing it fails under `make test`
+(MLF_REQUIRE_SERVICES=1) and is skipped in a bare `pytest` run.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+
+ROOT = Path(__file__).resolve().parent
+PASSWORD = "correct horse battery staple"
+
+
+def require_service(available: bool, what: str) -> None:
+    if available:
+        return
+    if os.environ.get("MLF_REQUIRE_SERVICES"):
+        pytest.fail(f"{what} is required under make test but is not available")
+    pytest.skip(f"{what} is not available (run `make test`)")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _var_folders():
+    from django.conf import settings
+
+    config = settings.CONFIG
+    for key in ("var", "datasets", "models", "spool", "locks", "logs", "static_root"):
+        config.path(getattr(config.paths, key)).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    }
+
+
+def _user(django_user_model, username, group=None, **extra):
+    user = django_user_model.objects.create_user(
+        username=username, password=PASSWORD, **extra
+    )
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    return _user(django_user_model, "vera", "viewer")
+
+
+@pytest.fixture
+def analyst(db, django_user_model):
+    return _user(django_user_model, "ana", "analyst")
+
+
+@pytest.fixture
+def operator(db, django_user_model):
+    return _user(django_user_model, "otto", "operator")
+
+
+@pytest.fixture
+def nobody(db, django_user_model):
+    """Logged in, but in no group."""
+    return _user(django_user_model, "nemo")
+
+
+@pytest.fixture
+def superuser(db, django_user_model):
+    return django_user_model.objects.create_superuser(
+        username="root", password=PASSWORD
+    )
+
+
+def _client_for(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    return _client_for(client, viewer)
+
+
+@pytest.fixture
+def analyst_client(client, analyst):
+    return _client_for(client, analyst)
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    return _client_for(client, operator)
+
+
+@pytest.fixture
+def admin_client_(client, superuser):
+    return _client_for(client, superuser)
+
+
+class MariaDB:
+    """The throwaway MariaDB that ops/test.sh started, to stop and start."""
+
+    def __init__(self, base: str, port: str) -> None:
+        self.env = {**os.environ, "BASE": base, "PORT": port}
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["bash", str(ROOT / "ops/mariadb_down.sh")], env=self.env, check=True
+        )
+
+    def start(self) -> None:
+        subprocess.run(
+            ["bash", str(ROOT / "ops/mariadb_up.sh")],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
+
+@pytest.fixture
+def mariadb():
+    base = os.environ.get("MLF_TEST_MARIADB_BASE")
+    require_service(
+        bool(base) and shutil.which("mariadbd") is not None, "the test MariaDB"
+    )
+    server = MariaDB(base, os.environ.get("MLF_TEST_MARIADB_PORT", "13306"))
+    yield server
+    server.start()  # whatever the test did, leave it running
+
+
+@pytest.fixture
+def chromium_path():
+    path = shutil.which("chromium")
+    require_service(path is not None, "Debian's chromium")
+    return path
+
+
+@pytest.fixture
+def browser(chromium_path):
+    """A real headless Chromium (Debian's), driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright runs an event loop; Django's ORM calls in the test are fine.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium_path,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+def browser_login(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
