@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 from mlframework.core import views as core_views
 from monitor import views as monitor_views
@@ -19,4 +20,5 @@ urlpatterns = [
     path("showroom/", include("showroom.urls")),
     path("dispatches/", include("dispatch.urls")),
     path("monitor/", include("monitor.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
