@@ -139,6 +139,27 @@ def mariadb():
 
 
 @pytest.fixture
+def process_env(tmp_path):
+    """Environment for a subprocess (worker, cron job, manage.py) that must use
+    this test's databases: a copy of the test config pointing at the test
+    databases. Only committed data is visible: use transaction=True tests."""
+    import yaml
+    from django.conf import settings
+    from django.db import connections
+
+    raw = yaml.safe_load(Path(settings.CONFIG_FILE).read_text())
+    for alias in ("default", "events"):
+        raw["databases"][alias]["name"] = connections[alias].settings_dict["NAME"]
+    for key in ("var", "datasets", "models", "spool", "locks", "logs", "static_root"):
+        raw.setdefault("paths", {})[key] = str(
+            settings.CONFIG.path(getattr(settings.CONFIG.paths, key))
+        )
+    file = tmp_path / "config.subprocess.yaml"
+    file.write_text(yaml.safe_dump(raw))
+    return {**os.environ, "MLFRAMEWORK_CONFIG": str(file)}
+
+
+@pytest.fixture
 def chromium_path():
     path = shutil.which("chromium")
     require_service(path is not None, "Debian's chromium")

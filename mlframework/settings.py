@@ -98,8 +98,12 @@ WSGI_APPLICATION = "mlframework.wsgi.application"
 def _database(db) -> dict:
     settings = {"ENGINE": db.ENGINES[db.engine], "NAME": db.name}
     if db.engine == "sqlite":
-        settings["NAME"] = str(CONFIG.path(db.name))
+        path = CONFIG.path(db.name)
+        settings["NAME"] = str(path)
         settings["OPTIONS"] = {"timeout": 20, **db.options}
+        # A file, not memory, so that workers and cron jobs started by the
+        # tests see the test database.
+        settings["TEST"] = {"NAME": str(path.with_name(f"test_{path.name}"))}
         return settings
     settings.update(
         HOST=db.host,

@@ -10,9 +10,12 @@ export MLF_TEST_MARIADB_PASSWORD=apppass   # the throwaway server's own user
 export MLF_TEST_VAR=$(mktemp -d /tmp/mlframework-test.XXXXXX)
 export MLFRAMEWORK_CONFIG=$PWD/mlframework/tests/config.test.yaml
 export MLF_REQUIRE_SERVICES=1
+export MLF_TEST_CRON_TAG=mlframework-test-$$
 started_cron=""
 
 cleanup() {
+  # Crontab lines this run's tests left behind (a test that died mid-way).
+  crontab -l 2>/dev/null | grep -v -- "$MLF_TEST_CRON_TAG" | crontab - 2>/dev/null || true
   BASE=$MLF_TEST_MARIADB_BASE bash ops/mariadb_down.sh || true
   [ -n "$started_cron" ] && kill "$started_cron" 2>/dev/null
   rm -rf "$MLF_TEST_VAR"

@@ -241,3 +241,27 @@ def test_system_checks_report_an_unusable_path(tmp_path):
     assert result.returncode != 0
     assert "mlframework.E001" in result.stderr
     assert "paths.models" in result.stderr
+
+
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_a_subprocess_sees_the_test_databases(process_env):
+    from django.contrib.auth.models import User
+
+    User.objects.create_user("visible")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User;"
+            "print(User.objects.filter(username='visible').count())",
+        ],
+        cwd=ROOT,
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("1")
