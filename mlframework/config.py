@@ -210,6 +210,69 @@ class EventsConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    email_to: list[str] = field(default_factory=list)
+    email_from: str = "mlframework@localhost"
+    webhook_url: str = ""
+    webhook_timeout: float = 5.0
+    consecutive_failures: int = 3
+    low_rows_fraction: float = 0.2
+    low_rows_history: int = 10
+    down_grace_minutes: int = 5
+
+    def validate(self, path: str) -> None:
+        for index, address in enumerate(self.email_to):
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
+                raise _Invalid(
+                    f"{path}.email_to[{index}]",
+                    f"is not an e-mail address: {address!r}",
+                )
+        if self.webhook_url and not re.match(
+            r"(?i)^https?://[^/\s]+", self.webhook_url
+        ):
+            raise _Invalid(f"{path}.webhook_url", "must be an http:// or https:// URL")
+        if not 0 < self.webhook_timeout <= 60:
+            raise _Invalid(
+                f"{path}.webhook_timeout", "must be between 0 and 60 seconds"
+            )
+        if self.consecutive_failures < 1:
+            raise _Invalid(f"{path}.consecutive_failures", "must be at least 1")
+        if not 0 <= self.low_rows_fraction < 1:
+            raise _Invalid(f"{path}.low_rows_fraction", "must be between 0 and 1")
+        if self.low_rows_history < 2:
+            raise _Invalid(f"{path}.low_rows_history", "must be at least 2")
+        if self.down_grace_minutes < 0:
+            raise _Invalid(f"{path}.down_grace_minutes", "must not be negative")
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    backend: str = "console"
+    host: str = "localhost"
+    port: int = 25
+    user: str = ""
+    password: str = ""
+    use_tls: bool = False
+    use_ssl: bool = False
+    timeout: int = 10
+
+    BACKENDS = {
+        "console": "django.core.mail.backends.console.EmailBackend",
+        "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    }
+
+    def validate(self, path: str) -> None:
+        if self.backend not in self.BACKENDS:
+            choices = ", ".join(sorted(self.BACKENDS))
+            raise _Invalid(f"{path}.backend", f"must be one of {choices}")
+        _check_port(self.port, f"{path}.port")
+        if self.use_tls and self.use_ssl:
+            raise _Invalid(f"{path}.use_ssl", "cannot be true together with use_tls")
+        if self.timeout < 1:
+            raise _Invalid(f"{path}.timeout", "must be at least 1")
+
+
+@dataclass(frozen=True)
 class Config:
     databases: DatabasesConfig
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -220,6 +283,8 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     showroom: ShowroomConfig = field(default_factory=ShowroomConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     # Where the file lives: relative paths in it are relative to this folder.
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 

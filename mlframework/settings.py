@@ -198,7 +198,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Alerts go through Django's mail backend: console by default, SMTP by config.
+EMAIL_BACKEND = CONFIG.email.BACKENDS[CONFIG.email.backend]
+EMAIL_HOST = CONFIG.email.host
+EMAIL_PORT = CONFIG.email.port
+EMAIL_HOST_USER = CONFIG.email.user
+EMAIL_HOST_PASSWORD = CONFIG.email.password
+EMAIL_USE_TLS = CONFIG.email.use_tls
+EMAIL_USE_SSL = CONFIG.email.use_ssl
+EMAIL_TIMEOUT = CONFIG.email.timeout
+DEFAULT_FROM_EMAIL = CONFIG.alerts.email_from
 
 LOGGING = {
     "version": 1,

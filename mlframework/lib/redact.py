@@ -29,6 +29,8 @@ def _configured_secrets() -> tuple[str, ...]:
         return ()
     values = [config.databases.default.password, config.databases.events.password]
     values.append(config.web.secret_key)
+    # Webhook URLs often carry their token in the path: mask the whole URL.
+    values += [config.email.password, config.alerts.webhook_url]
     for source in config.datasources.values():
         values += [m.group(2) for m in _PAIR.finditer(source.connection)]
     return tuple(
