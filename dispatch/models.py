@@ -1,0 +1,196 @@
+"""Dispatch definitions and their runs.
+
+A Dispatch is a scheduled batch prediction: rows from a source query, scored
+by a model version (or the version behind an alias), written to a sink table.
+The database is the source of truth; dispatch/crontab.py mirrors the enabled
+ones into the crontab.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from croniter import croniter
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class SinkMode(models.TextChoices):
+    APPEND = "append", "Append the predictions"
+    REPLACE_RUN_KEY = "replace_run_key", "Replace the rows of the same run key"
+    REPLACE_ALL = "replace_all", "Replace every row of the table"
+
+
+class Dispatch(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    model = models.ForeignKey(
+        "registry.RegisteredModel", on_delete=models.PROTECT, related_name="dispatches"
+    )
+    version_ref = models.CharField(
+        max_length=64,
+        default="production",
+        help_text="An alias (production) or a version number (3).",
+    )
+    source_datasource = models.CharField(max_length=64)
+    source_query = models.TextField()
+    sink_datasource = models.CharField(max_length=64)
+    sink_table = models.CharField(max_length=64)
+    sink_mode = models.CharField(
+        max_length=20, choices=SinkMode.choices, default=SinkMode.APPEND
+    )
+    create_table = models.BooleanField(
+        default=True, help_text="Create the sink table when it does not exist."
+    )
+    run_key_format = models.CharField(
+        max_length=64,
+        default="%Y-%m-%d",
+        help_text="strftime pattern over the scheduled time in the dispatch's "
+        "timezone; written to the run_key column.",
+    )
+    key_columns = models.JSONField(default=list, blank=True)
+    include_probabilities = models.BooleanField(default=False)
+    cron = models.CharField(max_length=100)
+    timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=500, blank=True)
+    retries = models.PositiveSmallIntegerField(default=0)
+    retry_backoff_seconds = models.PositiveIntegerField(default=60)
+    chunk_size = models.PositiveIntegerField(default=50_000)
+    grace_minutes = models.PositiveIntegerField(default=10)
+    # The run that holds this dispatch; set and cleared by conditional
+    # UPDATEs so that overlapping invocations cannot both run.
+    claimed_run_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "dispatches"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def next_runs(self, count: int = 5, after: dt.datetime | None = None) -> list:
+        """The next times cron fires this dispatch, aware, in its timezone."""
+        start = (after or timezone.now()).astimezone(self.tz)
+        schedule = croniter(self.cron, start)
+        return [schedule.get_next(dt.datetime) for _ in range(count)]
+
+    def next_run(self) -> dt.datetime | None:
+        if not self.enabled:
+            return None
+        return self.next_runs(1)[0]
+
+    def previous_due(self, now: dt.datetime | None = None) -> dt.datetime:
+        """The last time cron should have fired (now itself when it is due)."""
+        start = (now or timezone.now()).astimezone(self.tz)
+        # croniter's get_prev excludes a start that matches exactly; nudge it.
+        schedule = croniter(self.cron, start + dt.timedelta(seconds=1))
+        return schedule.get_prev(dt.datetime)
+
+    def last_run(self) -> DispatchRun | None:
+        return self.runs.order_by("-id").first()
+
+    def describe_schedule(self) -> str:
+        from dispatch.schedule import describe
+
+        return describe(self.cron, self.timezone)
+
+    def run_key_for(self, when: dt.datetime) -> str:
+        return when.astimezone(self.tz).strftime(self.run_key_format)[:64]
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Trigger(models.TextChoices):
+    CRON = "cron", "Cron"
+    MANUAL = "manual", "Run now"
+    RETRY = "retry", "Retry"
+
+
+class DispatchRun(models.Model):
+    dispatch = models.ForeignKey(
+        Dispatch, on_delete=models.CASCADE, related_name="runs"
+    )
+    status = models.CharField(
+        max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED
+    )
+    trigger = models.CharField(
+        max_length=10, choices=Trigger.choices, default=Trigger.CRON
+    )
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    rows_read = models.BigIntegerField(default=0)
+    rows_written = models.BigIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "registry.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="dispatch_runs",
+    )
+    run_key = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["dispatch", "-id"], name="run_dispatch"),
+            models.Index(fields=["status", "-id"], name="run_status"),
+            models.Index(fields=["-created"], name="run_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dispatch} run {self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        return None

@@ -1,0 +1,139 @@
+"""The cron adapter against the real crontab (python-crontab, `crontab -`)."""
+
+import subprocess
+
+import pytest
+from django.conf import settings
+
+from dispatch import crontab
+
+pytestmark = pytest.mark.django_db(databases=["default", "events"])
+
+
+def _crontab_text() -> str:
+    result = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else ""
+
+
+@pytest.fixture
+def foreign_line():
+    """A line the platform does not own; it must survive every operation."""
+    line = f"17 3 * * * /bin/true # not-ours-{settings.CONFIG.cron.tag}"
+    subprocess.run(
+        ["crontab", "-"], input=_crontab_text() + line + "\n", text=True, check=True
+    )
+    yield line
+    remaining = [
+        row for row in _crontab_text().splitlines() if row.strip() != line.strip()
+    ]
+    subprocess.run(
+        ["crontab", "-"], input="\n".join(remaining) + "\n", text=True, check=True
+    )
+
+
+def test_line_for_carries_only_ids_and_absolute_paths(make_dispatch):
+    dispatch = make_dispatch(cron="*/5 * * * *")
+    line = crontab.line_for(dispatch)
+    assert line.startswith("*/5 * * * * cd /")
+    assert f"scripts/dispatch.py {dispatch.pk} " in line
+    assert line.endswith(f"# {settings.CONFIG.cron.tag}:dispatch:{dispatch.pk}")
+    assert f"dispatch-{dispatch.pk}.log 2>&1" in line
+    assert "PWD" not in line and "apppass" not in line
+    assert crontab.python().startswith("/")
+
+
+def test_install_writes_one_line_and_remove_takes_it_away(make_dispatch, foreign_line):
+    dispatch = make_dispatch(enabled=True)
+    assert crontab.install(dispatch) is True
+    assert crontab.install(dispatch) is False  # already right: no rewrite
+    text = _crontab_text()
+    assert text.count(f":dispatch:{dispatch.pk}\n") == 1
+    assert crontab.line_for(dispatch) in text
+    assert crontab.managed_entries()[dispatch.pk] == crontab.line_for(dispatch)
+    assert crontab.remove(dispatch.pk) is True
+    assert crontab.remove(dispatch.pk) is False
+    text = _crontab_text()
+    assert f":dispatch:{dispatch.pk}" not in text
+    assert foreign_line in text
+
+
+def test_entry_state_tells_ok_missing_mismatch_unexpected(make_dispatch):
+    dispatch = make_dispatch(enabled=True)
+    assert crontab.entry_state(dispatch) == "missing"
+    crontab.install(dispatch)
+    assert crontab.entry_state(dispatch) == "ok"
+    dispatch.cron = "0 * * * *"
+    dispatch.save()
+    assert crontab.entry_state(dispatch) == "mismatch"
+    dispatch.enabled = False
+    assert crontab.entry_state(dispatch) == "unexpected"
+    crontab.remove(dispatch.pk)
+    assert crontab.entry_state(dispatch) == "ok"
+
+
+def test_sync_adds_removes_and_fixes_but_spares_foreign_lines(
+    make_dispatch, foreign_line
+):
+    enabled = make_dispatch(enabled=True)
+    changed = make_dispatch(enabled=True)
+    crontab.install(changed)
+    changed.cron = "30 2 * * *"
+    changed.save()
+    gone = make_dispatch(enabled=True)
+    crontab.install(gone)
+    gone.enabled = False
+    gone.save()
+    result = crontab.sync()
+    assert result.added == [enabled.pk]
+    assert result.fixed == [changed.pk]
+    assert result.removed == [gone.pk]
+    entries = crontab.managed_entries()
+    assert set(entries) == {enabled.pk, changed.pk}
+    assert entries[changed.pk].startswith("30 2 * * * ")
+    assert foreign_line in _crontab_text()
+    again = crontab.sync()
+    assert (again.added, again.removed, again.fixed) == ([], [], [])
+
+
+def test_sync_removes_lines_of_deleted_dispatches(make_dispatch):
+    dispatch = make_dispatch(enabled=True)
+    crontab.install(dispatch)
+    pk = dispatch.pk
+    dispatch.delete()
+    assert crontab.sync().removed == [pk]
+    assert pk not in crontab.managed_entries()
+
+
+def test_lines_of_another_installation_are_never_touched(make_dispatch, settings):
+    dispatch = make_dispatch(enabled=True)
+    crontab.install(dispatch)
+    other = settings.CONFIG.cron.tag
+    import dataclasses
+
+    settings.CONFIG = dataclasses.replace(
+        settings.CONFIG,
+        cron=dataclasses.replace(settings.CONFIG.cron, tag=f"{other}-other"),
+    )
+    assert crontab.managed_entries() == {}
+    assert crontab.remove(dispatch.pk) is False
+    settings.CONFIG = dataclasses.replace(
+        settings.CONFIG, cron=dataclasses.replace(settings.CONFIG.cron, tag=other)
+    )
+    assert dispatch.pk in crontab.managed_entries()
+
+
+def test_a_timezone_shifts_the_hours_for_the_cron_daemon(make_dispatch):
+    dispatch = make_dispatch(cron="0 6 * * *", timezone="America/Sao_Paulo")
+    # Sao Paulo is UTC-3 all year (no daylight saving since 2019).
+    assert crontab.schedule_for(dispatch) == "0 9 * * *"
+    dispatch.cron = "*/5 * * * *"
+    assert crontab.schedule_for(dispatch) == "*/5 * * * *"
+
+
+def test_an_untranslatable_timezone_is_a_clear_error(make_dispatch):
+    dispatch = make_dispatch(cron="0 22 * * 1", timezone="America/Sao_Paulo")
+    with pytest.raises(crontab.CrontabError, match="crosses midnight"):
+        crontab.line_for(dispatch)
+    dispatch = make_dispatch(cron="0 6 * * *", timezone="Asia/Kolkata")
+    with pytest.raises(crontab.CrontabError, match="whole number of hours"):
+        crontab.install(dispatch)
