@@ -8,6 +8,7 @@ ten unreachable hosts cost about one timeout, not ten.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,12 @@ from mlframework.lib import odbc
 from mlframework.lib.redact import redact
 
 
+class Status:
+    UP = "up"
+    DOWN = "down"
+    TIMEOUT = "timeout"
+
+
 @dataclass(frozen=True)
 class Result:
     kind: str  # "host", "database" or "datasource"
@@ -29,45 +36,110 @@ class Result:
     seconds: float
     error: str = ""
     critical: bool = False
+    address: str = ""  # the address a host name resolved to and answered on
 
     @property
     def ok(self) -> bool:
-        return self.status == "up"
+        return self.status == Status.UP
 
     @property
     def ms(self) -> float:
         return round(self.seconds * 1000, 1)
 
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}"
 
-def probe_host(name: str, host: str, port: int, timeout: float, critical=False):
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused: nothing listens on port {port}",
+    errno.EHOSTUNREACH: "host unreachable: no route to {host}",
+    errno.ENETUNREACH: "network unreachable from this machine",
+    errno.EADDRNOTAVAIL: "address not available on this machine",
+    errno.ECONNRESET: "connection reset by the host",
+    errno.EACCES: "connection not permitted (firewall?)",
+    errno.EPERM: "connection not permitted (firewall?)",
+}
+
+
+def _in_words(exc: OSError, host: str, port: int) -> str:
+    template = _ERRNO_WORDS.get(exc.errno or 0)
+    if template:
+        return template.format(host=host, port=port)
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def host_target(host: str, port: int) -> str:
+    host = _bare(host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _bare(host: str) -> str:
+    host = host.strip()
+    # Accept "[::1]" as written in URLs as well as the bare literal.
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def probe_host(
+    name: str, host: str, port: int, timeout: float, critical: bool = False
+) -> Result:
+    """TCP connect to host:port within `timeout` seconds in all.
+
+    A name may resolve to several addresses (IPv6 and IPv4): they are tried in
+    order within the one deadline, so a probe never takes much longer than its
+    timeout.
+    """
+    address_text = _bare(host)
+    target = host_target(host, port)
     started = time.perf_counter()
+    deadline = started + timeout
+
+    def result(status: str, error: str = "", address: str = "") -> Result:
+        seconds = time.perf_counter() - started
+        return Result("host", name, target, status, seconds, error, critical, address)
+
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-        status, error = "up", ""
-    except TimeoutError:
-        status, error = "timeout", f"no answer within {timeout:g} s"
+        addresses = socket.getaddrinfo(address_text, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        status, error = "down", f"name not resolved: {exc.strerror}"
-    except OSError as exc:
-        status, error = "down", exc.strerror or str(exc)
-    return Result(
-        "host", name, target, status, time.perf_counter() - started, error, critical
-    )
+        if exc.errno == socket.EAI_AGAIN:
+            return result(Status.DOWN, f"name lookup failed for now: {address_text}")
+        return result(Status.DOWN, f"name not known: {address_text} ({exc.strerror})")
+    except (OSError, UnicodeError) as exc:
+        return result(Status.DOWN, f"bad host {address_text!r}: {exc}")
+    errors = []
+    for family, kind, proto, _, sockaddr in addresses:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            break
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.settimeout(remaining)
+                sock.connect(sockaddr)
+            return result(Status.UP, address=sockaddr[0])
+        except TimeoutError:
+            break
+        except OSError as exc:
+            errors.append(_in_words(exc, sockaddr[0], port))
+    if time.perf_counter() >= deadline or not errors:
+        return result(Status.TIMEOUT, f"no answer within {timeout:g} s")
+    return result(Status.DOWN, "; ".join(dict.fromkeys(errors)))
 
 
 def probe_database(alias: str) -> Result:
     started = time.perf_counter()
     connection = connections[alias]
-    target = f"{connection.vendor} {connection.settings_dict.get('HOST') or ''}".strip()
+    settings_dict = connection.settings_dict
+    where = settings_dict.get("HOST") or ""
+    if settings_dict.get("PORT"):
+        where += f":{settings_dict['PORT']}"
+    target = f"{connection.vendor} {where}".strip()
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-        status, error = "up", ""
+        status, error = Status.UP, ""
     except Exception as exc:
-        status, error = "down", redact(exc)
+        status, error = Status.DOWN, redact(exc)
         with contextlib.suppress(Exception):
             connection.close()
     # The event log spools while its database is down, so it is not critical.
@@ -89,7 +161,7 @@ def probe_datasource(name: str) -> Result:
         "datasource",
         name,
         odbc.driver_name(source.connection),
-        "up" if result.ok else "down",
+        Status.UP if result.ok else Status.DOWN,
         result.seconds,
         result.error,
         source.critical,
@@ -97,7 +169,7 @@ def probe_datasource(name: str) -> Result:
 
 
 def run_all() -> list[Result]:
-    """Every configured probe, concurrently."""
+    """Every configured probe, concurrently, in a stable order."""
     config = settings.CONFIG
     jobs = [(probe_database, (alias,)) for alias in ("default", "events")]
     jobs += [(probe_datasource, (name,)) for name in sorted(config.datasources)]
@@ -105,7 +177,9 @@ def run_all() -> list[Result]:
         (probe_host, (h.name, h.host, h.port, h.timeout, h.critical))
         for h in config.hosts
     ]
-    with ThreadPoolExecutor(max_workers=min(32, len(jobs))) as pool:
+    # One thread per probe: they mostly wait, and a slow one must not queue
+    # the others behind it.
+    with ThreadPoolExecutor(max_workers=min(64, len(jobs))) as pool:
         futures = [pool.submit(_closing(function), *args) for function, args in jobs]
         return [future.result() for future in futures]
 
@@ -121,10 +195,14 @@ def _closing(function):
     return run
 
 
+def healthy(results: list[Result]) -> bool:
+    return all(r.ok for r in results if r.critical)
+
+
 def summary(results: list[Result]) -> dict:
-    healthy = all(r.ok for r in results if r.critical)
+    """The /healthz body. It is public: names and states, no addresses."""
     return {
-        "status": "ok" if healthy else "failing",
+        "status": "ok" if healthy(results) else "failing",
         "checks": [
             {
                 "kind": r.kind,

@@ -1,0 +1,256 @@
+"""Alert rules and their delivery.
+
+Each watched condition is a Finding (failing or not). `evaluate` keeps one
+AlertState per condition: an alert is sent once the condition has failed for
+longer than its grace time, never again while it keeps failing, and a
+recovery notice is sent once it is over. Every alert and recovery is also an
+event. Mail goes through Django's mail backend (console by default, SMTP by
+config.yaml); a webhook, when configured, receives the same alert as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db.models import F, Q
+from django.utils import timezone
+
+from mlframework.events.log import log_event
+from mlframework.lib.redact import redact
+from monitor.models import AlertState, AlertStatus, Rule
+from monitor.probes import Result
+
+SOURCE = "monitor"
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str  # stable identity of the condition, e.g. "host:web"
+    rule: str  # a Rule value
+    subject: str  # what it is about, in words: "host web (10.0.0.5:22)"
+    failing: bool
+    detail: str = ""  # what is wrong (or, when not failing, what is right)
+    grace: timedelta = timedelta(0)
+    dispatch_id: int | None = None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notice:
+    state: str  # "fired" or "recovered"
+    key: str
+    rule: str
+    subject: str
+    detail: str
+    at: datetime
+    dispatch_id: int | None = None
+
+    @property
+    def title(self) -> str:
+        rule = Rule(self.rule).label if self.rule in Rule.values else self.rule
+        if self.state == "fired":
+            return f"[mlframework] ALERT {rule}: {self.subject}"
+        return f"[mlframework] recovered {rule}: {self.subject}"
+
+    def body(self) -> str:
+        lines = [
+            self.title.removeprefix("[mlframework] "),
+            "",
+            self.detail or "(no detail)",
+            "",
+            f"Condition: {self.key}",
+            f"At: {self.at.isoformat(timespec='seconds')}",
+        ]
+        if self.state == "fired":
+            lines.append("You will not be alerted again until it recovers.")
+        return "\n".join(lines)
+
+    def payload(self) -> dict:
+        return {
+            "source": "mlframework",
+            "state": self.state,
+            "key": self.key,
+            "rule": self.rule,
+            "subject": self.subject,
+            "detail": self.detail,
+            "dispatch_id": self.dispatch_id,
+            "at": self.at.isoformat(),
+        }
+
+
+# --------------------------------------------------------------------------
+# Findings from the probes
+# --------------------------------------------------------------------------
+
+
+def probe_findings(results: list[Result]) -> list[Finding]:
+    grace = timedelta(minutes=settings.CONFIG.alerts.down_grace_minutes)
+    findings = []
+    for result in results:
+        rule = Rule.HOST_DOWN if result.kind == "host" else Rule.DATABASE_DOWN
+        if result.ok:
+            detail = f"up, answered in {result.ms} ms"
+        else:
+            detail = f"{result.status}: {result.error}"
+        findings.append(
+            Finding(
+                key=result.key,
+                rule=rule,
+                subject=f"{result.kind} {result.name} ({result.target})",
+                failing=not result.ok,
+                detail=detail,
+                grace=grace,
+            )
+        )
+    return findings
+
+
+# --------------------------------------------------------------------------
+# The state machine
+# --------------------------------------------------------------------------
+
+
+def evaluate(findings: list[Finding], now: datetime | None = None) -> list[Notice]:
+    """Update the alert states and send what is due. Returns what was sent."""
+    now = now or timezone.now()
+    notices = []
+    for finding in findings:
+        notice = _step(finding, now)
+        if notice:
+            deliver(notice)
+            notices.append(notice)
+    return notices
+
+
+def _step(finding: Finding, now: datetime) -> Notice | None:
+    state, _ = AlertState.objects.get_or_create(
+        key=finding.key,
+        defaults={
+            "rule": finding.rule,
+            "subject": finding.subject[:200],
+            "dispatch_id": finding.dispatch_id,
+            "checked_at": now,
+        },
+    )
+    common = {
+        "rule": finding.rule,
+        "subject": finding.subject[:200],
+        "dispatch_id": finding.dispatch_id,
+        "checked_at": now,
+        "detail": finding.detail,
+    }
+    mine = AlertState.objects.filter(pk=state.pk)
+    if not finding.failing:
+        # Claiming the transition with a conditional UPDATE makes overlapping
+        # monitor runs harmless: only the one that flips the row notifies.
+        recovered = mine.filter(status=AlertStatus.FIRING).update(
+            status=AlertStatus.OK, failing_since=None, recovered_at=now, **common
+        )
+        mine.update(status=AlertStatus.OK, failing_since=None, **common)
+        return _notice("recovered", finding, now) if recovered else None
+    mine.filter(failing_since__isnull=True).update(failing_since=now)
+    state.refresh_from_db()
+    if state.status == AlertStatus.FIRING:
+        mine.update(**common)
+        return None
+    if now - state.failing_since < finding.grace:
+        mine.update(status=AlertStatus.PENDING, **common)
+        return None
+    fired = mine.filter(~Q(status=AlertStatus.FIRING)).update(
+        status=AlertStatus.FIRING,
+        fired_at=now,
+        times_fired=F("times_fired") + 1,
+        **common,
+    )
+    if not fired:
+        return None
+    return _notice("fired", finding, now)
+
+
+def _notice(state: str, finding: Finding, now: datetime) -> Notice:
+    return Notice(
+        state=state,
+        key=finding.key,
+        rule=finding.rule,
+        subject=finding.subject,
+        detail=finding.detail,
+        at=now,
+        dispatch_id=finding.dispatch_id,
+    )
+
+
+# --------------------------------------------------------------------------
+# Delivery
+# --------------------------------------------------------------------------
+
+
+def deliver(notice: Notice) -> list[str]:
+    """Log the alert as an event, mail it and post it. Returns delivery errors."""
+    config = settings.CONFIG.alerts
+    log_event(
+        SOURCE,
+        f"alert.{notice.state}",
+        notice.title.removeprefix("[mlframework] ") + f": {notice.detail}",
+        level="error" if notice.state == "fired" else "info",
+        data=notice.payload(),
+    )
+    errors = []
+    if config.email_to:
+        try:
+            send_mail(
+                notice.title,
+                notice.body(),
+                config.email_from,
+                list(config.email_to),
+                fail_silently=False,
+            )
+        except Exception as exc:
+            errors.append(f"mail: {redact(exc)}")
+    if config.webhook_url:
+        try:
+            post_webhook(config.webhook_url, notice.payload(), config.webhook_timeout)
+        except WebhookError as exc:
+            errors.append(f"webhook: {exc}")
+    for error in errors:
+        log_event(
+            SOURCE,
+            "alert.delivery_failed",
+            f"Alert {notice.key} could not be delivered by {error}",
+            level="error",
+            data={"key": notice.key, "state": notice.state},
+        )
+    AlertState.objects.filter(key=notice.key).update(delivery_error="\n".join(errors))
+    return errors
+
+
+class WebhookError(Exception):
+    """The webhook did not accept an alert."""
+
+
+def post_webhook(url: str, payload: dict, timeout: float) -> None:
+    if not url.lower().startswith(("http://", "https://")):
+        raise WebhookError("the webhook URL must start with http:// or https://")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url,
+        data=json.dumps(payload).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "mlframework-monitor",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            response.read(1024)
+    except urllib.error.HTTPError as exc:
+        raise WebhookError(f"the webhook answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        # The URL itself may hold a token: never repeat it.
+        raise WebhookError(f"the webhook is unreachable ({redact(reason)})") from None
