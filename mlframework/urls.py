@@ -21,4 +21,5 @@ urlpatterns = [
     path("dispatches/", include("dispatch.urls")),
     path("monitor/", include("monitor.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/showroom/", include("showroom.api_urls")),
 ]

@@ -1,0 +1,65 @@
+"""Where the Showroom's cases come from: the model's case query on a
+datasource, or sample rows of the version's training data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from mlframework.lib import odbc
+from showroom.services import jsonable
+
+
+class CaseError(Exception):
+    """Cases could not be listed; str() says why, for the page."""
+
+
+@dataclass
+class Cases:
+    origin: str  # "query" | "sample"
+    columns: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+
+def run_query(datasource: str, query: str, max_rows: int) -> Cases:
+    """The first max_rows rows of a case query (only those are fetched)."""
+    batches = odbc.read_batches(datasource, query, batch_size=max_rows)
+    try:
+        first = next(batches, None)
+    except odbc.OdbcError as exc:
+        raise CaseError(f"The case query failed: {exc}") from None
+    finally:
+        batches.close()
+    if first is None:
+        return Cases("query", note="The case query returned no rows.")
+    table = pa.Table.from_batches([first]).slice(0, max_rows)
+    return Cases("query", list(table.column_names), table.to_pylist())
+
+
+def from_source(source) -> Cases:
+    """The cases of a configured CaseSource."""
+    return run_query(source.datasource, source.query, source.max_rows)
+
+
+def sample(version, size: int) -> Cases:
+    """Sample rows of the data the version was trained on, via the registry."""
+    from registry import services
+
+    reader = getattr(services, "sample_rows", None)
+    if reader is None:
+        return Cases("sample", note="The registry offers no sample rows yet.")
+    try:
+        frame = reader(version, size)
+    except Exception as exc:  # the registry's errors are user-facing sentences
+        return Cases("sample", note=f"No sample rows: {exc}")
+    if frame is None or len(frame) == 0:
+        return Cases("sample", note="The training data has no rows to sample.")
+    frame = frame.head(size)
+    rows = [
+        {key: jsonable(value) for key, value in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+    return Cases("sample", [str(c) for c in frame.columns], rows)

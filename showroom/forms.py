@@ -1,0 +1,190 @@
+"""Forms: a case form generated from a model version's input schema, the
+choice of version, and the case query an analyst configures per model."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from showroom import schema
+from showroom.models import CaseSource
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def field_for(feature: dict) -> forms.Field:
+    """The form field for one feature of the schema."""
+    kind = feature.get("kind", "text")
+    name = feature["name"]
+    # A feature that had gaps in training may be left blank: the model learned
+    # what to do with a missing value.
+    required = not feature.get("missing")
+    common = {"label": name, "required": required}
+    if kind == "numeric":
+        low, high = feature.get("min"), feature.get("max")
+        help_text = f"training range {_number(low)} to {_number(high)}"
+        if feature.get("mean") is not None:
+            help_text += f", mean {_number(feature['mean'])}"
+        return forms.CharField(
+            **common,
+            help_text=help_text,
+            widget=forms.NumberInput(
+                attrs={
+                    "step": "any",
+                    "placeholder": f"{_number(low)} to {_number(high)}",
+                }
+            ),
+        )
+    if kind in ("categorical", "boolean"):
+        categories = feature.get("categories") or []
+        if kind == "boolean" and not categories:
+            categories = [True, False]
+        choices = [("", "(missing)" if not required else "choose…")]
+        choices += [(str(c), str(c)) for c in categories]
+        return forms.ChoiceField(**common, choices=choices)
+    if kind == "datetime":
+        return forms.CharField(
+            **common,
+            help_text="a date and time, e.g. 2024-05-31T14:00",
+            widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        )
+    return forms.CharField(**common, widget=forms.TextInput())
+
+
+class CaseForm(forms.Form):
+    """One case, with a field per feature of the version, in training order.
+
+    Validation uses the same rules as the API (showroom.schema), so the
+    messages match; ``cleaned_row`` is the converted case.
+    """
+
+    def __init__(self, features: list[dict], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.features = features
+        for feature in features:
+            self.fields[feature["name"]] = field_for(feature)
+            self.fields[feature["name"]].feature = feature
+        self.cleaned_row: dict[str, Any] = {}
+
+    def clean(self):
+        cleaned = super().clean()
+        for feature in self.features:
+            name = feature["name"]
+            if name in self.errors:
+                continue
+            try:
+                self.cleaned_row[name] = schema.convert(feature, cleaned.get(name))
+            except schema.ValueProblem as problem:
+                self.add_error(name, str(problem))
+        return cleaned
+
+    def as_row(self) -> dict[str, Any]:
+        """The case as a row for showroom.schema.check_rows (blank -> None)."""
+        return {f["name"]: self.cleaned_row.get(f["name"]) for f in self.features}
+
+
+def initial_from(features: list[dict], values: dict) -> dict:
+    """Form initial values from a listed case (values shown as the form wants)."""
+    initial = {}
+    for feature in features:
+        value = values.get(feature["name"])
+        if value is None or schema.is_missing(value):
+            continue
+        initial[feature["name"]] = _as_input(feature, value)
+    return initial
+
+
+def _as_input(feature: dict, value: Any) -> str:
+    try:
+        converted = schema.convert(feature, value)
+    except schema.ValueProblem:
+        return str(value)  # shown as it is; the form says what is wrong
+    kind = feature.get("kind")
+    if kind == "datetime":
+        return converted.strftime("%Y-%m-%dT%H:%M")
+    if kind == "numeric" and converted == int(converted):
+        return str(int(converted))
+    return str(converted if kind == "numeric" else value)
+
+
+class VersionForm(forms.Form):
+    """Which version to try: an alias name or a version number."""
+
+    ref = forms.CharField(required=False, max_length=64, label="Version or alias")
+
+    def clean_ref(self) -> str | int:
+        ref = (self.cleaned_data.get("ref") or "").strip()
+        if not ref:
+            return "production"
+        if ref.lstrip("v").isdigit():
+            return int(ref.lstrip("v"))
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", ref):
+            raise forms.ValidationError(
+                "Give a version number (e.g. 3) or an alias name (e.g. production)."
+            )
+        return ref
+
+
+_SELECT = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
+
+
+class CaseSourceForm(forms.ModelForm):
+    """The case query for one model: run once on save, so a broken one is
+    refused with the database's own message instead of failing later."""
+
+    datasource = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = CaseSource
+        fields = ["datasource", "query", "max_rows"]
+        widgets = {"query": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"})}
+        help_texts = {
+            "query": "One SELECT returning the cases, a column per feature; "
+            "other columns (an id, a name) are shown but not sent to the model.",
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        names = sorted(settings.CONFIG.datasources)
+        self.fields["datasource"].choices = [(n, n) for n in names]
+        self.preview = None
+
+    def clean_query(self) -> str:
+        query = self.cleaned_data["query"].strip().rstrip(";").strip()
+        if not _SELECT.match(query):
+            raise forms.ValidationError(
+                "The case query must be a single SELECT (or WITH … SELECT)."
+            )
+        if ";" in query:
+            raise forms.ValidationError(
+                "The case query must be one statement: remove the ';' inside it."
+            )
+        return query
+
+    def clean(self):
+        from showroom import cases
+
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.preview = cases.run_query(
+                cleaned["datasource"], cleaned["query"], cleaned["max_rows"]
+            )
+        except cases.CaseError as exc:
+            self.add_error("query", str(exc))
+        return cleaned
+
+
+class ListedCaseForm(forms.Form):
+    """Predict one listed case (index) or all of them (no index)."""
+
+    origin = forms.ChoiceField(choices=[("query", "case query"), ("sample", "sample")])
+    index = forms.IntegerField(required=False, min_value=0)

@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class CaseSource(models.Model):
+    """The controlled cases of one model: a query an analyst configured on a
+    datasource, whose rows the Showroom lists as cases to try."""
+
+    model = models.OneToOneField(
+        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="case_source"
+    )
+    datasource = models.CharField(max_length=64)
+    query = models.TextField()
+    max_rows = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"cases of {self.model} from {self.datasource}"
