@@ -14,7 +14,9 @@ stop() {
 trap stop INT TERM EXIT
 .venv/bin/python manage.py db_worker --queue-name '*' --interval 1 &
 pids+=($!)
-.venv/bin/gunicorn mlframework.wsgi:application --bind "$BIND" --workers 2 \
+# showroom.gunicorn preloads the aliased model versions in each worker.
+.venv/bin/gunicorn mlframework.wsgi:application -c python:showroom.gunicorn \
+  --bind "$BIND" --workers 2 \
   --threads 4 --timeout 120 --access-logfile - &
 pids+=($!)
 echo "mlframework is running on http://$BIND/ (Ctrl-C stops it)"
