@@ -1,0 +1,63 @@
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+PENGUIN = {
+    "island": "Biscoe",
+    "bill_length_mm": 47.5,
+    "bill_depth_mm": 14.2,
+    "flipper_length_mm": 217,
+    "body_mass_g": 4900,
+    "sex": "female",
+    "year": 2008,
+}
+
+
+@pytest.fixture
+def penguin():
+    """A Gentoo-looking penguin, as an API row."""
+    return dict(PENGUIN)
+
+
+def _token_client(user) -> Client:
+    token = Token.objects.create(user=user)
+    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+
+@pytest.fixture
+def analyst_api(analyst):
+    return _token_client(analyst)
+
+
+@pytest.fixture
+def viewer_api(viewer):
+    return _token_client(viewer)
+
+
+@pytest.fixture
+def demo_table():
+    """The demo penguins in the demo datasource (the real SQLite ODBC driver)."""
+    from mlframework.core import demo
+
+    demo.load()
+    return "penguins"
+
+
+@pytest.fixture
+def case_source(tiny_classifier, demo_table, analyst):
+    from showroom.models import CaseSource
+
+    return CaseSource.objects.create(
+        model=tiny_classifier.model,
+        datasource="demo",
+        query="SELECT id, island, bill_length_mm, bill_depth_mm, flipper_length_mm, "
+        "body_mass_g, sex, year FROM penguins ORDER BY id",
+        max_rows=5,
+        updated_by=analyst,
+    )
+
+
+def showroom_events(**filters):
+    from mlframework.events.models import Event
+
+    return list(Event.objects.using("events").filter(source="showroom", **filters))
