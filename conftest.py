@@ -205,3 +205,32 @@ def browser_login(page, live_server, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+
+# --- Trained models (registry): real AutoGluon on the demo penguins ---------
+
+
+@pytest.fixture
+def penguins_frame():
+    """demo/penguins.csv as the demo table holds it (with an id column)."""
+    from mlframework.core import demo
+
+    return demo.read_csv()
+
+
+@pytest.fixture
+def tiny_classifier(db, penguins_frame):
+    """Model "penguins" v1 predicting species (multiclass), alias production.
+
+    The predictor is fitted once per session and copied; rows are fresh."""
+    from registry.testing import train_tiny
+
+    return train_tiny(penguins_frame, "species", "penguins")
+
+
+@pytest.fixture
+def tiny_regressor(db, penguins_frame):
+    """Model "penguins-mass" v1 predicting body_mass_g (regression)."""
+    from registry.testing import train_tiny
+
+    return train_tiny(penguins_frame, "body_mass_g", "penguins-mass")

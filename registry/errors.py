@@ -1,0 +1,53 @@
+"""The registry's exceptions. ``str(exc)`` is always a sentence a user can act on."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Base of every error the registry raises on purpose."""
+
+
+class VersionNotFound(RegistryError):
+    """No such model, version number or alias."""
+
+
+class SchemaError(RegistryError):
+    """Input columns do not fit the model's schema."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: list[str] | None = None,
+        wrong_type: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.missing = list(missing or [])
+        self.wrong_type = dict(wrong_type or {})
+
+
+class ModelUnavailable(RegistryError):
+    """The version's files are missing, tampered with, or from another AutoGluon."""
+
+
+class AutoGluonError(RegistryError):
+    """AutoGluon itself failed (fit, load, predict); wraps the library's error."""
+
+
+class DatasetError(RegistryError):
+    """An uploaded or stored dataset cannot be read or is not acceptable."""
+
+
+class TrainingRefused(RegistryError):
+    """Training settings or data refused before anything is queued or fitted.
+
+    ``field`` names the form field to attach the message to ("" = the whole form).
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TrainingCancelled(RegistryError):
+    """A user cancelled the training job while it ran."""

@@ -1,0 +1,262 @@
+"""Datasets, training jobs, and registered models with numbered versions.
+
+A version's files live in the model store (registry/store.py); its row keeps
+the lineage, which survives archiving and deletion of the files.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+
+from registry.errors import VersionNotFound
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,62}$",
+    "Use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
+)
+
+
+class Dataset(models.Model):
+    """An uploaded training file, stored once per content hash."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        PARQUET = "parquet", "Parquet"
+        EXCEL = "excel", "Excel"
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    format = models.CharField(max_length=16, choices=Format.choices)
+    # How to read it back exactly as it was profiled (delimiter, decimal, encoding).
+    read_options = models.JSONField(default=dict, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    rows = models.IntegerField(default=0)
+    columns = models.JSONField(default=list, blank=True)
+    profile = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:dataset", args=[self.pk])
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+
+class RegisteredModel(models.Model):
+    """A named model, e.g. "penguins", with numbered versions and aliases."""
+
+    name = models.CharField(max_length=63, unique=True, validators=[slug_validator])
+    description = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:model", args=[self.name])
+
+    def version_for(self, ref: str | int = "production") -> ModelVersion:
+        """The version behind an alias name or a version number ("3", 3, "v3")."""
+        text = str(ref).strip()
+        number = text[1:] if text[:1] in ("v", "V") and text[1:].isdigit() else text
+        if isinstance(ref, int) or number.isdigit():
+            try:
+                return self.versions.get(number=int(number))
+            except ModelVersion.DoesNotExist:
+                raise VersionNotFound(
+                    f"Model {self.name} has no version {number}."
+                ) from None
+        alias = self.aliases.select_related("version").filter(name=text).first()
+        if alias is None:
+            raise VersionNotFound(f"Model {self.name} has no alias {text!r}.")
+        return alias.version
+
+    def latest_version(self) -> ModelVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        READY = "ready", "Ready"
+        ARCHIVED = "archived", "Archived"
+        DELETED = "deleted", "Deleted"
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.READY
+    )
+    label = models.CharField(max_length=200, help_text="The predicted column.")
+    problem_type = models.CharField(max_length=16)
+    eval_metric = models.CharField(max_length=64)
+    features = models.JSONField(default=list)
+    classes = models.JSONField(default=list, blank=True)
+    scores = models.JSONField(default=dict)
+    lineage = models.JSONField(default=dict)
+    leaderboard = models.JSONField(default=list, blank=True)
+    feature_importance = models.JSONField(default=list, blank=True)
+    evaluation = models.JSONField(
+        default=dict, blank=True, help_text="Confusion matrix or predicted-vs-actual."
+    )
+    dataset = models.ForeignKey(
+        Dataset,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="versions",
+    )
+    # The manifest's own hash: a manifest rewritten outside the platform no
+    # longer matches the row, so its files are refused.
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    status_changed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["model__name", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "number"], name="registry_version_number_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:version", args=[self.model.name, self.number])
+
+    def feature_names(self) -> list[str]:
+        return [feature["name"] for feature in self.features]
+
+    @property
+    def is_classification(self) -> bool:
+        return self.problem_type in ("binary", "multiclass")
+
+    @property
+    def typical_error(self) -> float | None:
+        if self.is_classification:
+            return None
+        mae = self.scores.get("mae")
+        return float(mae) if mae is not None else None
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.READY
+
+    @property
+    def eval_score(self) -> float | None:
+        return self.scores.get(self.eval_metric)
+
+    def alias_names(self) -> list[str]:
+        return sorted(alias.name for alias in self.aliases.all())
+
+
+class ModelAlias(models.Model):
+    """A movable name for one version of a model, e.g. production -> v3."""
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="aliases"
+    )
+    name = models.CharField(max_length=63, validators=[slug_validator])
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="aliases"
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "name"], name="registry_alias_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.name} -> v{self.version.number}"
+
+
+class TrainingJob(models.Model):
+    """One training request: queued, run by the worker, ends in a version."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
+    model_name = models.CharField(max_length=63, validators=[slug_validator])
+    # label, problem_type, eval_metric, preset, time_limit, excluded, seed, alias
+    options = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    stage = models.CharField(max_length=64, blank=True)
+    models_trained = models.IntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"training job {self.pk} ({self.model_name})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:job", args=[self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def time_limit(self) -> int:
+        return int(self.options.get("time_limit") or 0)
+
+    def queue_position(self) -> int | None:
+        """1 = next to start; None when not waiting."""
+        if self.status != self.Status.QUEUED:
+            return None
+        return TrainingJob.objects.filter(
+            status=self.Status.QUEUED, pk__lte=self.pk
+        ).count()

@@ -1,0 +1,310 @@
+"""What other apps call: resolve a version, check a schema, predict, preload;
+and the registry actions (move an alias, archive, delete, prune).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from mlframework.events.log import log_event
+from registry import store
+from registry.cache import predictors
+from registry.errors import (
+    ModelUnavailable,
+    RegistryError,
+    SchemaError,
+    VersionNotFound,
+)
+from registry.models import ModelAlias, ModelVersion, RegisteredModel
+
+SOURCE = "registry"
+
+
+def resolve(
+    model: str | RegisteredModel, ref: str | int = "production"
+) -> ModelVersion:
+    """The version behind `model`@`ref` (alias name or version number)."""
+    if not isinstance(model, RegisteredModel):
+        try:
+            model = RegisteredModel.objects.get(name=str(model))
+        except RegisteredModel.DoesNotExist:
+            raise VersionNotFound(f"There is no model named {model!r}.") from None
+    version = model.version_for(ref)
+    version.model = model
+    return version
+
+
+@dataclass
+class SchemaCheck:
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+    def message(self, version: ModelVersion) -> str:
+        if self.ok:
+            return f"The columns fit {version}."
+        return (
+            f"{version} needs column(s) missing from the input: "
+            f"{', '.join(self.missing)}."
+        )
+
+
+def check_schema(version: ModelVersion, columns: list[str]) -> SchemaCheck:
+    names = version.feature_names()
+    given = [str(column) for column in columns]
+    return SchemaCheck(
+        missing=[name for name in names if name not in given],
+        extra=[
+            column
+            for column in given
+            if column not in names and column != version.label
+        ],
+    )
+
+
+def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's columns, in training order, with the training types.
+
+    Values that cannot take the trained type are a SchemaError naming the
+    column and an example value, rather than a silent NaN.
+    """
+    check = check_schema(version, list(frame.columns))
+    if not check.ok:
+        raise SchemaError(check.message(version), missing=check.missing)
+    columns = {}
+    wrong = {}
+    for feature in version.features:
+        name = feature["name"]
+        column = frame[name]
+        kind = feature.get("kind")
+        if kind == "numeric":
+            numbers = pd.to_numeric(column, errors="coerce")
+            bad = numbers.isna() & column.notna()
+            if bad.any():
+                wrong[name] = f"expected numbers, got {column[bad].iloc[0]!r}"
+            columns[name] = numbers.astype("float64")
+        elif kind == "datetime":
+            dates = pd.to_datetime(column, errors="coerce")
+            bad = dates.isna() & column.notna()
+            if bad.any():
+                wrong[name] = f"expected dates, got {column[bad].iloc[0]!r}"
+            columns[name] = dates
+        elif kind in ("categorical", "text") and feature.get("dtype") == "object":
+            if all(isinstance(c, str) for c in feature.get("categories") or []):
+                column = column.astype(object)
+                columns[name] = column.where(column.isna(), column.astype(str))
+            else:
+                columns[name] = column
+        else:
+            columns[name] = column
+    if wrong:
+        detail = "; ".join(f"{name}: {why}" for name, why in wrong.items())
+        raise SchemaError(
+            f"Column(s) with the wrong type for {version}: {detail}.",
+            wrong_type=wrong,
+        )
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def _entry(version: ModelVersion):
+    if version.status != ModelVersion.Status.READY:
+        predictors.drop(version.pk)
+        raise ModelUnavailable(
+            f"{version} is {version.get_status_display().lower()}; "
+            "only ready versions predict."
+        )
+    manifest = store.version_dir(version.model.name, version.number) / store.MANIFEST
+    if not manifest.is_file():
+        # Deleted by another process: forget our loaded copy too.
+        predictors.drop(version.pk)
+    return predictors.get(version)
+
+
+def predict(
+    version: ModelVersion, frame: pd.DataFrame, *, probabilities: bool = False
+) -> pd.DataFrame:
+    """Predictions for `frame`, same index; "prediction" (+ "proba_<class>")."""
+    features = _coerce(version, frame)
+    proba_columns = (
+        [f"proba_{label}" for label in version.classes]
+        if probabilities and version.is_classification
+        else []
+    )
+    if features.empty:
+        return pd.DataFrame(columns=["prediction", *proba_columns], index=frame.index)
+    entry = _entry(version)
+    with entry.lock:
+        predicted = entry.predictor.predict(features)
+        proba = entry.predictor.predict_proba(features) if proba_columns else None
+    result = pd.DataFrame({"prediction": predicted.to_numpy()}, index=frame.index)
+    if proba is not None:
+        for label, column in zip(version.classes, proba_columns, strict=True):
+            result[column] = proba[label].to_numpy()
+    return result
+
+
+def preload(aliases: list[str]) -> int:
+    """Load and persist the ready versions behind these aliases; return how many."""
+    loaded = 0
+    for alias in ModelAlias.objects.filter(name__in=aliases).select_related(
+        "version", "version__model"
+    ):
+        version = alias.version
+        if version.status != ModelVersion.Status.READY:
+            continue
+        try:
+            _entry(version)
+        except RegistryError as exc:
+            log_event(
+                SOURCE,
+                "preload.failed",
+                f"{version} could not be preloaded: {exc}",
+                level="warning",
+                model_version=version,
+            )
+            continue
+        loaded += 1
+    return loaded
+
+
+# --- Registry actions -------------------------------------------------------
+
+
+def move_alias(version: ModelVersion, name: str, *, user=None) -> ModelAlias:
+    if version.status != ModelVersion.Status.READY:
+        raise RegistryError(
+            f"{version} is {version.status}; only a ready version can carry an alias."
+        )
+    with transaction.atomic():
+        alias = (
+            ModelAlias.objects.select_for_update()
+            .filter(model=version.model, name=name)
+            .first()
+        )
+        previous = alias.version if alias else None
+        if alias is None:
+            alias = ModelAlias(model=version.model, name=name)
+        alias.version = version
+        alias.full_clean()
+        alias.save()
+    moved_from = f" (was v{previous.number})" if previous else ""
+    log_event(
+        SOURCE,
+        "alias.moved",
+        f"{version.model.name}@{name} now points at v{version.number}{moved_from}",
+        user=user,
+        model_version=version,
+        data={"alias": name, "previous": previous.number if previous else None},
+    )
+    return alias
+
+
+def _retire(version: ModelVersion, status: str, *, user=None) -> ModelVersion:
+    if version.aliases.exists():
+        names = ", ".join(version.alias_names())
+        raise RegistryError(
+            f"{version} carries the alias {names}; move it to another version first."
+        )
+    with transaction.atomic():
+        version.status = status
+        version.status_changed = timezone.now()
+        version.save(update_fields=["status", "status_changed"])
+    predictors.drop(version.pk)
+    return version
+
+
+def archive(version: ModelVersion, *, user=None) -> ModelVersion:
+    """Stop using a version; its files stay (it can be restored)."""
+    if version.status != ModelVersion.Status.READY:
+        raise RegistryError(f"{version} is already {version.status}.")
+    _retire(version, ModelVersion.Status.ARCHIVED, user=user)
+    log_event(
+        SOURCE,
+        "version.archived",
+        f"{version} archived",
+        user=user,
+        model_version=version,
+    )
+    return version
+
+
+def restore(version: ModelVersion, *, user=None) -> ModelVersion:
+    if version.status != ModelVersion.Status.ARCHIVED:
+        raise RegistryError(
+            f"Only an archived version can be restored; {version} is {version.status}."
+        )
+    store.verify(version)
+    version.status = ModelVersion.Status.READY
+    version.status_changed = timezone.now()
+    version.save(update_fields=["status", "status_changed"])
+    log_event(
+        SOURCE,
+        "version.restored",
+        f"{version} restored",
+        user=user,
+        model_version=version,
+    )
+    return version
+
+
+def delete(version: ModelVersion, *, user=None) -> ModelVersion:
+    """Remove the files; the row and its lineage stay, marked deleted."""
+    if version.status == ModelVersion.Status.DELETED:
+        raise RegistryError(f"{version} is already deleted.")
+    freed = version.size_bytes
+    _retire(version, ModelVersion.Status.DELETED, user=user)
+    store.remove(version.model.name, version.number)
+    version.size_bytes = 0
+    version.save(update_fields=["size_bytes"])
+    log_event(
+        SOURCE,
+        "version.deleted",
+        f"{version} deleted; {freed} bytes freed, lineage kept",
+        user=user,
+        model_version=version,
+        data={"freed_bytes": freed},
+    )
+    return version
+
+
+def prune(version: ModelVersion, *, user=None) -> list[str]:
+    """Keep only the best model inside the predictor to save disk."""
+    if version.status == ModelVersion.Status.DELETED:
+        raise RegistryError(f"{version} is deleted; there is nothing to prune.")
+    predictor = store.load(version)
+    deleted = predictor.prune()
+    folder = store.version_dir(version.model.name, version.number)
+    before = version.size_bytes
+    with transaction.atomic():
+        version.manifest_sha256 = store.write_manifest(
+            folder, model=version.model.name, number=version.number
+        )
+        version.size_bytes = store.size_bytes(folder)
+        version.lineage = {
+            **version.lineage,
+            "pruned": {
+                "at": timezone.now().isoformat(),
+                "deleted_models": deleted,
+                "bytes_before": before,
+            },
+            "size_bytes": version.size_bytes,
+        }
+        version.save(update_fields=["manifest_sha256", "size_bytes", "lineage"])
+    predictors.drop(version.pk)
+    log_event(
+        SOURCE,
+        "version.pruned",
+        f"{version} pruned to its best model: {len(deleted)} model(s) removed, "
+        f"{before - version.size_bytes} bytes freed",
+        user=user,
+        model_version=version,
+        data={"deleted_models": deleted},
+    )
+    return deleted

@@ -1,0 +1,78 @@
+"""Real models for tests: real AutoGluon on tiny data, in a few seconds.
+
+Other apps' tests call ``train_tiny``; the root conftest.py uses it for the
+``tiny_classifier`` and ``tiny_regressor`` fixtures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+from registry import autogluon, store
+from registry.models import ModelVersion
+from registry.training import TrainOptions, train_version
+
+# (frame hash, label) -> a predictor folder fitted earlier in this process.
+_fitted: dict[tuple[str, str], Path] = {}
+_lock = threading.Lock()
+
+
+def frame_key(frame: pd.DataFrame, label: str) -> tuple[str, str]:
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    )
+    digest.update(",".join(map(str, frame.columns)).encode())
+    digest.update(",".join(map(str, frame.dtypes)).encode())
+    return digest.hexdigest(), label
+
+
+def train_tiny(
+    frame: pd.DataFrame,
+    label: str,
+    name: str = "tiny",
+    *,
+    user=None,
+    alias: str | None = "production",
+    excluded: list[str] | None = None,
+    reuse: bool = True,
+) -> ModelVersion:
+    """Train a small LightGBM on `frame` and register it as a new version.
+
+    With `reuse`, a predictor fitted earlier in this process on the same
+    (frame, label) is copied instead of fitted again; the rows, scores and
+    lineage are always computed afresh.
+    """
+    if excluded is None:
+        excluded = [c for c in ("id",) if c in frame.columns and c != label]
+    options = TrainOptions(
+        label=label, time_limit=60, excluded=excluded, seed=0, alias=alias
+    )
+    key = frame_key(frame.drop(columns=excluded), label)
+    with _lock:
+        cached = _fitted.get(key) if reuse else None
+        if cached is not None and not cached.exists():
+            cached = None
+        version = train_version(
+            frame,
+            name=name,
+            options=options,
+            user=user,
+            hyperparameters=autogluon.FAST_HYPERPARAMETERS,
+            num_cpus=1,
+            fitted_from=cached / store.PREDICTOR if cached else None,
+        )
+        if cached is None and reuse:
+            keep = store.root() / ".tiny-cache" / key[0][:16] / label
+            shutil.rmtree(keep, ignore_errors=True)
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(
+                store.version_dir(version.model.name, version.number),
+                keep,
+            )
+            _fitted[key] = keep
+    return version

@@ -1,0 +1,501 @@
+"""Training, synchronously: validate, split, fit, score, measure, register.
+
+The background job (registry/jobs.py) and the tests call ``train_version``.
+Nothing is registered unless every step succeeded: the fit happens in a
+staging folder that becomes the version folder in the same transaction that
+creates the ModelVersion row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from sklearn import metrics as skm
+from sklearn.model_selection import train_test_split
+
+from mlframework.events.log import log_event
+from registry import autogluon, profiling, store
+from registry.errors import TrainingCancelled, TrainingRefused
+from registry.models import ModelAlias, ModelVersion, RegisteredModel, slug_validator
+
+SOURCE = "registry"
+AUTO = "auto"
+
+# (stage, models trained so far) -> True to cancel.
+Progress = Callable[[str, int], bool]
+
+
+@dataclass
+class TrainOptions:
+    label: str
+    problem_type: str = AUTO
+    eval_metric: str = ""  # "" = the default for the problem type
+    preset: str = ""  # "" = training.default_preset
+    time_limit: int = 0  # 0 = training.default_time_limit
+    excluded: list[str] = field(default_factory=list)
+    seed: int = 0
+    alias: str | None = None  # also point this alias at the new version
+
+    def resolved(self) -> TrainOptions:
+        config = settings.CONFIG.training
+        return TrainOptions(
+            label=self.label,
+            problem_type=self.problem_type or AUTO,
+            eval_metric=self.eval_metric,
+            preset=self.preset or config.default_preset,
+            time_limit=int(self.time_limit or config.default_time_limit),
+            excluded=list(self.excluded),
+            seed=int(self.seed),
+            alias=self.alias or None,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    """What training will do, shown before queueing."""
+
+    problem_type: str
+    inferred_type: str
+    reason: str
+    eval_metric: str
+    rows: int
+    features: list[str]
+    warnings: list[str]
+
+
+def plan(frame: pd.DataFrame, options: TrainOptions) -> Plan:
+    """Check data and options; raise TrainingRefused saying why, else the plan."""
+    options = options.resolved()
+    config = settings.CONFIG.training
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        raise TrainingRefused(
+            f"The file has duplicate column names: {', '.join(duplicated)}. "
+            "Rename them so every column has its own name."
+        )
+    label = options.label
+    if not label or label not in frame.columns:
+        raise TrainingRefused(
+            f"The label column {label!r} is not in the file.", field="label"
+        )
+    target = frame[label]
+    present = target.dropna()
+    if present.empty:
+        raise TrainingRefused(
+            f"The label column {label!r} is empty in every row.", field="label"
+        )
+    if present.nunique() < 2:
+        raise TrainingRefused(
+            f"The label column {label!r} has only one value "
+            f"({present.iloc[0]!r}); there is nothing to learn.",
+            field="label",
+        )
+    if len(present) < config.min_rows:
+        raise TrainingRefused(
+            f"Only {len(present)} rows have a label; at least {config.min_rows} "
+            "are needed."
+        )
+    unknown = [c for c in options.excluded if c not in frame.columns]
+    if unknown:
+        raise TrainingRefused(
+            f"Excluded column(s) not in the file: {', '.join(unknown)}.",
+            field="excluded",
+        )
+    if label in options.excluded:
+        raise TrainingRefused("The label column cannot be excluded.", field="excluded")
+    features = [c for c in frame.columns if c != label and c not in options.excluded]
+    if not features:
+        raise TrainingRefused(
+            "No feature columns are left after the exclusions.", field="excluded"
+        )
+    inferred, reason = autogluon.infer_problem_type(target)
+    problem_type = inferred if options.problem_type == AUTO else options.problem_type
+    if problem_type not in autogluon.PROBLEM_TYPES:
+        raise TrainingRefused(
+            f"Unknown problem type {problem_type!r}.", field="problem_type"
+        )
+    if problem_type == "regression" and not pd.api.types.is_numeric_dtype(target):
+        raise TrainingRefused(
+            f"Regression needs a numeric label; {label!r} holds text "
+            f"such as {present.iloc[0]!r}.",
+            field="problem_type",
+        )
+    if problem_type == "binary" and present.nunique() != 2:
+        raise TrainingRefused(
+            f"Binary classification needs exactly two label values; {label!r} has "
+            f"{present.nunique()}.",
+            field="problem_type",
+        )
+    metric = options.eval_metric or autogluon.DEFAULT_METRIC[problem_type]
+    if metric not in autogluon.METRICS[problem_type]:
+        raise TrainingRefused(
+            f"{metric} does not fit a {problem_type} problem; choose one of "
+            f"{', '.join(autogluon.METRICS[problem_type])}.",
+            field="eval_metric",
+        )
+    if options.preset not in config.presets:
+        raise TrainingRefused(
+            f"Unknown preset {options.preset!r}; choose one of "
+            f"{', '.join(config.presets)}.",
+            field="preset",
+        )
+    if not 1 <= options.time_limit <= config.max_time_limit:
+        raise TrainingRefused(
+            f"The time limit must be between 1 and {config.max_time_limit} seconds.",
+            field="time_limit",
+        )
+    warnings = [
+        f"{name!r} looks like an identifier (every value distinct); "
+        "consider excluding it: a model cannot learn from IDs."
+        for name in profiling.id_like_columns(frame[features])
+    ]
+    if problem_type != "regression":
+        rare = present.value_counts()
+        rare = rare[rare < 2]
+        if not rare.empty:
+            warnings.append(
+                f"Class(es) with a single row cannot be held out: "
+                f"{', '.join(map(str, rare.index[:5]))}."
+            )
+    missing_labels = int(target.isna().sum())
+    if missing_labels:
+        warnings.append(f"{missing_labels} rows without a label are left out.")
+    return Plan(
+        problem_type=problem_type,
+        inferred_type=inferred,
+        reason=reason,
+        eval_metric=metric,
+        rows=len(present),
+        features=[str(f) for f in features],
+        warnings=warnings,
+    )
+
+
+def split(
+    frame: pd.DataFrame, label: str, problem_type: str, *, seed: int, holdout: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified split: by class, or by label quantile for regression."""
+    target = frame[label]
+    if problem_type == "regression":
+        bins = max(2, min(10, len(frame) // 10))
+        strata = pd.qcut(target.rank(method="first"), q=bins, labels=False)
+    else:
+        counts = target.value_counts()
+        strata = target if counts.min() >= 2 else None
+    try:
+        train, test = train_test_split(
+            frame, test_size=holdout, random_state=seed, stratify=strata
+        )
+    except ValueError:
+        # A class too small for the requested held-out share: plain random.
+        train, test = train_test_split(frame, test_size=holdout, random_state=seed)
+    return train, test
+
+
+def _scores(
+    predictor: autogluon.Predictor, test: pd.DataFrame, label: str
+) -> tuple[dict, dict]:
+    """Held-out scores, and the data behind the evaluation chart."""
+    truth = test[label]
+    features = test.drop(columns=[label])
+    predicted = predictor.predict(features)
+    scores: dict[str, float | None] = {}
+    evaluation: dict = {}
+    if predictor.problem_type == "regression":
+        y_true = truth.astype("float64").to_numpy()
+        y_pred = predicted.astype("float64").to_numpy()
+        scores["rmse"] = float(np.sqrt(skm.mean_squared_error(y_true, y_pred)))
+        scores["mae"] = float(skm.mean_absolute_error(y_true, y_pred))
+        scores["r2"] = float(skm.r2_score(y_true, y_pred))
+        keep = np.random.default_rng(0).permutation(len(y_true))[:500]
+        evaluation = {
+            "type": "predicted_vs_actual",
+            "actual": [float(v) for v in y_true[keep]],
+            "predicted": [float(v) for v in y_pred[keep]],
+        }
+    else:
+        classes = predictor.classes
+        proba = predictor.predict_proba(features)
+        scores["accuracy"] = float(skm.accuracy_score(truth, predicted))
+        scores["balanced_accuracy"] = float(
+            skm.balanced_accuracy_score(truth, predicted)
+        )
+        average = "binary" if predictor.problem_type == "binary" else "macro"
+        f1_key = "f1" if average == "binary" else "f1_macro"
+        pos = classes[-1] if average == "binary" else 1
+        scores[f1_key] = float(
+            skm.f1_score(truth, predicted, average=average, pos_label=pos)
+        )
+        with contextlib.suppress(ValueError):
+            if average == "binary":
+                scores["roc_auc"] = float(
+                    skm.roc_auc_score(truth == classes[-1], proba[classes[-1]])
+                )
+            else:
+                scores["roc_auc"] = float(
+                    skm.roc_auc_score(
+                        truth,
+                        proba[classes].to_numpy(),
+                        multi_class="ovr",
+                        average="macro",
+                        labels=classes,
+                    )
+                )
+        matrix = skm.confusion_matrix(truth, predicted, labels=classes)
+        evaluation = {
+            "type": "confusion_matrix",
+            "labels": [str(c) for c in classes],
+            "matrix": matrix.tolist(),
+        }
+    scores[predictor.eval_metric] = predictor.eval_score(test)
+    return scores, evaluation
+
+
+def _latency(predictor: autogluon.Predictor, features: pd.DataFrame) -> dict:
+    """Single-row latency (median) and batch rows/s on a persisted predictor."""
+    predictor.persist()
+    row = features.head(1)
+    predictor.predict(row)  # warm-up
+    timings = []
+    for _ in range(10):
+        started = time.perf_counter()
+        predictor.predict(row)
+        timings.append(time.perf_counter() - started)
+    batch = features
+    while len(batch) < 1000:
+        batch = pd.concat([batch, features])
+    rows = 0
+    started = time.perf_counter()
+    while True:
+        predictor.predict(batch)
+        rows += len(batch)
+        elapsed = time.perf_counter() - started
+        if elapsed > 0.2:
+            break
+    return {
+        "latency_ms": round(statistics.median(timings) * 1000, 3),
+        "rows_per_second": round(rows / elapsed, 1),
+    }
+
+
+def _next_number(model: RegisteredModel) -> int:
+    return (model.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+
+
+def train_version(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    options: TrainOptions,
+    user=None,
+    dataset=None,
+    dataset_info: dict | None = None,
+    progress: Progress | None = None,
+    log_file: Path | None = None,
+    hyperparameters: dict | None = None,
+    num_cpus: int | str = "auto",
+    fitted_from: Path | None = None,
+    description: str = "",
+) -> ModelVersion:
+    """Train and register a new version of model `name`; return it.
+
+    `fitted_from` (tests) copies an already fitted predictor folder of the
+    same data instead of fitting again; everything after the fit still runs.
+    """
+    slug_validator(name)
+    options = options.resolved()
+
+    def stage(text: str, models: int = 0) -> None:
+        if progress is not None and progress(text, models):
+            raise TrainingCancelled("Training was cancelled.")
+
+    stage("checking the data")
+    the_plan = plan(frame, options)
+    label = options.label
+    data = frame.loc[frame[label].notna(), [*the_plan.features, label]]
+    data = autogluon.numpy_frame(data)
+    train, test = split(
+        data,
+        label,
+        the_plan.problem_type,
+        seed=options.seed,
+        holdout=settings.CONFIG.training.holdout_fraction,
+    )
+    staging = store.staging_dir()
+    predictor_dir = staging / store.PREDICTOR
+    try:
+        stage("fitting")
+        started = time.monotonic()
+        if fitted_from is not None:
+            shutil.copytree(fitted_from, predictor_dir)
+            predictor = autogluon.load(predictor_dir)
+        else:
+            predictor = autogluon.fit(
+                train,
+                label=label,
+                path=predictor_dir,
+                problem_type=the_plan.problem_type,
+                eval_metric=the_plan.eval_metric,
+                preset=options.preset,
+                time_limit=options.time_limit,
+                seed=options.seed,
+                hyperparameters=hyperparameters,
+                num_cpus=num_cpus,
+                progress=progress,
+                log_file=log_file,
+            )
+        fit_seconds = time.monotonic() - started
+        models = len(predictor.model_names())
+        stage("scoring on the held-out rows", models)
+        scores, evaluation = _scores(predictor, test, label)
+        leaderboard = predictor.leaderboard(test)
+        stage("computing feature importance", models)
+        importance_budget = max(2.0, min(60.0, 0.1 * options.time_limit))
+        importance = predictor.feature_importance(
+            test, time_limit=importance_budget, seed=options.seed
+        )
+        stage("measuring latency", models)
+        speed = _latency(predictor, test.drop(columns=[label]))
+        features = profiling.feature_schema(train.drop(columns=[label]))
+        size = store.size_bytes(predictor_dir)
+        lineage = {
+            "dataset": {
+                "sha256": getattr(dataset, "sha256", None),
+                "name": getattr(dataset, "name", None),
+                "rows": len(frame),
+                "columns": [str(c) for c in frame.columns],
+                **(dataset_info or {}),
+            },
+            "label": label,
+            "problem_type": the_plan.problem_type,
+            "inferred_problem_type": the_plan.inferred_type,
+            "inference_reason": the_plan.reason,
+            "eval_metric": the_plan.eval_metric,
+            "greater_is_better": predictor.greater_is_better(),
+            "preset": options.preset,
+            "time_limit": options.time_limit,
+            "seed": options.seed,
+            "excluded": options.excluded,
+            "holdout_fraction": settings.CONFIG.training.holdout_fraction,
+            "train_rows": len(train),
+            "test_rows": len(test),
+            "libraries": autogluon.library_versions(),
+            "fit_seconds": round(fit_seconds, 3),
+            "best_model": predictor.best_model,
+            "models_trained": models,
+            "size_bytes": size,
+            **speed,
+            "warnings": the_plan.warnings,
+            "reference": profiling.reference_statistics(train),
+            "trained_by": getattr(user, "username", None),
+            "trained_at": timezone.now().isoformat(),
+            "custom_hyperparameters": hyperparameters is not None,
+        }
+        stage("saving the version", models)
+        version = _register(
+            name,
+            staging,
+            user=user,
+            dataset=dataset,
+            description=description,
+            alias=options.alias,
+            fields={
+                "label": label,
+                "problem_type": the_plan.problem_type,
+                "eval_metric": the_plan.eval_metric,
+                "features": features,
+                "classes": predictor.classes,
+                "scores": scores,
+                "lineage": lineage,
+                "leaderboard": leaderboard,
+                "feature_importance": importance,
+                "evaluation": evaluation,
+                "size_bytes": size,
+            },
+        )
+    finally:
+        store.discard(staging)  # gone already when published
+    log_event(
+        SOURCE,
+        "version.created",
+        f"{version} trained: {the_plan.eval_metric} "
+        f"{scores.get(the_plan.eval_metric, float('nan')):.4g} on "
+        f"{len(test)} held-out rows",
+        user=user,
+        model_version=version,
+        data={"scores": scores, "dataset": lineage["dataset"]["sha256"]},
+    )
+    return version
+
+
+def _register(
+    name: str,
+    staging: Path,
+    *,
+    user,
+    dataset,
+    description: str,
+    alias: str | None,
+    fields: dict,
+) -> ModelVersion:
+    for _attempt in range(3):
+        published = None
+        try:
+            with transaction.atomic():
+                model, _ = RegisteredModel.objects.get_or_create(
+                    name=name, defaults={"description": description}
+                )
+                number = _next_number(model)
+                leftover = store.version_dir(name, number)
+                if leftover.exists():
+                    # Left by a crash between the move and the commit: the
+                    # number has no row, so no version owns these files.
+                    shutil.rmtree(leftover)
+                published, digest = store.publish(staging, model=name, number=number)
+                version = ModelVersion.objects.create(
+                    model=model,
+                    number=number,
+                    dataset=dataset,
+                    created_by=user if getattr(user, "pk", None) else None,
+                    manifest_sha256=digest,
+                    **fields,
+                )
+                names = {alias} if alias else set()
+                if not model.aliases.filter(name="production").exists():
+                    names.add("production")  # the first version goes live
+                for alias_name in names:
+                    ModelAlias.objects.update_or_create(
+                        model=model, name=alias_name, defaults={"version": version}
+                    )
+            return version
+        except (IntegrityError, OSError) as exc:
+            if published is None and isinstance(exc, OSError):
+                continue  # another training published this number first
+            if isinstance(exc, IntegrityError) and published is not None:
+                # Another training took this number first: put the files
+                # back and try the next number.
+                published.rename(staging)
+                continue
+            if published is not None:
+                shutil.rmtree(published, ignore_errors=True)
+            raise
+        except BaseException:
+            if published is not None:
+                shutil.rmtree(published, ignore_errors=True)
+            raise
+    raise TrainingRefused(f"Could not number a new version of {name}; try again.")
