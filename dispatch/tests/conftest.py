@@ -1,6 +1,7 @@
 """The dispatch test world: a registered model, dispatch factories, cleanup of
 this run's crontab lines."""
 
+import contextlib
 import itertools
 
 import pytest
@@ -55,3 +56,77 @@ def _crontab_cleanup():
             cron.remove(job)
         if jobs:
             crontab._write(cron)
+
+
+@pytest.fixture(params=["demo", "mariadb"])
+def datasource(request):
+    """Each real ODBC driver in turn: SQLite3 and MariaDB Unicode."""
+    from conftest import require_service
+    from mlframework.lib import odbc
+
+    if request.param == "mariadb":
+        require_service(
+            "mariadb" in odbc.datasource_names() and odbc.probe("mariadb").ok,
+            "the MariaDB datasource",
+        )
+    else:
+        odbc.sqlite_database_path("demo").parent.mkdir(parents=True, exist_ok=True)
+    return request.param
+
+
+@pytest.fixture
+def tables():
+    """Make uniquely named tables; every one is dropped after the test."""
+    import uuid
+
+    from mlframework.lib import odbc
+
+    made: list[tuple[str, str]] = []
+
+    def name(datasource: str, prefix: str = "t") -> str:
+        table = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        made.append((datasource, table))
+        return table
+
+    yield name
+    for datasource, table in made:
+        # The server may have been stopped by the test.
+        with contextlib.suppress(odbc.OdbcError):
+            odbc.execute(datasource, f"DROP TABLE IF EXISTS {table}")
+
+
+@pytest.fixture
+def source_table(tables, penguins_frame):
+    """The penguins, without species, as a source table in a datasource."""
+    import pyarrow as pa
+
+    from mlframework.lib import odbc
+
+    def make(datasource: str, frame=None) -> str:
+        table = tables(datasource, "src")
+        data = penguins_frame.drop(columns=["species"]) if frame is None else frame
+        arrow = pa.Table.from_pandas(data, preserve_index=False)
+        odbc.create_table(datasource, table, arrow.schema)
+        odbc.write_table(datasource, table, arrow)
+        return table
+
+    return make
+
+
+def sink_rows(datasource: str, table: str, order: str = "id") -> list[dict]:
+    import pyarrow as pa
+
+    from mlframework.lib import odbc
+
+    batches = list(
+        odbc.read_batches(datasource, f"SELECT * FROM {table} ORDER BY {order}")
+    )
+    return pa.Table.from_batches(batches).to_pylist() if batches else []
+
+
+def sink_count(datasource: str, table: str) -> int:
+    from mlframework.lib import odbc
+
+    if not odbc.table_exists(datasource, table):
+        return 0
+    return odbc.probe(datasource, f"SELECT COUNT(*) FROM {table}").value

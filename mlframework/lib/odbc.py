@@ -8,6 +8,7 @@ credentials masked.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -171,3 +172,159 @@ def _message(exc: Exception) -> str:
     if len(args) >= 2 and isinstance(args[1], str):
         return f"{args[1]} (SQLSTATE {args[0]})"
     return str(exc)
+
+
+# --------------------------------------------------------------------------
+# Streaming sinks (dispatch): one transaction held open across many batches,
+# so a run's rows appear all at once or not at all.
+# --------------------------------------------------------------------------
+
+_TRANSIENT = re.compile(
+    r"SQLSTATE[ :=]*(08\d\d\d|HYT0[01]|40001|40P01)|\b(08S01|08001|08004|HYT00)\b"
+    r"|can't connect|lost connection|gone away|database is locked|timed? ?out"
+    r"|connection refused|deadlock",
+    re.IGNORECASE,
+)
+
+
+def is_transient(error: Exception | str) -> bool:
+    """Whether an error looks like it may pass on retry (connection, lock, timeout)."""
+    return bool(_TRANSIENT.search(str(error)))
+
+
+def is_mariadb(name: str) -> bool:
+    driver = driver_name(connection_string(name)).lower()
+    return "mariadb" in driver or "mysql" in driver
+
+
+def is_sqlite(name: str) -> bool:
+    return "sqlite" in driver_name(connection_string(name)).lower()
+
+
+def table_exists(name: str, table: str) -> bool:
+    target = quote_identifier(table, connection_string(name))
+    try:
+        with connect(name) as connection:
+            connection.execute(f"SELECT 1 FROM {target} WHERE 1 = 0")  # noqa: S608
+        return True
+    except pyodbc.Error:
+        return False
+
+
+def sql_type(name: str, arrow_type: pa.DataType) -> str:
+    """The column type to create for an Arrow type, per driver."""
+    mariadb = is_mariadb(name)
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_int64(arrow_type) or pa.types.is_uint32(arrow_type):
+        return "BIGINT"
+    if pa.types.is_integer(arrow_type):
+        return "INTEGER"
+    if pa.types.is_floating(arrow_type):
+        return "DOUBLE"
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_timestamp(arrow_type):
+        return "DATETIME(6)" if mariadb else "TIMESTAMP"
+    if pa.types.is_time(arrow_type):
+        return "TIME"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "TEXT" if mariadb else "VARCHAR(4000)"
+    raise OdbcError(name, f"cannot store values of type {arrow_type} in a column")
+
+
+def create_table(
+    name: str,
+    table: str,
+    schema: pa.Schema,
+    *,
+    types: dict[str, str] | None = None,
+    index: list[str] | None = None,
+) -> None:
+    """CREATE TABLE for an Arrow schema (`types` overrides per column)."""
+    text = connection_string(name)
+    columns = ", ".join(
+        f"{quote_identifier(f.name, text)} "
+        f"{(types or {}).get(f.name) or sql_type(name, f.type)}"
+        for f in schema
+    )
+    execute(name, f"CREATE TABLE {quote_identifier(table, text)} ({columns})")
+    for column in index or []:
+        index_name = quote_identifier(f"ix_{table[:40]}_{column[:20]}", text)
+        execute(
+            name,
+            f"CREATE INDEX {index_name} ON {quote_identifier(table, text)} "
+            f"({quote_identifier(column, text)})",
+        )
+
+
+class _SchemaOnly:
+    # arrow-odbc's writer only needs the schema up front.
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+
+
+class TransactionWriter:
+    """Bulk inserts into one table inside one open transaction.
+
+    Nothing is visible to others until commit(); if the process dies first,
+    the database rolls the transaction back.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.text = connection_string(name)
+        self._writer = None
+        try:
+            self._connection = arrow_odbc.connect(
+                self.text,
+                login_timeout_sec=settings.CONFIG.datasources[name].timeout,
+                autocommit=False,
+            )
+        except arrow_odbc.Error as exc:
+            raise OdbcError(name, str(exc)) from None
+
+    def execute(self, statement: str, params: list[str | None] | None = None) -> None:
+        try:
+            self._connection.execute(statement, parameters=params)
+        except arrow_odbc.Error as exc:
+            raise OdbcError(self.name, str(exc)) from None
+
+    def start(self, table: str, schema: pa.Schema, chunk_size: int = 10_000) -> None:
+        from arrow_odbc.writer import BatchWriter
+
+        try:
+            self._writer = BatchWriter.from_connection(
+                connection_handle=self._connection.handle,
+                reader=_SchemaOnly(schema),
+                chunk_size=chunk_size,
+                table=quote_identifier(table, self.text),
+            )
+        except arrow_odbc.Error as exc:
+            raise OdbcError(self.name, str(exc)) from None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        try:
+            self._writer.write_batch(batch)
+        except arrow_odbc.Error as exc:
+            raise OdbcError(self.name, str(exc)) from None
+
+    def commit(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.flush()
+            self._connection.commit()
+        except arrow_odbc.Error as exc:
+            self.rollback()
+            raise OdbcError(self.name, str(exc)) from None
+
+    def rollback(self) -> None:
+        # If the connection is gone, the database rolls back on its own.
+        with contextlib.suppress(arrow_odbc.Error):
+            self._connection.rollback()
+
+    def close(self) -> None:
+        self._writer = None
+        self._connection = None

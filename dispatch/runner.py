@@ -1,0 +1,666 @@
+"""The streaming runner: source -> model -> sink, all or nothing.
+
+A run claims its dispatch with a conditional UPDATE that must touch one row,
+so an overlapping invocation is recorded as skipped. Three stages overlap in
+threads joined by small bounded queues: reading the source (arrow-odbc),
+predicting (the registry's cached predictor) and writing (arrow-odbc bulk
+insert into one open transaction). Only when every row is written is the
+transaction committed; a failure rolls it back, and a killed process leaves an
+uncommitted transaction the database discards. A heartbeat thread keeps the
+run row fresh so the sweeper can tell a dead run from a slow one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import queue
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from dispatch.models import Dispatch, DispatchRun, RunStatus, SinkMode, Trigger
+from mlframework.events.log import log_event
+from mlframework.lib import odbc
+
+logger = logging.getLogger("mlframework.dispatch")
+
+SOURCE = "dispatch"
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER_SECONDS = 120.0
+PROGRESS_EVENT_SECONDS = 10.0
+QUEUE_DEPTH = 2
+RESERVED = ("prediction", "run_id", "model_version", "run_key", "scored_at")
+_DONE = object()
+
+
+class RunError(Exception):
+    """A run failed for a reason the user can act on; str() says what and where."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass
+class _Progress:
+    rows_read: int = 0
+    rows_written: int = 0
+    chunks: int = 0
+    seconds: dict = field(
+        default_factory=lambda: {"read": 0.0, "predict": 0.0, "write": 0.0}
+    )
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self.lock:
+            self.seconds[stage] += seconds
+
+
+# --------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------
+
+
+def run_scheduled(dispatch_id: int) -> DispatchRun:
+    """What cron calls: record a run for the time cron fired, then execute it."""
+    try:
+        dispatch = Dispatch.objects.get(pk=dispatch_id)
+    except Dispatch.DoesNotExist:
+        raise RunError(f"There is no dispatch {dispatch_id}.") from None
+    run = DispatchRun.objects.create(
+        dispatch=dispatch,
+        trigger=Trigger.CRON,
+        scheduled_for=dispatch.previous_due(),
+    )
+    return execute(run.pk)
+
+
+def execute(run_id: int) -> DispatchRun:
+    """Execute a queued run, retrying transient failures as the dispatch says."""
+    run = DispatchRun.objects.select_related("dispatch").get(pk=run_id)
+    while True:
+        run = _execute_once(run)
+        dispatch = run.dispatch
+        if run.status != RunStatus.FAILED or not getattr(run, "_transient", False):
+            return run
+        if run.attempt > dispatch.retries:
+            return run
+        wait = dispatch.retry_backoff_seconds * (2 ** (run.attempt - 1))
+        log_event(
+            SOURCE,
+            "retry",
+            f"Dispatch {dispatch.name}: retrying in {wait} s "
+            f"(attempt {run.attempt + 1} of {dispatch.retries + 1})",
+            dispatch_run=run,
+            level="warning",
+            data={"dispatch": dispatch.pk, "wait_seconds": wait},
+        )
+        time.sleep(wait)
+        run = DispatchRun.objects.create(
+            dispatch=dispatch,
+            trigger=Trigger.RETRY,
+            scheduled_for=run.scheduled_for,
+            attempt=run.attempt + 1,
+            requested_by=run.requested_by,
+        )
+
+
+def sweep(now: dt.datetime | None = None) -> list[int]:
+    """Mark runs failed whose process died (same host) or whose heartbeat went
+    stale, and release their claims. Returns the run ids it failed."""
+    now = now or timezone.now()
+    host = socket.gethostname()
+    stale_before = now - dt.timedelta(seconds=STALE_AFTER_SECONDS)
+    failed = []
+    for run in DispatchRun.objects.filter(status=RunStatus.RUNNING).select_related(
+        "dispatch"
+    ):
+        beat = run.heartbeat or run.started or run.created
+        if run.host == host and run.pid and not _alive(run.pid):
+            reason = f"its process (PID {run.pid}) is gone"
+        elif beat < stale_before:
+            reason = f"no heartbeat since {beat:%Y-%m-%d %H:%M:%S %Z}"
+        else:
+            continue
+        updated = DispatchRun.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING
+        ).update(
+            status=RunStatus.FAILED,
+            finished=now,
+            error=f"The run died: {reason}. Nothing it wrote was committed.",
+        )
+        if not updated:
+            continue
+        Dispatch.objects.filter(pk=run.dispatch_id, claimed_run_id=run.pk).update(
+            claimed_run_id=None
+        )
+        failed.append(run.pk)
+        log_event(
+            SOURCE,
+            "failed",
+            f"Dispatch {run.dispatch.name}: run {run.pk} died ({reason}); "
+            "marked failed, its sink transaction was never committed",
+            level="error",
+            dispatch_run=run,
+            data={"dispatch": run.dispatch_id, "swept": True},
+        )
+    # Claims held by runs that are no longer running (e.g. killed before the
+    # run row was marked running) are released too.
+    for dispatch in Dispatch.objects.filter(claimed_run_id__isnull=False):
+        holder = DispatchRun.objects.filter(pk=dispatch.claimed_run_id).first()
+        if holder is None or holder.status not in (RunStatus.RUNNING,):
+            if holder is not None and holder.status == RunStatus.QUEUED:
+                continue
+            Dispatch.objects.filter(
+                pk=dispatch.pk, claimed_run_id=dispatch.claimed_run_id
+            ).update(claimed_run_id=None)
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------
+# One attempt
+# --------------------------------------------------------------------------
+
+
+def _execute_once(run: DispatchRun) -> DispatchRun:
+    dispatch = run.dispatch
+    sweep()
+    claimed = Dispatch.objects.filter(
+        pk=dispatch.pk, claimed_run_id__isnull=True
+    ).update(claimed_run_id=run.pk)
+    if claimed != 1:
+        holder = Dispatch.objects.filter(pk=dispatch.pk).values_list(
+            "claimed_run_id", flat=True
+        )
+        run.status = RunStatus.SKIPPED
+        run.finished = timezone.now()
+        run.error = f"skipped: already running (run {holder.first()})"
+        run.save(update_fields=["status", "finished", "error"])
+        log_event(
+            SOURCE,
+            "skipped",
+            f"Dispatch {dispatch.name}: skipped: already running "
+            f"(run {holder.first()})",
+            level="warning",
+            dispatch_run=run,
+            data={"dispatch": dispatch.pk},
+        )
+        return run
+    now = timezone.now()
+    run.status = RunStatus.RUNNING
+    run.started = run.heartbeat = now
+    run.host = socket.gethostname()[:255]
+    run.pid = os.getpid()
+    run.run_key = dispatch.run_key_for(run.scheduled_for or now)
+    run.save(update_fields=["status", "started", "heartbeat", "host", "pid", "run_key"])
+    log_event(
+        SOURCE,
+        "started",
+        f"Dispatch {dispatch.name}: run {run.pk} started "
+        f"({run.get_trigger_display().lower()}, attempt {run.attempt})",
+        dispatch_run=run,
+        data={"dispatch": dispatch.pk, "pid": run.pid, "host": run.host},
+    )
+    progress = _Progress()
+    beat = _Heartbeat(run, progress)
+    beat.start()
+    started = time.perf_counter()
+    try:
+        _process(run, progress)
+    except Exception as exc:  # every failure is recorded, then reported
+        beat.stop()
+        transient = isinstance(exc, RunError) and exc.transient
+        if isinstance(exc, odbc.OdbcError):
+            transient = odbc.is_transient(exc)
+        message = _describe(exc)
+        if not isinstance(exc, RunError | odbc.OdbcError) and not _is_registry(exc):
+            logger.exception("dispatch run %s failed unexpectedly", run.pk)
+        _finish(run, progress, started, RunStatus.FAILED, message)
+        run._transient = transient
+        log_event(
+            SOURCE,
+            "failed",
+            f"Dispatch {dispatch.name}: run {run.pk} failed: {message}",
+            level="error",
+            dispatch_run=run,
+            model_version=run.model_version_id,
+            data={
+                "dispatch": dispatch.pk,
+                "rows_read": progress.rows_read,
+                "transient": transient,
+                "timings": run.timings,
+            },
+        )
+    else:
+        beat.stop()
+        _finish(run, progress, started, RunStatus.SUCCEEDED, "")
+        log_event(
+            SOURCE,
+            "finished",
+            f"Dispatch {dispatch.name}: run {run.pk} finished: "
+            f"{run.rows_read} rows read, {run.rows_written} written in "
+            f"{run.timings.get('total', 0):.1f} s",
+            dispatch_run=run,
+            model_version=run.model_version_id,
+            data={
+                "dispatch": dispatch.pk,
+                "rows_read": run.rows_read,
+                "rows_written": run.rows_written,
+                "timings": run.timings,
+            },
+        )
+    finally:
+        Dispatch.objects.filter(pk=dispatch.pk, claimed_run_id=run.pk).update(
+            claimed_run_id=None
+        )
+    return run
+
+
+def _finish(run, progress, started, status, error) -> None:
+    run.status = status
+    run.error = error
+    run.finished = timezone.now()
+    run.rows_read = progress.rows_read
+    run.rows_written = progress.rows_written if status == RunStatus.SUCCEEDED else 0
+    run.timings = {
+        **{k: round(v, 3) for k, v in progress.seconds.items()},
+        "total": round(time.perf_counter() - started, 3),
+    }
+    run.save(
+        update_fields=[
+            "status",
+            "error",
+            "finished",
+            "rows_read",
+            "rows_written",
+            "timings",
+            "model_version",
+        ]
+    )
+
+
+def _is_registry(exc: Exception) -> bool:
+    from registry.errors import RegistryError
+
+    return isinstance(exc, RegistryError)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, RunError | odbc.OdbcError) or _is_registry(exc):
+        return str(exc)
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+class _Heartbeat(threading.Thread):
+    """Touches the run row and emits batched progress events."""
+
+    def __init__(self, run: DispatchRun, progress: _Progress) -> None:
+        super().__init__(name=f"heartbeat-{run.pk}", daemon=True)
+        self.run_id = run.pk
+        self.run_name = run.dispatch.name
+        self.progress = progress
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        last_event = time.monotonic()
+        last_chunks = 0
+        try:
+            while not self._stop_event.wait(HEARTBEAT_SECONDS):
+                DispatchRun.objects.filter(
+                    pk=self.run_id, status=RunStatus.RUNNING
+                ).update(
+                    heartbeat=timezone.now(),
+                    rows_read=self.progress.rows_read,
+                )
+                chunks = self.progress.chunks
+                if (
+                    chunks > last_chunks
+                    and time.monotonic() - last_event >= PROGRESS_EVENT_SECONDS
+                ):
+                    log_event(
+                        SOURCE,
+                        "progress",
+                        f"Dispatch {self.run_name}: {self.progress.rows_read} rows "
+                        f"read, {self.progress.rows_written} written "
+                        f"({chunks} chunks)",
+                        dispatch_run=self.run_id,
+                        data={
+                            "rows_read": self.progress.rows_read,
+                            "rows_written": self.progress.rows_written,
+                            "chunks": chunks,
+                        },
+                    )
+                    last_event, last_chunks = time.monotonic(), chunks
+        except Exception:
+            logger.exception("heartbeat of run %s failed", self.run_id)
+        finally:
+            connections.close_all()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=HEARTBEAT_SECONDS * 2)
+
+
+# --------------------------------------------------------------------------
+# The pipeline
+# --------------------------------------------------------------------------
+
+
+def _process(run: DispatchRun, progress: _Progress) -> None:
+    from registry import services as registry
+
+    dispatch = run.dispatch
+    version = registry.resolve(dispatch.model, dispatch.version_ref)
+    run.model_version = version
+    DispatchRun.objects.filter(pk=run.pk).update(model_version=version)
+    _check_names(dispatch)
+    for name in {dispatch.source_datasource, dispatch.sink_datasource}:
+        _prepare_sqlite(name)
+    scored_at = timezone.now()
+    constants = {
+        "run_id": pa.scalar(run.pk, pa.int64()),
+        "model_version": pa.scalar(str(version), pa.string()),
+        "run_key": pa.scalar(run.run_key, pa.string()),
+        "scored_at": pa.scalar(
+            scored_at.astimezone(dt.UTC).replace(tzinfo=None), pa.timestamp("ms")
+        ),
+    }
+    pipeline = _Pipeline(run, version, progress, constants, registry)
+    pipeline.run()
+
+
+def _check_names(dispatch: Dispatch) -> None:
+    sink = odbc.connection_string(dispatch.sink_datasource)
+    try:
+        odbc.quote_identifier(dispatch.sink_table, sink)
+        for column in dispatch.key_columns:
+            odbc.quote_identifier(column, sink)
+    except ValueError as exc:
+        raise RunError(f"The sink of dispatch {dispatch.name}: {exc}") from None
+    clash = sorted(set(dispatch.key_columns) & set(RESERVED))
+    if clash:
+        raise RunError(
+            f"Key columns {', '.join(clash)} clash with the columns the dispatch "
+            f"adds ({', '.join(RESERVED)})."
+        )
+
+
+def _prepare_sqlite(name: str) -> None:
+    # WAL lets the source be read while the sink's transaction is open on the
+    # same file; the default journal would block the writer behind the reader.
+    if odbc.is_sqlite(name):
+        path = odbc.sqlite_database_path(name)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with odbc.connect(name) as connection:
+            connection.execute("PRAGMA journal_mode=WAL").fetchall()
+
+
+def _sink_column(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", str(name))[:64]
+    return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"c_{cleaned}"[:64]
+
+
+class _Pipeline:
+    def __init__(self, run, version, progress, constants, registry) -> None:
+        self.dispatch_run = run
+        self.dispatch = run.dispatch
+        self.version = version
+        self.progress = progress
+        self.constants = constants
+        self.registry = registry
+        self.read_queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.write_queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.failed = threading.Event()
+        self.errors: list[BaseException] = []
+        self.numeric = {
+            f["name"] for f in version.features if f.get("kind") == "numeric"
+        }
+
+    # Each stage hands its output to the next; a failing stage records its
+    # error and sets `failed`, which every other stage checks while waiting.
+    def _put(self, target: queue.Queue, item) -> bool:
+        while not self.failed.is_set():
+            try:
+                target.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, source: queue.Queue):
+        while not self.failed.is_set():
+            try:
+                return source.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        return _DONE
+
+    def _fail(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+        self.failed.set()
+
+    def run(self) -> None:
+        reader = threading.Thread(target=self._read, name="dispatch-read", daemon=True)
+        predictor = threading.Thread(
+            target=self._predict, name="dispatch-predict", daemon=True
+        )
+        reader.start()
+        predictor.start()
+        try:
+            self._write()
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            reader.join(timeout=30)
+            predictor.join(timeout=30)
+        if self.errors:
+            raise self.errors[0]
+
+    def _read(self) -> None:
+        dispatch = self.dispatch
+        try:
+            batches = odbc.read_batches(
+                dispatch.source_datasource,
+                dispatch.source_query,
+                batch_size=dispatch.chunk_size,
+            )
+            while True:
+                started = time.perf_counter()
+                batch = next(batches, None)
+                self.progress.add("read", time.perf_counter() - started)
+                if batch is None:
+                    break
+                self.progress.rows_read += batch.num_rows
+                if batch.num_rows and not self._put(self.read_queue, batch):
+                    return
+            self._put(self.read_queue, _DONE)
+        except odbc.OdbcError as exc:
+            self._fail(
+                RunError(
+                    f"Reading the source ({dispatch.source_datasource}) failed: {exc}",
+                    transient=odbc.is_transient(exc),
+                )
+            )
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _predict(self) -> None:
+        first = True
+        offset = 0
+        try:
+            while True:
+                batch = self._get(self.read_queue)
+                if batch is _DONE:
+                    self._put(self.write_queue, _DONE)
+                    return
+                if first:
+                    self._check_schema(batch.schema.names)
+                    first = False
+                started = time.perf_counter()
+                frame = self._frame(batch, offset)
+                predictions = self.registry.predict(
+                    self.version,
+                    frame,
+                    probabilities=self.dispatch.include_probabilities,
+                )
+                out = self._output(batch, predictions)
+                self.progress.add("predict", time.perf_counter() - started)
+                offset += batch.num_rows
+                if not self._put(self.write_queue, out):
+                    return
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            close_old_connections()
+
+    def _check_schema(self, columns: list[str]) -> None:
+        from registry.errors import SchemaError
+
+        check = self.registry.check_schema(self.version, columns)
+        if check.missing:
+            raise SchemaError(
+                f"The source query of dispatch {self.dispatch.name} lacks the "
+                f"input column(s) {', '.join(check.missing)} that {self.version} "
+                "needs (extra columns are ignored).",
+                missing=list(check.missing),
+            )
+        missing_keys = [c for c in self.dispatch.key_columns if c not in columns]
+        if missing_keys:
+            raise RunError(
+                f"The key column(s) {', '.join(missing_keys)} are not in the "
+                "source query's result."
+            )
+
+    def _frame(self, batch: pa.RecordBatch, offset: int) -> pd.DataFrame:
+        frame = batch.to_pandas()
+        # Some drivers (SQLite3) return DECIMAL as text: numeric features are
+        # converted here, and a value that is not a number is reported by row.
+        for column in self.numeric & set(frame.columns):
+            series = frame[column]
+            if series.dtype == object:
+                converted = pd.to_numeric(series, errors="coerce")
+                bad = converted.isna() & series.notna()
+                if bad.any():
+                    row = int(bad.to_numpy().nonzero()[0][0])
+                    raise RunError(
+                        f"Source row {offset + row + 1}, column {column}: "
+                        f"{series.iloc[row]!r} is not a number."
+                    )
+                frame[column] = converted.astype("float64")
+        return frame
+
+    def _output(self, batch: pa.RecordBatch, predictions: pd.DataFrame):
+        columns: dict[str, pa.Array] = {}
+        for key in self.dispatch.key_columns:
+            columns[key] = batch.column(batch.schema.get_field_index(key))
+        for name in predictions.columns:
+            values = predictions[name]
+            target = "prediction" if name == "prediction" else _sink_column(name)
+            array = pa.array(values.to_numpy(), from_pandas=True)
+            if name != "prediction" and not pa.types.is_floating(array.type):
+                array = array.cast(pa.float64())
+            columns[target] = array
+        rows = batch.num_rows
+        for name, scalar in self.constants.items():
+            columns[name] = pa.repeat(scalar, rows)
+        return pa.RecordBatch.from_pydict(columns)
+
+    def _write(self) -> None:
+        dispatch = self.dispatch
+        name, table = dispatch.sink_datasource, dispatch.sink_table
+        writer = None
+        schema = None
+        committed = False
+        try:
+            while True:
+                batch = self._get(self.write_queue)
+                if batch is _DONE:
+                    break
+                started = time.perf_counter()
+                if writer is None:
+                    schema = batch.schema
+                    writer = self._open_sink(schema)
+                elif batch.schema != schema:
+                    batch = batch.cast(schema)
+                try:
+                    writer.write(batch)
+                except odbc.OdbcError as exc:
+                    first = self.progress.rows_written + 1
+                    raise RunError(
+                        f"Writing rows {first}-{first + batch.num_rows - 1} to "
+                        f"{name}.{table} failed: {exc}",
+                        transient=odbc.is_transient(exc),
+                    ) from None
+                self.progress.rows_written += batch.num_rows
+                self.progress.chunks += 1
+                self.progress.add("write", time.perf_counter() - started)
+            if self.failed.is_set():
+                return
+            started = time.perf_counter()
+            if writer is None:
+                # No source rows: still honour replace semantics on an empty run.
+                writer = self._open_sink(None)
+            writer.commit()
+            committed = True
+            self.progress.add("write", time.perf_counter() - started)
+        except odbc.OdbcError as exc:
+            raise RunError(
+                f"Writing to {name}.{table} failed: {exc}",
+                transient=odbc.is_transient(exc),
+            ) from None
+        finally:
+            if writer is not None and not committed:
+                writer.rollback()
+
+    def _open_sink(self, schema: pa.Schema | None) -> odbc.TransactionWriter:
+        dispatch = self.dispatch
+        name, table = dispatch.sink_datasource, dispatch.sink_table
+        if schema is not None and not odbc.table_exists(name, table):
+            if not dispatch.create_table:
+                raise RunError(
+                    f"The sink table {table} does not exist in {name} and the "
+                    "dispatch does not create tables."
+                )
+            # DDL outside the transaction: MariaDB commits DDL implicitly.
+            odbc.create_table(
+                name,
+                table,
+                schema,
+                types={"run_key": "VARCHAR(64)", "model_version": "VARCHAR(100)"},
+                index=["run_key"],
+            )
+        writer = odbc.TransactionWriter(name)
+        text = odbc.connection_string(name)
+        target = odbc.quote_identifier(table, text)
+        if odbc.table_exists(name, table):
+            if dispatch.sink_mode == SinkMode.REPLACE_RUN_KEY:
+                writer.execute(
+                    f"DELETE FROM {target} WHERE "  # noqa: S608 - quoted identifiers
+                    f"{odbc.quote_identifier('run_key', text)} = ?",
+                    [self.dispatch_run.run_key],
+                )
+            elif dispatch.sink_mode == SinkMode.REPLACE_ALL:
+                writer.execute(f"DELETE FROM {target}")  # noqa: S608
+        if schema is not None:
+            writer.start(table, schema, chunk_size=min(dispatch.chunk_size, 10_000))
+        return writer

@@ -1,0 +1,215 @@
+"""The runner end to end on the real SQLite3 and MariaDB ODBC drivers, with a
+real (tiny) AutoGluon model."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from dispatch import runner
+from dispatch.models import Dispatch, RunStatus, SinkMode, Trigger
+from dispatch.tests.conftest import sink_count, sink_rows
+from mlframework.events.models import Event
+from mlframework.lib import odbc
+
+pytestmark = pytest.mark.django_db(databases=["default", "events"])
+
+
+def _events(run):
+    return list(
+        Event.objects.using("events")
+        .filter(dispatch_run_id=run.pk)
+        .order_by("created")
+        .values_list("kind", flat=True)
+    )
+
+
+@pytest.fixture
+def scoring(tiny_classifier, make_dispatch, source_table, tables):
+    """A dispatch scoring a fresh penguins source table into a fresh sink."""
+
+    def make(source: str, sink: str | None = None, **fields) -> Dispatch:
+        sink = sink or source
+        values = {
+            "model": tiny_classifier.model,
+            "source_datasource": source,
+            "source_query": f"SELECT * FROM {source_table(source)}",
+            "sink_datasource": sink,
+            "sink_table": tables(sink, "sink"),
+            "key_columns": ["id"],
+            "chunk_size": 100,
+        }
+        values.update(fields)
+        return make_dispatch(**values)
+
+    return make
+
+
+def test_it_scores_every_row_into_the_sink(datasource, scoring, tiny_classifier):
+    dispatch = scoring(datasource, include_probabilities=True)
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.trigger == Trigger.CRON and run.scheduled_for is not None
+    assert (run.rows_read, run.rows_written) == (344, 344)
+    assert run.model_version == tiny_classifier
+    assert set(run.timings) >= {"read", "predict", "write", "total"}
+    assert run.pid and run.host and run.finished >= run.started
+    rows = sink_rows(datasource, dispatch.sink_table)
+    assert len(rows) == 344 and [r["id"] for r in rows] == list(range(1, 345))
+    first = rows[0]
+    assert first["prediction"] in tiny_classifier.classes
+    assert first["run_id"] == run.pk and first["model_version"] == "penguins v1"
+    assert first["run_key"] == run.run_key == run.scheduled_for.strftime("%Y-%m-%d")
+    assert str(first["scored_at"])[:4] == str(run.started.year)
+    probabilities = [first[f"proba_{c}"] for c in tiny_classifier.classes]
+    assert sum(probabilities) == pytest.approx(1, abs=1e-6)
+    # Most penguins are recognised: the model really ran.
+    truth = pd.read_csv("demo/penguins.csv")["species"].tolist()
+    right = sum(r["prediction"] == t for r, t in zip(rows, truth, strict=True))
+    assert right > 300
+    assert _events(run)[0] == "started" and _events(run)[-1] == "finished"
+
+
+def test_a_source_without_a_model_column_fails_naming_it(datasource, scoring):
+    dispatch = scoring(datasource)
+    dispatch.source_query = dispatch.source_query.replace(
+        "SELECT *",
+        "SELECT id, island, bill_depth_mm, flipper_length_mm, body_mass_g, sex, year",
+    )
+    dispatch.save()
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.FAILED
+    assert "bill_length_mm" in run.error and "lacks" in run.error
+    assert run.rows_written == 0 and sink_count(datasource, dispatch.sink_table) == 0
+    assert "failed" in _events(run)
+    failed = Event.objects.using("events").get(dispatch_run_id=run.pk, kind="failed")
+    assert "bill_length_mm" in failed.message and failed.level == "error"
+
+
+def test_a_sink_failing_mid_run_leaves_no_rows(datasource, scoring, tables):
+    dispatch = scoring(datasource)
+    # Rows with id >= 300 break a constraint: the first chunks are written
+    # into the open transaction, then the write fails.
+    odbc.execute(
+        datasource,
+        f"CREATE TABLE {dispatch.sink_table} (id BIGINT CHECK (id < 300), "
+        "prediction VARCHAR(40), run_id BIGINT, model_version VARCHAR(100), "
+        "run_key VARCHAR(64), scored_at TIMESTAMP NULL)",
+    )
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.FAILED
+    assert "Writing rows 201-300" in run.error
+    assert run.rows_written == 0
+    assert sink_count(datasource, dispatch.sink_table) == 0
+
+
+def test_replace_mode_run_twice_gives_one_set_of_rows(datasource, scoring):
+    dispatch = scoring(datasource, sink_mode=SinkMode.REPLACE_RUN_KEY)
+    first = runner.run_scheduled(dispatch.pk)
+    second = runner.run_scheduled(dispatch.pk)
+    assert first.status == second.status == RunStatus.SUCCEEDED
+    rows = sink_rows(datasource, dispatch.sink_table)
+    assert len(rows) == 344 and {r["run_id"] for r in rows} == {second.pk}
+    dispatch.sink_mode = SinkMode.APPEND
+    dispatch.save()
+    runner.run_scheduled(dispatch.pk)
+    assert sink_count(datasource, dispatch.sink_table) == 688
+
+
+def test_unicode_decimals_dates_and_nulls_round_trip(
+    datasource, scoring, penguins_frame, source_table
+):
+    import pyarrow as pa
+
+    frame = penguins_frame.drop(columns=["species"]).head(4).copy()
+    frame["name"] = ["São Paulo", "Ñandú 🐧", None, "平成"]
+    frame["price"] = [Decimal("1.50"), Decimal("-2.25"), None, Decimal("1234.56")]
+    frame["day"] = [
+        dt.date(2026, 1, 2),
+        None,
+        dt.date(1999, 12, 31),
+        dt.date(2000, 2, 29),
+    ]
+    table = pa.Table.from_pandas(frame, preserve_index=False).cast(
+        pa.schema(
+            [
+                pa.field(f.name, pa.decimal128(10, 2)) if f.name == "price" else f
+                for f in pa.Table.from_pandas(frame, preserve_index=False).schema
+            ]
+        )
+    )
+    name = source_table(datasource, frame=table.to_pandas())
+    dispatch = scoring(
+        datasource,
+        source_query=f"SELECT * FROM {name}",
+        key_columns=["id", "name", "price", "day", "sex"],
+    )
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    rows = sink_rows(datasource, dispatch.sink_table)
+    assert [r["name"] for r in rows] == ["São Paulo", "Ñandú 🐧", None, "平成"]
+    prices = [None if r["price"] is None else Decimal(str(r["price"])) for r in rows]
+    assert prices == [Decimal("1.50"), Decimal("-2.25"), None, Decimal("1234.56")]
+    assert [None if r["day"] is None else str(r["day"]) for r in rows] == [
+        "2026-01-02",
+        None,
+        "1999-12-31",
+        "2000-02-29",
+    ]
+    assert [r["sex"] for r in rows] == frame["sex"].where(
+        frame["sex"].notna(), None
+    ).tolist()
+
+
+def test_a_missing_model_alias_fails_cleanly(make_dispatch, registered_model):
+    dispatch = make_dispatch(model=registered_model, version_ref="production")
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.FAILED
+    assert "has no alias 'production'" in run.error
+    failed = Event.objects.using("events").get(dispatch_run_id=run.pk, kind="failed")
+    assert "production" in failed.message
+
+
+def test_a_value_that_is_not_a_number_is_reported_by_row(
+    scoring, penguins_frame, source_table
+):
+    frame = penguins_frame.drop(columns=["species"]).head(10).copy()
+    frame["bill_length_mm"] = [
+        None if pd.isna(v) else str(v) for v in frame["bill_length_mm"]
+    ]
+    frame.loc[6, "bill_length_mm"] = "long"
+    dispatch = scoring(
+        "demo", source_query=f"SELECT * FROM {source_table('demo', frame)}"
+    )
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.FAILED
+    assert "row 7, column bill_length_mm: 'long' is not a number" in run.error
+
+
+def test_a_second_invocation_while_one_runs_is_skipped(scoring):
+    dispatch = scoring("demo")
+    holder = dispatch.runs.create(status=RunStatus.RUNNING, pid=None, host="elsewhere")
+    holder.heartbeat = holder.started = holder.created
+    holder.save()
+    Dispatch.objects.filter(pk=dispatch.pk).update(claimed_run_id=holder.pk)
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.SKIPPED
+    assert run.error == f"skipped: already running (run {holder.pk})"
+    skipped = Event.objects.using("events").get(dispatch_run_id=run.pk)
+    assert skipped.kind == "skipped" and "already running" in skipped.message
+
+
+def test_the_sweeper_fails_runs_with_a_stale_heartbeat(scoring):
+    dispatch = scoring("demo")
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    stale = dispatch.runs.create(
+        status=RunStatus.RUNNING, host="elsewhere", started=old, heartbeat=old
+    )
+    Dispatch.objects.filter(pk=dispatch.pk).update(claimed_run_id=stale.pk)
+    assert runner.sweep() == [stale.pk]
+    stale.refresh_from_db()
+    dispatch.refresh_from_db()
+    assert stale.status == RunStatus.FAILED and "no heartbeat" in stale.error
+    assert dispatch.claimed_run_id is None
+    assert runner.run_scheduled(dispatch.pk).status == RunStatus.SUCCEEDED
