@@ -104,8 +104,10 @@ def probe_host(
         if exc.errno == socket.EAI_AGAIN:
             return result(Status.DOWN, f"name lookup failed for now: {address_text}")
         return result(Status.DOWN, f"name not known: {address_text} ({exc.strerror})")
-    except (OSError, UnicodeError) as exc:
-        return result(Status.DOWN, f"bad host {address_text!r}: {exc}")
+    except UnicodeError:
+        return result(Status.DOWN, f"not a valid host name: {address_text!r}")
+    except OSError as exc:
+        return result(Status.DOWN, f"cannot resolve {address_text!r}: {exc}")
     errors = []
     for family, kind, proto, _, sockaddr in addresses:
         remaining = deadline - time.perf_counter()

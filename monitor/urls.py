@@ -5,4 +5,12 @@ from monitor import views
 app_name = "monitor"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("checks/", views.checks, name="checks"),
+    path("schedules/", views.schedules, name="schedules"),
+    path("alerts/", views.alerts, name="alerts"),
+    path("dispatches/<int:pk>/enable/", views.enable, name="enable"),
+    path("dispatches/<int:pk>/disable/", views.disable, name="disable"),
+    path("dispatches/pause-all/", views.pause_all, name="pause_all"),
+    path("dispatches/resume-all/", views.resume_all, name="resume_all"),
+    path("crontab/sync/", views.sync_crontab, name="sync"),
 ]

@@ -1,11 +1,24 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from dispatch import services as dispatch_services
+from dispatch.crontab import CrontabError
+from dispatch.models import Dispatch
 from mlframework.core import roles
-from monitor import probes
+from monitor import probes, services
+from monitor import schedules as schedule_states
+from monitor.forms import ReasonForm
+from monitor.models import AlertState, AlertStatus
+
+# How often the page refreshes its parts: often right after the user did
+# something, rarely otherwise (seconds).
+REFRESH_ACTIVE, REFRESH_IDLE, ACTIVE_FOR = 5, 60, 120
 
 
 @require_GET
@@ -18,6 +31,158 @@ def healthz(request):
 
 
 @require_GET
+@never_cache
 @roles.require(roles.VIEW)
 def index(request):
-    return render(request, "monitor/index.html", {"results": probes.run_all()})
+    current = services.snapshot()
+    return render(
+        request,
+        "monitor/index.html",
+        {
+            "snapshot": current,
+            **_checks_context(current.checks),
+            **_schedules_context(current.schedules),
+            **_alerts_context(),
+            "refresh": {
+                "active": REFRESH_ACTIVE,
+                "idle": REFRESH_IDLE,
+                "active_for": ACTIVE_FOR,
+            },
+        },
+    )
+
+
+@require_GET
+@never_cache
+@roles.require(roles.VIEW)
+def checks(request):
+    return render(request, "monitor/_checks.html", _checks_context(probes.run_all()))
+
+
+@require_GET
+@never_cache
+@roles.require(roles.VIEW)
+def schedules(request):
+    return render(
+        request,
+        "monitor/_schedules.html",
+        _schedules_context(schedule_states.collect()),
+    )
+
+
+@require_GET
+@never_cache
+@roles.require(roles.VIEW)
+def alerts(request):
+    return render(request, "monitor/_alerts.html", _alerts_context())
+
+
+@require_POST
+@roles.require(roles.OPERATE)
+def enable(request, pk: int):
+    dispatch = get_object_or_404(Dispatch, pk=pk)
+    return _act(
+        request,
+        lambda reason: dispatch_services.enable(dispatch, request.user, reason),
+        f"Dispatch {dispatch.name} enabled: its crontab line is written.",
+    )
+
+
+@require_POST
+@roles.require(roles.OPERATE)
+def disable(request, pk: int):
+    dispatch = get_object_or_404(Dispatch, pk=pk)
+    return _act(
+        request,
+        lambda reason: dispatch_services.disable(dispatch, request.user, reason),
+        f"Dispatch {dispatch.name} paused: its crontab line is removed.",
+    )
+
+
+@require_POST
+@roles.require(roles.OPERATE)
+def pause_all(request):
+    _superuser_only(request)
+    return _act(
+        request,
+        lambda reason: dispatch_services.pause_all(request.user, reason),
+        "{} dispatch(es) paused.",
+    )
+
+
+@require_POST
+@roles.require(roles.OPERATE)
+def resume_all(request):
+    _superuser_only(request)
+    return _act(
+        request,
+        lambda reason: dispatch_services.resume_all(request.user, reason),
+        "{} dispatch(es) resumed.",
+    )
+
+
+@require_POST
+@roles.require(roles.OPERATE)
+def sync_crontab(request):
+    return _act(
+        request,
+        lambda reason: services.sync_crontab(request.user),
+        "Crontab synchronised with the database: {}.",
+    )
+
+
+# --------------------------------------------------------------------------
+
+
+def _superuser_only(request) -> None:
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only a superuser may pause or resume every dispatch.")
+
+
+def _act(request, action, done: str):
+    """Validate the reason, run one service call, answer page or partial."""
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        error = "Nothing changed: the reason " + " ".join(form.errors["reason"])
+        return _answer(request, error=error, status=400)
+    try:
+        outcome = action(form.cleaned_data["reason"])
+    except CrontabError as exc:
+        return _answer(request, error=f"Nothing changed: {exc}", status=409)
+    return _answer(request, notice=done.format(outcome))
+
+
+def _answer(request, notice: str = "", error: str = "", status: int = 200):
+    if request.headers.get("HX-Request"):
+        context = _schedules_context(schedule_states.collect())
+        context.update(notice=notice, error=error)
+        return render(request, "monitor/_schedules.html", context, status=status)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("monitor:index")
+
+
+def _checks_context(results) -> dict:
+    return {
+        "checks": results,
+        "checks_healthy": probes.healthy(results),
+        "checked_at": timezone.now(),
+    }
+
+
+def _schedules_context(rows) -> dict:
+    return {
+        "schedules": rows,
+        "mismatch": schedule_states.mismatched(rows),
+        "any_enabled": any(not s.paused for s in rows),
+        "any_paused": any(s.paused and s.dispatch.paused_at for s in rows),
+        "reason_form": ReasonForm(),
+        "scheduled_at": timezone.now(),
+    }
+
+
+def _alerts_context() -> dict:
+    states = AlertState.objects.exclude(status=AlertStatus.OK)
+    return {"alert_states": list(states.order_by("-status", "key"))}

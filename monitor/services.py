@@ -1,0 +1,99 @@
+"""One look at everything the Monitor watches, and the alert pass over it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from monitor import alerts, probes, schedules
+
+
+@dataclass
+class Snapshot:
+    at: dt.datetime
+    checks: list[probes.Result]
+    schedules: list[schedules.Schedule]
+
+    @property
+    def healthy(self) -> bool:
+        """Every critical check passes (what /healthz answers)."""
+        return probes.healthy(self.checks)
+
+    @property
+    def problems(self) -> list[str]:
+        found = [
+            f"{r.kind} {r.name} {r.status}: {r.error}"
+            for r in self.checks
+            if not r.ok and r.critical
+        ]
+        found += [
+            f"dispatch {s.dispatch.name}: {problem}"
+            for s in self.schedules
+            for problem in s.problems
+        ]
+        return found
+
+    @property
+    def ok(self) -> bool:
+        """No critical check failing and no schedule flagged (what cron sees)."""
+        return not self.problems
+
+
+def snapshot(now: dt.datetime | None = None) -> Snapshot:
+    return Snapshot(
+        at=now or timezone.now(),
+        checks=probes.run_all(),
+        schedules=schedules.collect(now),
+    )
+
+
+def check_and_alert(now: dt.datetime | None = None) -> tuple[Snapshot, list]:
+    """Take a snapshot and send the alerts it calls for."""
+    now = now or timezone.now()
+    current = snapshot(now)
+    findings = alerts.probe_findings(current.checks)
+    findings += schedules.findings(current.schedules)
+    return current, alerts.evaluate(findings, now)
+
+
+def summary_lines(current: Snapshot) -> list[str]:
+    """The plain-text summary scripts/monitor.py prints."""
+    lines = [f"mlframework monitor at {current.at:%Y-%m-%d %H:%M:%S %Z}"]
+    for r in current.checks:
+        mark = "ok  " if r.ok else ("FAIL" if r.critical else "warn")
+        text = f"{mark} {r.kind:<10} {r.name:<20} {r.status:<7} {r.ms:>8} ms"
+        lines.append(text + (f"  {r.error}" if r.error else ""))
+    for s in current.schedules:
+        mark = "FAIL" if s.problems else "ok  "
+        state = "paused" if s.paused else s.timing.replace("_", " ")
+        nxt = f"next {s.next_run:%Y-%m-%d %H:%M %Z}" if s.next_run else "no next run"
+        text = f"{mark} {'dispatch':<10} {s.dispatch.name:<20} {state:<7} {nxt}"
+        lines.append(text + (f"  {'; '.join(s.problems)}" if s.problems else ""))
+    verdict = "OK" if current.ok else f"FAILING ({len(current.problems)} problems)"
+    lines.append(verdict)
+    return lines
+
+
+def sync_crontab(user) -> str:
+    """Make the crontab match the database; logs what changed."""
+    from dispatch import crontab
+    from mlframework.events.log import log_event
+
+    result = crontab.sync()
+    log_event(
+        "monitor",
+        "crontab.synced",
+        f"{getattr(user, 'username', '') or 'the system'} synchronised the crontab: "
+        f"{result}",
+        level="warning" if result.errors else "info",
+        user=user,
+        data={
+            "added": result.added,
+            "removed": result.removed,
+            "fixed": result.fixed,
+            "errors": {str(k): v for k, v in result.errors.items()},
+        },
+    )
+    return str(result)
