@@ -1,0 +1,127 @@
+"""`manage.py monitor` and scripts/monitor.py: the summary for shells and cron."""
+
+import json
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core import mail
+from django.core.management import CommandError, call_command
+
+from mlframework.config import AlertsConfig, HostConfig
+from monitor.models import AlertState
+
+pytestmark = pytest.mark.django_db(databases=["default", "events"])
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args):
+    out = StringIO()
+    call_command("monitor", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_all_well_prints_the_summary_and_succeeds(use_config, listening_port):
+    use_config(hosts=[HostConfig(name="api", host="127.0.0.1", port=listening_port)])
+    output = run("--no-alerts")
+    lines = output.splitlines()
+    assert lines[0].startswith("mlframework monitor at ")
+    assert any(line.startswith("ok   database   default") for line in lines)
+    assert any(line.startswith("ok   host       api") for line in lines)
+    assert lines[-1] == "OK"
+
+
+def test_a_critical_host_down_fails_with_the_reason(use_config, closed_port):
+    use_config(
+        hosts=[
+            HostConfig(
+                name="api", host="127.0.0.1", port=closed_port, timeout=1, critical=True
+            )
+        ]
+    )
+    with pytest.raises(CommandError) as caught:
+        run("--no-alerts")
+    assert "host api down: connection refused" in str(caught.value)
+
+
+def test_a_non_critical_host_down_only_warns(use_config, closed_port):
+    use_config(hosts=[HostConfig(name="api", host="127.0.0.1", port=closed_port)])
+    output = run("--no-alerts")
+    assert any(line.startswith("warn host       api") for line in output.splitlines())
+    assert output.splitlines()[-1] == "OK"
+
+
+def test_a_late_dispatch_fails_the_run(use_config, make_dispatch):
+    import datetime as dt
+
+    import time_machine
+
+    use_config(hosts=[])
+    with time_machine.travel(dt.datetime(2026, 3, 2, 8, 6, tzinfo=dt.UTC), tick=False):
+        dispatch = make_dispatch(enabled=True)
+    later = dt.datetime(2026, 3, 2, 9, 20, tzinfo=dt.UTC)
+    with time_machine.travel(later), pytest.raises(CommandError) as caught:
+        run("--no-alerts")
+    assert f"dispatch {dispatch.name}: crontab line missing" in str(caught.value)
+    assert "late: due at 2026-03-02 09:05 UTC" in str(caught.value)
+
+
+def test_it_sends_the_alerts_that_are_due(use_config, closed_port):
+    use_config(
+        hosts=[HostConfig(name="api", host="127.0.0.1", port=closed_port, timeout=1)],
+        alerts=AlertsConfig(email_to=["ops@example.com"], down_grace_minutes=0),
+    )
+    output = run()
+    assert "alert fired: [mlframework] ALERT Host down: host api" in output
+    assert len(mail.outbox) == 1
+    assert AlertState.objects.get(key="host:api").status == "firing"
+    run()
+    assert len(mail.outbox) == 1  # not repeated
+    assert run("--no-alerts")  # only looks
+    assert len(mail.outbox) == 1
+
+
+def test_json_prints_the_healthz_body(use_config):
+    use_config(hosts=[])
+    body = json.loads(run("--no-alerts", "--json"))
+    assert body["status"] == "ok"
+    assert {c["name"] for c in body["checks"]} >= {"default", "events", "demo"}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_the_script_exits_non_zero_on_failure(process_env, closed_port, tmp_path):
+    # The script runs in its own process on this test's databases and config.
+    config_file = Path(process_env["MLFRAMEWORK_CONFIG"])
+    raw = yaml.safe_load(config_file.read_text())
+    raw["hosts"] = []
+    config_file.write_text(yaml.safe_dump(raw))
+    ok = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/monitor.py"), "--no-alerts"],
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1] == "OK"
+
+    raw["hosts"] = [
+        {"name": "api", "host": "127.0.0.1", "port": closed_port, "critical": True}
+    ]
+    config_file.write_text(yaml.safe_dump(raw))
+    failing = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/monitor.py"), "--no-alerts"],
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert failing.returncode == 1
+    assert "FAIL host       api" in failing.stdout
+    assert "host api down: connection refused" in failing.stderr
