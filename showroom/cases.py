@@ -26,6 +26,8 @@ class Cases:
 
 def run_query(datasource: str, query: str, max_rows: int) -> Cases:
     """The first max_rows rows of a case query (only those are fetched)."""
+    if max_rows < 1:  # arrow-odbc aborts the process on a zero batch size
+        raise CaseError("Ask for at least one row.")
     batches = odbc.read_batches(datasource, query, batch_size=max_rows)
     try:
         first = next(batches, None)

@@ -140,6 +140,9 @@ class CaseSourceForm(forms.ModelForm):
     refused with the database's own message instead of failing later."""
 
     datasource = forms.ChoiceField(choices=())
+    # Checked here, not only by the model's validators: the query is test-run
+    # in clean(), before the model validates, and the driver needs >= 1 row.
+    max_rows = forms.IntegerField(min_value=1, max_value=1000, initial=20)
 
     class Meta:
         model = CaseSource

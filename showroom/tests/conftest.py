@@ -35,6 +35,14 @@ def viewer_api(viewer):
 
 
 @pytest.fixture
+def viewer_web(viewer):
+    """A viewer's browser session, separate from the `client` fixtures."""
+    web = Client()
+    web.force_login(viewer)
+    return web
+
+
+@pytest.fixture
 def demo_table():
     """The demo penguins in the demo datasource (the real SQLite ODBC driver)."""
     from mlframework.core import demo
