@@ -3,6 +3,7 @@ datasource, or sample rows of the version's training data."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,21 +48,50 @@ def from_source(source) -> Cases:
 
 
 def sample(version, size: int) -> Cases:
-    """Sample rows of the data the version was trained on, via the registry."""
+    """Sample rows of the data the version was trained on.
+
+    The label column stays in, shown as the known answer next to the
+    prediction (the model ignores it).
+    """
+    try:
+        frame = _sample_frame(version, size)
+    except Exception as exc:  # the registry's errors are user-facing sentences
+        return Cases("sample", note=f"No sample rows: {exc}")
+    if frame is None:
+        return Cases(
+            "sample", note="The registry keeps no training data for this version."
+        )
+    if len(frame) == 0:
+        return Cases("sample", note="The training data has no rows to sample.")
+    rows = [
+        {str(key): jsonable(value) for key, value in row.items()}
+        for row in frame.head(size).to_dict(orient="records")
+    ]
+    return Cases("sample", [str(c) for c in frame.columns], rows)
+
+
+# (version, dataset, size) -> sample rows: each file is read once per process.
+_samples: dict[tuple, Any] = {}
+_samples_lock = threading.Lock()
+
+
+def _sample_frame(version, size: int):
     from registry import services
 
     reader = getattr(services, "sample_rows", None)
-    if reader is None:
-        return Cases("sample", note="The registry offers no sample rows yet.")
-    try:
-        frame = reader(version, size)
-    except Exception as exc:  # the registry's errors are user-facing sentences
-        return Cases("sample", note=f"No sample rows: {exc}")
-    if frame is None or len(frame) == 0:
-        return Cases("sample", note="The training data has no rows to sample.")
-    frame = frame.head(size)
-    rows = [
-        {key: jsonable(value) for key, value in row.items()}
-        for row in frame.to_dict(orient="records")
-    ]
-    return Cases("sample", [str(c) for c in frame.columns], rows)
+    if reader is not None:
+        return reader(version, size)
+    if not version.dataset_id:
+        return None
+    from registry import datasets
+
+    dataset = version.dataset
+    key = (version.pk, str(version.created), dataset.sha256, size)
+    with _samples_lock:
+        if key not in _samples:
+            frame = datasets.read_frame(dataset)
+            count = min(size, len(frame))
+            # A fixed seed: the same cases every time, so "predict case 3"
+            # means the same row in the browser and on the server.
+            _samples[key] = frame.sample(count, random_state=0).sort_index()
+        return _samples[key]

@@ -69,3 +69,15 @@ def showroom_events(**filters):
     from mlframework.events.models import Event
 
     return list(Event.objects.using("events").filter(source="showroom", **filters))
+
+
+@pytest.fixture
+def sampled_classifier(tiny_classifier, analyst):
+    """tiny_classifier with its training file stored as a registry dataset."""
+    from mlframework.core import demo
+    from registry import datasets
+
+    dataset, _ = datasets.store_file(demo.CSV, user=analyst)
+    tiny_classifier.dataset = dataset
+    tiny_classifier.save(update_fields=["dataset"])
+    return tiny_classifier

@@ -1,4 +1,5 @@
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from showroom.models import CaseSource
@@ -360,3 +361,32 @@ def test_the_case_query_can_be_removed(analyst_client, viewer_web, case_source):
     assert analyst_client.post(url).status_code == 302
     assert not CaseSource.objects.exists()
     assert len(showroom_events(kind="case_source_deleted")) == 1
+
+
+def test_the_model_page_lists_sample_rows(analyst_client, sampled_classifier):
+    response = analyst_client.get(reverse("showroom:model", args=["penguins"]))
+    [sample] = response.context["listed"]
+    assert sample.origin == "sample"
+    assert len(sample.rows) == settings.CONFIG.showroom.sample_rows
+    assert "species" in sample.columns  # the known answer, shown beside
+    # The same rows every time: case 3 is the same penguin for browser and server.
+    again = analyst_client.get(reverse("showroom:model", args=["penguins"]))
+    assert again.context["listed"][0].rows == sample.rows
+
+
+def test_it_predicts_sample_rows(analyst_client, sampled_classifier):
+    page = analyst_client.get(reverse("showroom:model", args=["penguins"]))
+    rows = page.context["listed"][0].rows
+    url = reverse("showroom:predict_listed", args=["penguins"])
+    response = analyst_client.post(url, {"origin": "sample", "ref": "1"})
+    assert response.status_code == 200, response.content
+    predicted = [r.prediction for r in response.context["outcome"].results]
+    actual = [row["species"] for row in rows]
+    assert sum(p == a for p, a in zip(predicted, actual, strict=True)) >= 8
+    [event] = showroom_events()
+    assert event.data["origin"] == "sample"
+
+
+def test_without_training_data_the_page_says_so(analyst_client, tiny_classifier):
+    response = analyst_client.get(reverse("showroom:model", args=["penguins"]))
+    assert b"keeps no training data for this version" in response.content
