@@ -93,7 +93,9 @@ def probe_findings(results: list[Result]) -> list[Finding]:
     grace = timedelta(minutes=settings.CONFIG.alerts.down_grace_minutes)
     findings = []
     for result in results:
-        rule = Rule.HOST_DOWN if result.kind == "host" else Rule.DATABASE_DOWN
+        rule = {"host": Rule.HOST_DOWN, "service": Rule.SERVICE_DOWN}.get(
+            result.kind, Rule.DATABASE_DOWN
+        )
         if result.ok:
             detail = f"up, answered in {result.ms} ms"
         else:

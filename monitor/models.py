@@ -11,6 +11,7 @@ from django.utils import timezone
 class Rule(models.TextChoices):
     HOST_DOWN = "host_down", "Host down"
     DATABASE_DOWN = "database_down", "Database down"
+    SERVICE_DOWN = "service_down", "Service down"
     CONSECUTIVE_FAILURES = "consecutive_failures", "Consecutive failed runs"
     LOW_ROWS = "low_rows", "Zero or too few rows"
     LATE_RUN = "late_run", "Late or missed run"

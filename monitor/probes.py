@@ -13,6 +13,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
@@ -29,7 +30,7 @@ class Status:
 
 @dataclass(frozen=True)
 class Result:
-    kind: str  # "host", "database" or "datasource"
+    kind: str  # "host", "database", "datasource" or "service"
     name: str
     target: str
     status: str  # "up", "down" or "timeout"
@@ -170,6 +171,36 @@ def probe_datasource(name: str) -> Result:
     )
 
 
+CRON_NAMES = ("cron", "crond")
+
+
+def probe_cron_daemon(proc: Path = Path("/proc")) -> Result:
+    """Is a cron daemon running on this machine? Without one no dispatch starts."""
+    started = time.perf_counter()
+    pids = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue  # the process ended while we looked
+        if name in CRON_NAMES:
+            pids.append(int(entry.name))
+    seconds = time.perf_counter() - started
+    if pids:
+        target = "pid " + ", ".join(str(pid) for pid in sorted(pids))
+        return Result("service", "cron", target, Status.UP, seconds)
+    return Result(
+        "service",
+        "cron",
+        "cron daemon",
+        Status.DOWN,
+        seconds,
+        "the cron daemon is not running: scheduled dispatches will not start",
+    )
+
+
 def run_all() -> list[Result]:
     """Every configured probe, concurrently, in a stable order."""
     config = settings.CONFIG
@@ -179,6 +210,7 @@ def run_all() -> list[Result]:
         (probe_host, (h.name, h.host, h.port, h.timeout, h.critical))
         for h in config.hosts
     ]
+    jobs.append((probe_cron_daemon, ()))
     # One thread per probe: they mostly wait, and a slow one must not queue
     # the others behind it.
     with ThreadPoolExecutor(max_workers=min(64, len(jobs))) as pool:

@@ -28,6 +28,13 @@ class Snapshot:
             for r in self.checks
             if not r.ok and r.critical
         ]
+        if any(not s.paused for s in self.schedules):
+            # Enabled dispatches need cron even though /healthz does not.
+            found += [
+                f"{r.name}: {r.error}"
+                for r in self.checks
+                if r.kind == "service" and not r.ok
+            ]
         found += [
             f"dispatch {s.dispatch.name}: {problem}"
             for s in self.schedules

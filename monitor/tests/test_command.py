@@ -125,3 +125,19 @@ def test_the_script_exits_non_zero_on_failure(process_env, closed_port, tmp_path
     assert failing.returncode == 1
     assert "FAIL host       api" in failing.stdout
     assert "host api down: connection refused" in failing.stderr
+
+
+def test_cron_down_fails_the_run_only_with_enabled_dispatches(make_dispatch):
+    from monitor import probes, schedules, services
+
+    cron_down = probes.Result(
+        "service", "cron", "cron daemon", "down", 0.0, "not running"
+    )
+    dispatch = make_dispatch(enabled=False)
+    idle = services.Snapshot(None, [cron_down], schedules.collect())
+    assert idle.ok  # nothing would run anyway
+    dispatch.enabled = True
+    dispatch.save()
+    busy = services.Snapshot(None, [cron_down], schedules.collect())
+    assert "cron: not running" in busy.problems
+    assert busy.healthy  # /healthz stays 200: the web itself is fine

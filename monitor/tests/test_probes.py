@@ -148,3 +148,31 @@ def test_mariadb_stopped_is_down_and_started_again_is_up(mariadb):
         mariadb.start()
     assert probes.probe_database("events").ok
     assert probes.probe_datasource("mariadb").ok
+
+
+def test_the_running_cron_daemon_is_found():
+    import shutil
+
+    from conftest import require_service
+
+    result = probes.probe_cron_daemon()
+    require_service(result.ok or shutil.which("cron") is None, "the cron daemon")
+    assert result.kind == "service" and result.name == "cron"
+    assert result.target.startswith("pid ")
+    assert "cron" in {r.name for r in probes.run_all() if r.kind == "service"}
+
+
+def test_no_cron_daemon_is_down_in_words(tmp_path):
+    # A /proc-shaped folder holding only other processes.
+    for pid, name in ((1, "init"), (42, "gunicorn"), (77, "crontab")):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(name + "\n")
+    (tmp_path / "self").mkdir()
+    result = probes.probe_cron_daemon(tmp_path)
+    assert result.status == "down"
+    assert result.error == (
+        "the cron daemon is not running: scheduled dispatches will not start"
+    )
+    (tmp_path / "99").mkdir()
+    (tmp_path / "99" / "comm").write_text("crond\n")
+    assert probes.probe_cron_daemon(tmp_path).target == "pid 99"

@@ -48,6 +48,27 @@ def test_the_page_lists_checks_schedules_and_alerts(
     assert 'name="enable"' not in html  # viewers get no buttons
 
 
+def test_ten_unreachable_hosts_cost_the_page_about_one_timeout(
+    viewer_client, use_config, full_backlog_port
+):
+    import time
+
+    timeout = 0.6
+    use_config(
+        hosts=[
+            HostConfig(
+                name=f"h{i}", host="127.0.0.1", port=full_backlog_port, timeout=timeout
+            )
+            for i in range(10)
+        ]
+    )
+    started = time.perf_counter()
+    response = viewer_client.get(reverse("monitor:index"))
+    elapsed = time.perf_counter() - started
+    assert response.content.decode().count("no answer within 0.6 s") == 10
+    assert elapsed < 3 * timeout  # one after another: 10 x 0.6 = 6 s
+
+
 @pytest.mark.parametrize("name", ["checks", "schedules", "alerts"])
 def test_each_part_refreshes_alone(viewer_client, name, make_dispatch):
     make_dispatch()
