@@ -16,6 +16,7 @@ setup: system $(VENV)/.runtime
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py demo load
+	$(PY) manage.py demo_model
 
 test: system-test $(VENV)/.dev
 	ops/test.sh

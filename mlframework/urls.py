@@ -22,4 +22,5 @@ urlpatterns = [
     path("monitor/", include("monitor.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/showroom/", include("showroom.api_urls")),
+    path("api/registry/", include("registry.api_urls")),
 ]

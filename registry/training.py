@@ -47,6 +47,8 @@ class TrainOptions:
     excluded: list[str] = field(default_factory=list)
     seed: int = 0
     alias: str | None = None  # also point this alias at the new version
+    # One small LightGBM instead of the preset's models (tests, benchmarks).
+    fast: bool = False
 
     def resolved(self) -> TrainOptions:
         config = settings.CONFIG.training
@@ -59,6 +61,7 @@ class TrainOptions:
             excluded=list(self.excluded),
             seed=int(self.seed),
             alias=self.alias or None,
+            fast=bool(self.fast),
         )
 
     def as_dict(self) -> dict:
@@ -319,6 +322,8 @@ def train_version(
     """
     slug_validator(name)
     options = options.resolved()
+    if options.fast and hyperparameters is None:
+        hyperparameters = autogluon.FAST_HYPERPARAMETERS
 
     def stage(text: str, models: int = 0) -> None:
         if progress is not None and progress(text, models):

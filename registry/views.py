@@ -1,10 +1,378 @@
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlframework.core import roles
+from mlframework.events.pages import recent
+from registry import datasets, jobs, services
+from registry.errors import DatasetError, RegistryError, TrainingRefused
+from registry.forms import AliasForm, CompareForm, PlanForm, TrainForm, UploadForm
+from registry.models import Dataset, ModelVersion, RegisteredModel, TrainingJob
+from registry.training import TrainOptions
 
 
 @require_GET
 @roles.require(roles.VIEW)
 def index(request):
-    return render(request, "registry/index.html")
+    models = RegisteredModel.objects.prefetch_related("aliases__version", "versions")
+    return render(
+        request,
+        "registry/index.html",
+        {
+            "models": models,
+            "jobs": TrainingJob.objects.select_related("dataset", "version__model")[
+                :10
+            ],
+        },
+    )
+
+
+# --- Datasets ---------------------------------------------------------------
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def dataset_list(request):
+    return render(
+        request,
+        "registry/datasets.html",
+        {"datasets": Dataset.objects.all()[:200], "form": UploadForm()},
+    )
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def upload(request):
+    form = UploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        uploaded = form.cleaned_data["file"]
+        try:
+            dataset, created = datasets.store_upload(
+                uploaded.chunks(),
+                filename=uploaded.name,
+                name=form.cleaned_data["name"],
+                user=request.user,
+            )
+        except DatasetError as exc:
+            form.add_error("file", str(exc))
+        else:
+            if not created:
+                messages.info(request, f"This file was uploaded before as {dataset}.")
+            return redirect(dataset)
+    return render(
+        request,
+        "registry/datasets.html",
+        {"datasets": Dataset.objects.all()[:200], "form": form},
+        status=400,
+    )
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def dataset(request, pk: int):
+    item = get_object_or_404(Dataset, pk=pk)
+    return render(
+        request,
+        "registry/dataset.html",
+        {"dataset": item, "profile": item.profile, "jobs": item.jobs.all()[:20]},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles.require(roles.TRAIN)
+def train(request, pk: int):
+    item = get_object_or_404(Dataset, pk=pk)
+    form = TrainForm(
+        request.POST or None,
+        columns=item.columns,
+        initial={"model_name": _suggest_name(item)},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = jobs.submit(
+                item, form.cleaned_data["model_name"], form.options(), user=request.user
+            )
+        except TrainingRefused as exc:
+            form.add_error(exc.field or None, str(exc))
+        except DatasetError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Training job {job.pk} queued.")
+            return redirect(job)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "registry/train.html", {"dataset": item, "form": form}, status=status
+    )
+
+
+@require_GET
+@roles.require(roles.TRAIN)
+def plan(request, pk: int):
+    """The live preview on the train form: inferred type, reason, warnings."""
+    item = get_object_or_404(Dataset, pk=pk)
+    form = PlanForm(request.GET, columns=item.columns)
+    context = {"dataset": item}
+    if form.is_valid():
+        options = TrainOptions(
+            label=form.cleaned_data["label"],
+            problem_type=form.cleaned_data["problem_type"] or "auto",
+            excluded=form.cleaned_data["excluded"],
+        )
+        try:
+            context["plan"] = jobs.check(item, options)
+        except (TrainingRefused, DatasetError) as exc:
+            context["refusal"] = str(exc)
+    else:
+        context["refusal"] = "Choose a label column."
+    return render(request, "registry/_plan.html", context)
+
+
+def _events(**filters) -> list:
+    try:
+        return recent(20, **filters)
+    except Exception:  # the events database is down: the page still shows
+        return []
+
+
+def _suggest_name(item: Dataset) -> str:
+    from django.utils.text import slugify
+
+    return slugify(item.name)[:63] or "model"
+
+
+# --- Jobs -------------------------------------------------------------------
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def job_list(request):
+    return render(
+        request,
+        "registry/jobs.html",
+        {"jobs": TrainingJob.objects.select_related("dataset", "version__model")[:100]},
+    )
+
+
+def _job_context(job: TrainingJob) -> dict:
+    return {
+        "job": job,
+        "elapsed": int(jobs.elapsed_seconds(job)),
+        "percent": jobs.progress_percent(job),
+        "position": job.queue_position(),
+        "log": jobs.live_log(job),
+    }
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def job(request, pk: int):
+    item = get_object_or_404(TrainingJob.objects.select_related("dataset"), pk=pk)
+    context = _job_context(item)
+    context["events"] = _events(source="registry", data__job=item.pk)
+    return render(request, "registry/job.html", context)
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def job_progress(request, pk: int):
+    item = get_object_or_404(TrainingJob.objects.select_related("dataset"), pk=pk)
+    return render(request, "registry/_job_progress.html", _job_context(item))
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def job_cancel(request, pk: int):
+    item = get_object_or_404(TrainingJob, pk=pk)
+    try:
+        jobs.cancel(item, user=request.user)
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Cancel requested for job {item.pk}.")
+    return redirect(item)
+
+
+# --- Models and versions ----------------------------------------------------
+
+
+def _model(name: str) -> RegisteredModel:
+    return get_object_or_404(RegisteredModel, name=name)
+
+
+def _version(name: str, number: int) -> ModelVersion:
+    return get_object_or_404(
+        ModelVersion.objects.select_related("model", "dataset", "created_by"),
+        model__name=name,
+        number=number,
+    )
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def model(request, name: str):
+    item = _model(name)
+    versions = item.versions.prefetch_related("aliases").select_related("created_by")
+    latest = versions.first()
+    return render(
+        request,
+        "registry/model.html",
+        {
+            "model": item,
+            "versions": versions,
+            "aliases": item.aliases.select_related("version"),
+            "compare_form": CompareForm(
+                model=item,
+                initial={"a": latest.number if latest else 1, "b": 1},
+            ),
+        },
+    )
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def version(request, name: str, number: int):
+    item = _version(name, number)
+    return render(
+        request,
+        "registry/version.html",
+        {
+            "version": item,
+            "model": item.model,
+            "alias_form": AliasForm(),
+            "events": _events(model_version_id=item.pk),
+        },
+    )
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def compare(request, name: str):
+    item = _model(name)
+    form = CompareForm(request.GET, model=item)
+    context = {"model": item, "form": form}
+    status = 200
+    if form.is_valid():
+        context["a"] = form.cleaned_data["a_version"]
+        context["b"] = form.cleaned_data["b_version"]
+        context["rows"] = _comparison(context["a"], context["b"])
+    else:
+        status = 400
+    return render(request, "registry/compare.html", context, status=status)
+
+
+def _comparison(a: ModelVersion, b: ModelVersion) -> list[tuple[str, object, object]]:
+    rows = [
+        ("Status", a.get_status_display(), b.get_status_display()),
+        ("Created", a.created, b.created),
+        ("Created by", a.created_by, b.created_by),
+        (
+            "Dataset",
+            a.lineage.get("dataset", {}).get("name"),
+            b.lineage.get("dataset", {}).get("name"),
+        ),
+        (
+            "Dataset hash",
+            (a.lineage.get("dataset", {}).get("sha256") or "")[:12],
+            (b.lineage.get("dataset", {}).get("sha256") or "")[:12],
+        ),
+        (
+            "Rows (train / held out)",
+            f"{a.lineage.get('train_rows')} / {a.lineage.get('test_rows')}",
+            f"{b.lineage.get('train_rows')} / {b.lineage.get('test_rows')}",
+        ),
+        ("Label", a.label, b.label),
+        ("Problem type", a.problem_type, b.problem_type),
+        ("Eval metric", a.eval_metric, b.eval_metric),
+    ]
+    for key in sorted(set(a.scores) | set(b.scores)):
+        rows.append((f"Score: {key}", a.scores.get(key), b.scores.get(key)))
+    for key, title in (
+        ("preset", "Preset"),
+        ("time_limit", "Time limit (s)"),
+        ("seed", "Seed"),
+        ("excluded", "Excluded columns"),
+        ("best_model", "Best model"),
+        ("models_trained", "Models trained"),
+        ("fit_seconds", "Fit time (s)"),
+        ("latency_ms", "Single-row latency (ms)"),
+        ("rows_per_second", "Batch rows/s"),
+    ):
+        rows.append((title, a.lineage.get(key), b.lineage.get(key)))
+    rows.append(("Size on disk (bytes)", a.size_bytes, b.size_bytes))
+    rows.append(
+        ("Features", ", ".join(a.feature_names()), ", ".join(b.feature_names()))
+    )
+    for lib in sorted(
+        set(a.lineage.get("libraries", {})) | set(b.lineage.get("libraries", {}))
+    ):
+        rows.append(
+            (
+                lib,
+                a.lineage.get("libraries", {}).get(lib),
+                b.lineage.get("libraries", {}).get(lib),
+            )
+        )
+    return rows
+
+
+def _action(request, name: str, number: int, action, done: str):
+    item = _version(name, number)
+    try:
+        action(item, user=request.user)
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done.format(version=item))
+    return redirect(item)
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def move_alias(request, name: str, number: int):
+    item = _version(name, number)
+    form = AliasForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Alias: {' '.join(form.errors.get('alias', []))}")
+        return redirect(item)
+    alias = form.cleaned_data["alias"]
+    return _action(
+        request,
+        name,
+        number,
+        lambda version, user: services.move_alias(version, alias, user=user),
+        f"{{version}} is now {alias}.",
+    )
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def archive(request, name: str, number: int):
+    return _action(request, name, number, services.archive, "{version} archived.")
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def restore(request, name: str, number: int):
+    return _action(request, name, number, services.restore, "{version} restored.")
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def delete(request, name: str, number: int):
+    return _action(
+        request,
+        name,
+        number,
+        services.delete,
+        "{version} deleted: files removed, lineage kept.",
+    )
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def prune(request, name: str, number: int):
+    return _action(
+        request, name, number, services.prune, "{version} pruned to its best model."
+    )

@@ -1,0 +1,318 @@
+"""The registry's JSON API: upload, train, job status, models and versions.
+
+Token or session authentication; errors shaped {"error", "fields"}; the
+OpenAPI schema at /api/schema/.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mlframework.core import roles
+from mlframework.core.api import HasPermission
+from registry import autogluon, datasets, jobs
+from registry.errors import DatasetError, RegistryError, TrainingRefused
+from registry.forms import validate_model_name
+from registry.models import Dataset, ModelVersion, RegisteredModel, TrainingJob
+from registry.training import AUTO, TrainOptions
+
+CanView = HasPermission.of(roles.VIEW)
+CanTrain = HasPermission.of(roles.TRAIN)
+
+
+# --- Serializers ------------------------------------------------------------
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    columns = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "name",
+            "sha256",
+            "format",
+            "size_bytes",
+            "rows",
+            "columns",
+            "created",
+        ]
+
+    def get_columns(self, dataset) -> list[dict]:
+        return [
+            {k: column.get(k) for k in ("name", "dtype", "kind", "missing", "distinct")}
+            for column in dataset.profile.get("columns", [])
+        ]
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV, Parquet or Excel (.xlsx).")
+    name = serializers.CharField(max_length=200, required=False, default="")
+
+
+class TrainSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(help_text="Dataset id from the upload.")
+    model_name = serializers.CharField(max_length=63, validators=[validate_model_name])
+    label = serializers.CharField(max_length=200)
+    problem_type = serializers.ChoiceField(
+        choices=[AUTO, *autogluon.PROBLEM_TYPES], default=AUTO
+    )
+    eval_metric = serializers.ChoiceField(
+        choices=["", *autogluon.ALL_METRICS], default="", allow_blank=True
+    )
+    preset = serializers.CharField(required=False, default="")
+    time_limit = serializers.IntegerField(required=False, default=0, min_value=0)
+    excluded = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list
+    )
+    seed = serializers.IntegerField(required=False, default=0, min_value=0)
+    make_production = serializers.BooleanField(required=False, default=False)
+
+    def validate_dataset(self, value: int) -> Dataset:
+        dataset = Dataset.objects.filter(pk=value).first()
+        if dataset is None:
+            raise serializers.ValidationError(f"There is no dataset {value}.")
+        return dataset
+
+    def validate_preset(self, value: str) -> str:
+        if value and value not in settings.CONFIG.training.presets:
+            raise serializers.ValidationError(
+                f"Choose one of {', '.join(settings.CONFIG.training.presets)}."
+            )
+        return value
+
+    def options(self) -> TrainOptions:
+        data = self.validated_data
+        return TrainOptions(
+            label=data["label"],
+            problem_type=data["problem_type"],
+            eval_metric=data["eval_metric"],
+            preset=data["preset"],
+            time_limit=data["time_limit"],
+            excluded=data["excluded"],
+            seed=data["seed"],
+            alias="production" if data["make_production"] else None,
+        )
+
+
+class JobSerializer(serializers.ModelSerializer):
+    queue_position = serializers.SerializerMethodField()
+    elapsed_seconds = serializers.SerializerMethodField()
+    version = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingJob
+        fields = [
+            "id",
+            "status",
+            "model_name",
+            "dataset",
+            "options",
+            "stage",
+            "models_trained",
+            "queue_position",
+            "elapsed_seconds",
+            "cancel_requested",
+            "error",
+            "version",
+            "created",
+            "started",
+            "finished",
+            "url",
+        ]
+
+    def get_queue_position(self, job) -> int | None:
+        return job.queue_position()
+
+    def get_elapsed_seconds(self, job) -> float:
+        return round(jobs.elapsed_seconds(job), 1)
+
+    def get_version(self, job) -> dict | None:
+        if job.version is None:
+            return None
+        return {"model": job.version.model.name, "number": job.version.number}
+
+    def get_url(self, job) -> str:
+        return job.get_absolute_url()
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name")
+    aliases = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model",
+            "number",
+            "status",
+            "aliases",
+            "label",
+            "problem_type",
+            "eval_metric",
+            "scores",
+            "created",
+        ]
+
+    def get_aliases(self, version) -> list[str]:
+        return version.alias_names()
+
+
+class VersionSerializer(VersionSummarySerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [
+            *VersionSummarySerializer.Meta.fields,
+            "features",
+            "classes",
+            "lineage",
+            "leaderboard",
+            "feature_importance",
+            "evaluation",
+            "size_bytes",
+            "created_by",
+        ]
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    aliases = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "description", "aliases", "versions", "created"]
+
+    def get_aliases(self, model) -> dict[str, int]:
+        return {a.name: a.version.number for a in model.aliases.all()}
+
+    def get_versions(self, model) -> list[int]:
+        return [v.number for v in model.versions.all()]
+
+
+# --- Views --------------------------------------------------------------------
+
+
+class DatasetUploadView(APIView):
+    permission_classes = [CanTrain]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=UploadSerializer, responses={201: DatasetSerializer})
+    def post(self, request):
+        serializer = UploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        uploaded = serializer.validated_data["file"]
+        try:
+            dataset, created = datasets.store_upload(
+                uploaded.chunks(),
+                filename=uploaded.name,
+                name=serializer.validated_data["name"],
+                user=request.user,
+            )
+        except DatasetError as exc:
+            raise ValidationError({"file": [str(exc)]}) from exc
+        return Response(
+            DatasetSerializer(dataset).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class DatasetView(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=DatasetSerializer)
+    def get(self, request, pk: int):
+        return Response(DatasetSerializer(get_object_or_404(Dataset, pk=pk)).data)
+
+
+class TrainView(APIView):
+    permission_classes = [CanTrain]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=TrainSerializer, responses={202: JobSerializer})
+    def post(self, request):
+        serializer = TrainSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            job = jobs.submit(
+                serializer.validated_data["dataset"],
+                serializer.validated_data["model_name"],
+                serializer.options(),
+                user=request.user,
+            )
+        except TrainingRefused as exc:
+            raise ValidationError(
+                {exc.field: [str(exc)]}
+                if exc.field
+                else {"non_field_errors": [str(exc)]}
+            ) from exc
+        except DatasetError as exc:
+            raise ValidationError({"dataset": [str(exc)]}) from exc
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobView(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=JobSerializer)
+    def get(self, request, pk: int):
+        job = get_object_or_404(
+            TrainingJob.objects.select_related("version__model"), pk=pk
+        )
+        return Response(JobSerializer(job).data)
+
+
+class JobCancelView(APIView):
+    permission_classes = [CanTrain]
+
+    @extend_schema(request=None, responses=JobSerializer)
+    def post(self, request, pk: int):
+        job = get_object_or_404(TrainingJob, pk=pk)
+        try:
+            job = jobs.cancel(job, user=request.user)
+        except RegistryError as exc:
+            raise ValidationError({"non_field_errors": [str(exc)]}) from exc
+        return Response(JobSerializer(job).data)
+
+
+class ModelListView(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=ModelSerializer(many=True))
+    def get(self, request):
+        models = RegisteredModel.objects.prefetch_related(
+            "aliases__version", "versions"
+        )
+        return Response(ModelSerializer(models, many=True).data)
+
+
+class VersionListView(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=VersionSummarySerializer(many=True))
+    def get(self, request, name: str):
+        model = get_object_or_404(RegisteredModel, name=name)
+        versions = model.versions.select_related("model").prefetch_related("aliases")
+        return Response(VersionSummarySerializer(versions, many=True).data)
+
+
+class VersionView(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=VersionSerializer)
+    def get(self, request, name: str, ref: str):
+        model = get_object_or_404(RegisteredModel, name=name)
+        try:
+            version = model.version_for(ref)
+        except RegistryError as exc:
+            raise NotFound(str(exc)) from exc
+        return Response(VersionSerializer(version).data)

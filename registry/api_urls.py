@@ -1,0 +1,21 @@
+from django.urls import path
+
+from registry import api
+
+app_name = "registry-api"
+urlpatterns = [
+    path("datasets/", api.DatasetUploadView.as_view(), name="upload"),
+    path("datasets/<int:pk>/", api.DatasetView.as_view(), name="dataset"),
+    path("jobs/", api.TrainView.as_view(), name="train"),
+    path("jobs/<int:pk>/", api.JobView.as_view(), name="job"),
+    path("jobs/<int:pk>/cancel/", api.JobCancelView.as_view(), name="cancel"),
+    path("models/", api.ModelListView.as_view(), name="models"),
+    path(
+        "models/<slug:name>/versions/", api.VersionListView.as_view(), name="versions"
+    ),
+    path(
+        "models/<slug:name>/versions/<str:ref>/",
+        api.VersionView.as_view(),
+        name="version",
+    ),
+]

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from registry import autogluon
+from registry.models import ModelVersion, RegisteredModel, slug_validator
+from registry.training import AUTO, TrainOptions
+
+# Names the registry's own URLs use under /models/.
+RESERVED_NAMES = {"datasets", "jobs", "api", "compare", "new"}
+
+
+def validate_model_name(name: str) -> None:
+    slug_validator(name)
+    if name in RESERVED_NAMES:
+        raise ValidationError(f"{name!r} is reserved; choose another model name.")
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV (comma or semicolon, UTF-8 or Latin-1), Parquet or Excel "
+        "(.xlsx)."
+    )
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Defaults to the file name."
+    )
+
+
+class TrainForm(forms.Form):
+    model_name = forms.CharField(
+        max_length=63,
+        validators=[validate_model_name],
+        help_text="A new name, or an existing model to add a version to.",
+    )
+    label = forms.ChoiceField(help_text="The column to predict.")
+    problem_type = forms.ChoiceField(
+        initial=AUTO,
+        choices=[
+            (AUTO, "Automatic"),
+            ("binary", "Binary classification"),
+            ("multiclass", "Multiclass classification"),
+            ("regression", "Regression"),
+        ],
+    )
+    eval_metric = forms.ChoiceField(
+        required=False,
+        choices=[("", "Default for the problem type")]
+        + [(m, m) for m in autogluon.ALL_METRICS],
+    )
+    preset = forms.ChoiceField()
+    time_limit = forms.IntegerField(min_value=1, help_text="Seconds.")
+    excluded = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Columns left out of training (IDs, leaks).",
+    )
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    make_production = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Point the production alias at the new version",
+        help_text="A model's first version always becomes production.",
+    )
+
+    def __init__(self, *args, columns: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        config = settings.CONFIG.training
+        choices = [(c, c) for c in columns]
+        self.fields["label"].choices = choices
+        self.fields["excluded"].choices = choices
+        self.fields["preset"].choices = [(p, p) for p in config.presets]
+        self.fields["preset"].initial = config.default_preset
+        self.fields["time_limit"].initial = config.default_time_limit
+        self.fields["time_limit"].widget.attrs["max"] = config.max_time_limit
+
+    def clean_time_limit(self) -> int:
+        value = self.cleaned_data["time_limit"]
+        limit = settings.CONFIG.training.max_time_limit
+        if value > limit:
+            raise ValidationError(f"At most {limit} seconds (training.max_time_limit).")
+        return value
+
+    def options(self) -> TrainOptions:
+        data = self.cleaned_data
+        return TrainOptions(
+            label=data["label"],
+            problem_type=data["problem_type"],
+            eval_metric=data["eval_metric"],
+            preset=data["preset"],
+            time_limit=data["time_limit"],
+            excluded=list(data["excluded"]),
+            seed=data["seed"],
+            alias="production" if data["make_production"] else None,
+        )
+
+
+class PlanForm(forms.Form):
+    """GET parameters of the live "what will training do" preview."""
+
+    label = forms.CharField(max_length=200)
+    problem_type = forms.CharField(max_length=16, required=False)
+    excluded = forms.MultipleChoiceField(required=False)
+
+    def __init__(self, *args, columns: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["excluded"].choices = [(c, c) for c in columns]
+
+
+class AliasForm(forms.Form):
+    alias = forms.CharField(
+        max_length=63, initial="production", validators=[slug_validator]
+    )
+
+
+class CompareForm(forms.Form):
+    a = forms.IntegerField(min_value=1, label="Version")
+    b = forms.IntegerField(min_value=1, label="against version")
+
+    def __init__(self, *args, model: RegisteredModel, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.model = model
+
+    def _version(self, number: int) -> ModelVersion:
+        version = self.model.versions.filter(number=number).first()
+        if version is None:
+            raise ValidationError(f"{self.model.name} has no version {number}.")
+        return version
+
+    def clean(self):
+        data = super().clean()
+        for key in ("a", "b"):
+            if data.get(key):
+                try:
+                    data[f"{key}_version"] = self._version(data[key])
+                except ValidationError as exc:
+                    self.add_error(key, exc)
+        return data

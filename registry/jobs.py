@@ -1,0 +1,233 @@
+"""Background training: queue a job, run it in the db_worker, cancel it.
+
+Jobs go through django-tasks (django-tasks-db backend, queue "training"), so
+they are rows in the database: they survive a restart of the web server and
+of the worker, and wait their turn. The TrainingJob row holds what users see
+(queue position, stage, models trained, log); the task only carries its id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_tasks import task
+
+from mlframework.events.log import log_event
+from registry import datasets
+from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
+from registry.models import Dataset, TrainingJob
+from registry.training import Plan, TrainOptions, plan, train_version
+
+SOURCE = "registry"
+QUEUE = "training"
+logger = logging.getLogger(__name__)
+
+
+def log_path(job: TrainingJob) -> Path:
+    folder = settings.CONFIG.path(settings.CONFIG.paths.logs)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"training-{job.pk}.log"
+
+
+def check(dataset: Dataset, options: TrainOptions) -> Plan:
+    """Everything training would refuse, checked now; DatasetError/TrainingRefused."""
+    frame = datasets.read_frame(dataset)
+    return plan(frame, options)
+
+
+def submit(
+    dataset: Dataset, model_name: str, options: TrainOptions, *, user=None
+) -> TrainingJob:
+    """Check, then queue a training job. Refusals raise before anything is saved."""
+    from registry.models import slug_validator
+
+    slug_validator(model_name)
+    check(dataset, options)
+    options = options.resolved()
+    with transaction.atomic():
+        job = TrainingJob.objects.create(
+            dataset=dataset,
+            model_name=model_name,
+            options=options.as_dict(),
+            created_by=user if getattr(user, "pk", None) else None,
+            stage="waiting for the worker",
+        )
+        result = run_training_job.enqueue(job.pk)
+        job.task_id = str(result.id)
+        job.save(update_fields=["task_id"])
+    log_event(
+        SOURCE,
+        "training.queued",
+        f"Training of {model_name} on {dataset.name} queued "
+        f"(job {job.pk}, {options.preset}, {options.time_limit} s)",
+        user=user,
+        data={"job": job.pk, "dataset": dataset.sha256, "options": job.options},
+    )
+    return job
+
+
+def cancel(job: TrainingJob, *, user=None) -> TrainingJob:
+    """A queued job is cancelled at once; a running one at its next model."""
+    if job.is_finished:
+        raise RegistryError(f"Job {job.pk} has already {job.status}.")
+    now = timezone.now()
+    stopped = TrainingJob.objects.filter(
+        pk=job.pk, status=TrainingJob.Status.QUEUED
+    ).update(
+        status=TrainingJob.Status.CANCELLED,
+        cancel_requested=True,
+        finished=now,
+        stage="cancelled before it started",
+    )
+    if not stopped:
+        TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    job.refresh_from_db()
+    log_event(
+        SOURCE,
+        "training.cancelled" if stopped else "training.cancel_requested",
+        f"Training job {job.pk} ({job.model_name}) "
+        + ("cancelled while queued" if stopped else "will stop at its next model"),
+        user=user,
+        data={"job": job.pk},
+    )
+    return job
+
+
+class _Reporter:
+    """Progress callback: writes stage and model count, reads cancel requests."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.last_write = 0.0
+        self.last_stage = ""
+
+    def __call__(self, stage: str, models: int) -> bool:
+        now = time.monotonic()
+        changed = stage != self.last_stage
+        if changed or now - self.last_write > 1.0:
+            TrainingJob.objects.filter(pk=self.job_id).update(
+                stage=stage[:64], models_trained=models
+            )
+            self.last_write, self.last_stage = now, stage
+        return TrainingJob.objects.filter(
+            pk=self.job_id, cancel_requested=True
+        ).exists()
+
+
+def run(job_id: int) -> str:
+    """Run one job to its end; the worker calls this through the task."""
+    claimed = TrainingJob.objects.filter(
+        pk=job_id, status=TrainingJob.Status.QUEUED
+    ).update(
+        status=TrainingJob.Status.RUNNING,
+        started=timezone.now(),
+        stage="reading the dataset",
+    )
+    if not claimed:
+        return "skipped"  # cancelled while queued, or already run
+    job = TrainingJob.objects.select_related("dataset", "created_by").get(pk=job_id)
+    user = job.created_by
+    log_event(
+        SOURCE,
+        "training.started",
+        f"Training job {job.pk} ({job.model_name}) started",
+        user=user,
+        data={"job": job.pk},
+    )
+    log_file = log_path(job)
+    status, error, version = TrainingJob.Status.FAILED, "", None
+    try:
+        frame = datasets.read_frame(job.dataset)
+        options = TrainOptions(**job.options)
+        version = train_version(
+            frame,
+            name=job.model_name,
+            options=options,
+            user=user,
+            dataset=job.dataset,
+            progress=_Reporter(job.pk),
+            log_file=log_file,
+        )
+        status = TrainingJob.Status.SUCCEEDED
+    except TrainingCancelled:
+        status = TrainingJob.Status.CANCELLED
+    except (RegistryError, TrainingRefused) as exc:
+        error = str(exc)
+    except Exception as exc:  # the job page must say something, whatever broke
+        logger.exception("training job %s failed", job_id)
+        error = f"Unexpected error: {type(exc).__name__}: {exc}"
+    log_text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status=status,
+        finished=timezone.now(),
+        error=error,
+        version=version,
+        log=log_text[-200_000:],
+        stage={"succeeded": "done", "cancelled": "cancelled"}.get(status, "failed"),
+    )
+    if status == TrainingJob.Status.SUCCEEDED:
+        log_event(
+            SOURCE,
+            "training.finished",
+            f"Training job {job.pk} finished: {version}",
+            user=user,
+            model_version=version,
+            data={"job": job.pk},
+        )
+    elif status == TrainingJob.Status.CANCELLED:
+        log_event(
+            SOURCE,
+            "training.cancelled",
+            f"Training job {job.pk} ({job.model_name}) cancelled while running",
+            user=user,
+            data={"job": job.pk},
+        )
+    else:
+        log_event(
+            SOURCE,
+            "training.failed",
+            f"Training job {job.pk} ({job.model_name}) failed: {error}",
+            level="error",
+            user=user,
+            data={"job": job.pk},
+        )
+    return status
+
+
+@task(queue_name=QUEUE)
+def run_training_job(job_id: int) -> str:
+    return run(job_id)
+
+
+def elapsed_seconds(job: TrainingJob) -> float:
+    if job.started is None:
+        return 0.0
+    end = job.finished or timezone.now()
+    return max(0.0, (end - job.started).total_seconds())
+
+
+def progress_percent(job: TrainingJob) -> int:
+    """Elapsed against the time limit (training itself may end earlier)."""
+    if job.status == TrainingJob.Status.SUCCEEDED:
+        return 100
+    if job.started is None or not job.time_limit:
+        return 0
+    return min(99, int(100 * elapsed_seconds(job) / job.time_limit))
+
+
+def live_log(job: TrainingJob, limit: int = 20_000) -> str:
+    if job.log:
+        return job.log[-limit:]
+    path = log_path(job)
+    if not path.exists():
+        return ""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - limit))
+        return handle.read().decode("utf-8", errors="replace")

@@ -1,0 +1,35 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def score(value) -> str:
+    """Scores with four significant digits; '—' when absent."""
+    if value is None or value == "":
+        return "—"
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
+def get(mapping, key):
+    if isinstance(mapping, dict):
+        return mapping.get(key)
+    return None
+
+
+@register.filter
+def differs(row) -> bool:
+    """A comparison row (title, a, b) whose two values differ."""
+    return row[1] != row[2]
+
+
+@register.filter
+def tojson(value) -> str:
+    """JSON for an HTML attribute (autoescaping makes it attribute-safe)."""
+    import json
+
+    return json.dumps(value, default=str)

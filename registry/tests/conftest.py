@@ -1,0 +1,15 @@
+from dataclasses import replace
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _own_store(settings, tmp_path):
+    """Each test gets empty dataset and model folders (files are not rolled back
+    with the database)."""
+    paths = replace(
+        settings.CONFIG.paths,
+        datasets=str(tmp_path / "datasets"),
+        models=str(tmp_path / "models"),
+    )
+    settings.CONFIG = replace(settings.CONFIG, paths=paths)
