@@ -104,3 +104,92 @@ def sync_crontab(user) -> str:
         },
     )
     return str(result)
+
+
+# --------------------------------------------------------------------------
+# The monitor's own crontab line: the alert pass every few minutes
+# --------------------------------------------------------------------------
+
+MONITOR_MARK = "monitor"
+
+
+def _monitor_command() -> str:
+    import shlex
+
+    from django.conf import settings
+
+    from dispatch import crontab
+
+    log = settings.CONFIG.path(settings.CONFIG.cron.log_dir) / "monitor.log"
+    return (
+        f"cd {shlex.quote(str(crontab.project_dir()))} && "
+        f"{crontab._config_prefix()}{shlex.quote(crontab.python())} "
+        f"scripts/monitor.py >> {shlex.quote(str(log))} 2>&1"
+    )
+
+
+def _monitor_schedule(every_minutes: int) -> str:
+    if not 1 <= every_minutes <= 59:
+        raise ValueError("every_minutes must be between 1 and 59")
+    return f"*/{every_minutes} * * * *"
+
+
+def _monitor_comment() -> str:
+    from dispatch import crontab
+
+    return f"{crontab.tag()}:{MONITOR_MARK}"
+
+
+def monitor_cron_line(every_minutes: int = 5) -> str:
+    """The exact line: only paths, never secrets."""
+    return (
+        f"{_monitor_schedule(every_minutes)} {_monitor_command()} "
+        f"# {_monitor_comment()}"
+    )
+
+
+def install_monitor_cron(every_minutes: int = 5) -> bool:
+    """Write (or rewrite) the alert pass's crontab line. True when it changed.
+
+    The line is tagged ``<tag>:monitor``, which the dispatch sync never
+    touches (it owns only ``<tag>:dispatch:<id>``).
+    """
+    from dispatch import crontab
+
+    line = monitor_cron_line(every_minutes)
+    comment = _monitor_comment()
+    # The cron adapter's lock, read and write keep every crontab rewrite of
+    # this installation serialised.
+    with crontab._locked():
+        cron = crontab._read()
+        mine = list(cron.find_comment(comment))
+        if len(mine) == 1 and mine[0].render() == line:
+            return False
+        for job in mine:
+            cron.remove(job)
+        job = cron.new(command=_monitor_command(), comment=comment)
+        job.setall(_monitor_schedule(every_minutes))
+        crontab._write(cron)
+    return True
+
+
+def remove_monitor_cron() -> bool:
+    from dispatch import crontab
+
+    comment = _monitor_comment()
+    with crontab._locked():
+        cron = crontab._read()
+        mine = list(cron.find_comment(comment))
+        for job in mine:
+            cron.remove(job)
+        if mine:
+            crontab._write(cron)
+    return bool(mine)
+
+
+def monitor_cron_installed() -> str | None:
+    from dispatch import crontab
+
+    cron = crontab._read()
+    found = list(cron.find_comment(_monitor_comment()))
+    return found[0].render() if found else None

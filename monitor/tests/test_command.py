@@ -141,3 +141,38 @@ def test_cron_down_fails_the_run_only_with_enabled_dispatches(make_dispatch):
     busy = services.Snapshot(None, [cron_down], schedules.collect())
     assert "cron: not running" in busy.problems
     assert busy.healthy  # /healthz stays 200: the web itself is fine
+
+
+def _crontab_text():
+    result = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else ""
+
+
+def test_install_cron_writes_one_tagged_line_the_dispatch_sync_keeps(
+    make_dispatch, operator
+):
+    from dispatch import crontab
+    from dispatch import services as dispatch_services
+    from monitor import services
+
+    try:
+        assert "installed: every 5 min" in run("--install-cron")
+        assert "already installed" in run("--install-cron")
+        line = services.monitor_cron_installed()
+        assert line == services.monitor_cron_line(5)
+        assert line.startswith("*/5 * * * * cd /")
+        assert "scripts/monitor.py >> " in line
+        assert "apppass" not in line
+        assert _crontab_text().count(":monitor\n") == 1
+        # Dispatch changes and a full sync leave the monitor's line alone.
+        dispatch_services.enable(make_dispatch(), operator)
+        crontab.sync()
+        assert services.monitor_cron_installed() == line
+        run("--install-cron", "--every", "2")
+        assert services.monitor_cron_installed().startswith("*/2 * * * * ")
+        with pytest.raises(CommandError, match="--every must be between 1 and 59"):
+            run("--install-cron", "--every", "60")
+    finally:
+        assert "removed" in run("--remove-cron")
+    assert services.monitor_cron_installed() is None
+    assert ":monitor" not in _crontab_text()

@@ -22,7 +22,20 @@ class Command(BaseCommand):
             help="print the /healthz JSON instead",
         )
 
+        cron = parser.add_mutually_exclusive_group()
+        cron.add_argument(
+            "--install-cron",
+            action="store_true",
+            help="add (or fix) the crontab line running this every --every minutes",
+        )
+        cron.add_argument(
+            "--remove-cron", action="store_true", help="remove that crontab line"
+        )
+        parser.add_argument("--every", type=int, default=5, metavar="MINUTES")
+
     def handle(self, *args, no_alerts=False, as_json=False, **options):
+        if options["install_cron"] or options["remove_cron"]:
+            return self._cron(options)
         if no_alerts:
             current, sent = services.snapshot(), []
         else:
@@ -38,3 +51,21 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{len(current.problems)} problem(s): " + "; ".join(current.problems)
             )
+
+    def _cron(self, options):
+        from dispatch.crontab import CrontabError
+
+        try:
+            if options["remove_cron"]:
+                removed = services.remove_monitor_cron()
+                self.stdout.write(
+                    "monitor crontab line removed" if removed else "no monitor line"
+                )
+                return
+            if not 1 <= options["every"] <= 59:
+                raise CommandError("--every must be between 1 and 59 minutes")
+            changed = services.install_monitor_cron(options["every"])
+        except CrontabError as exc:
+            raise CommandError(str(exc)) from None
+        state = "installed" if changed else "already installed"
+        self.stdout.write(f"monitor crontab line {state}: every {options['every']} min")
