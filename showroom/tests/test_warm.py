@@ -1,0 +1,86 @@
+"""Aliased versions are loaded before the first request (showroom.warm)."""
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from registry.cache import predictors
+from showroom.warm import warm
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db(databases=["default", "events"])
+def test_it_preloads_the_aliased_versions(tiny_classifier, tiny_regressor):
+    predictors.clear()
+    assert warm() == 2  # both carry the alias "production"
+    assert tiny_classifier in predictors
+    assert tiny_regressor in predictors
+
+
+@pytest.mark.django_db(databases=["default", "events"])
+def test_other_aliases_are_left_cold(tiny_classifier):
+    predictors.clear()
+    assert warm(["staging"]) == 0
+    assert warm([]) == 0
+    assert tiny_classifier not in predictors
+
+
+@pytest.mark.django_db(databases=["default", "events"])
+def test_a_broken_version_does_not_stop_the_server(tiny_classifier):
+    from mlframework.events.models import Event
+    from registry import store
+
+    predictors.clear()
+    manifest = store.version_dir("penguins", tiny_classifier.number) / store.MANIFEST
+    manifest.unlink()
+    assert warm() == 0
+    assert Event.objects.using("events").filter(kind="preload.failed").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_gunicorn_workers_preload_before_serving(
+    tiny_classifier, process_env, tmp_path
+):
+    port = _free_port()
+    log = tmp_path / "gunicorn.log"
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "mlframework.wsgi:application",
+            "-c",
+            "python:showroom.gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--error-logfile",
+            str(log),
+        ],
+        cwd=ROOT,
+        env=process_env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "preloaded" not in (log.read_text() if log.exists() else ""):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert "showroom: 1 model version(s) preloaded" in log.read_text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10):
+            pass
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
