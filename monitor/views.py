@@ -39,7 +39,6 @@ def index(request):
         request,
         "monitor/index.html",
         {
-            "snapshot": current,
             **_checks_context(current.checks),
             **_schedules_context(current.schedules),
             **_alerts_context(),
@@ -167,7 +166,7 @@ def _answer(request, notice: str = "", error: str = "", status: int = 200):
 def _checks_context(results) -> dict:
     return {
         "checks": results,
-        "checks_healthy": probes.healthy(results),
+        "checks_failing": [r for r in results if r.critical and not r.ok],
         "checked_at": timezone.now(),
     }
 
@@ -176,6 +175,9 @@ def _schedules_context(rows) -> dict:
     return {
         "schedules": rows,
         "mismatch": schedule_states.mismatched(rows),
+        "flagged": [s for s in rows if s.flagged],
+        # A quick local look (/proc): without cron no schedule fires at all.
+        "cron": probes.probe_cron_daemon(),
         "any_enabled": any(not s.paused for s in rows),
         "any_paused": any(s.paused and s.dispatch.paused_at for s in rows),
         "reason_form": ReasonForm(),

@@ -42,6 +42,8 @@ def test_the_page_lists_checks_schedules_and_alerts(
     assert dispatch.name in html and "America/Sao_Paulo" in html
     assert 'data-state="paused"' in html
     assert "connection refused" in html  # the open alert
+    assert "Every critical check passes." in html
+    assert "Every schedule is on time and matches the crontab." in html
     assert 'hx-get="/monitor/checks/"' in html
     assert "mlfMonitor.due('schedules')" in html
     assert "Pause all" not in html  # superusers only
@@ -256,10 +258,12 @@ def test_a_mismatch_is_flagged_and_synced_in_one_click(
     html = operator_client.get(reverse("monitor:index")).content.decode()
     assert 'id="crontab-mismatch"' in html and "Sync the crontab" in html
     assert "line missing: cron will not run it" in html
+    assert f"1 dispatch flagged: {dispatch.name} (crontab line missing" in html
     response = operator_client.post(reverse("monitor:sync"), **HTMX)
     html = response.content.decode()
     assert "Crontab synchronised with the database: 1 added" in html
     assert 'id="crontab-mismatch"' not in html
+    assert "Every schedule is on time and matches the crontab." in html
     assert crontab.managed_entries()[dispatch.pk] == crontab.line_for(dispatch)
     [event] = Event.objects.using("events").filter(kind="crontab.synced")
     assert event.username == "otto"
@@ -286,3 +290,12 @@ def test_open_alerts_are_listed_and_ok_ones_are_not(viewer_client):
     )
     html = viewer_client.get(reverse("monitor:alerts")).content.decode()
     assert 'data-alert="host:a"' in html and 'data-alert="host:b"' not in html
+
+
+def test_a_critical_check_failing_is_said_first(viewer_client, use_config, closed_port):
+    host = HostConfig(
+        name="api", host="127.0.0.1", port=closed_port, timeout=1, critical=True
+    )
+    use_config(hosts=[host])
+    html = viewer_client.get(reverse("monitor:checks")).content.decode()
+    assert "1 critical check failing: host api" in html
