@@ -130,6 +130,22 @@ def evaluate(findings: list[Finding], now: datetime | None = None) -> list[Notic
     return notices
 
 
+def forget_unwatched(findings: list[Finding], now: datetime | None = None) -> int:
+    """Close the states of conditions no longer watched (a host taken out of
+    config.yaml, a deleted dispatch), so they do not stay open forever."""
+    keys = [finding.key for finding in findings]
+    return (
+        AlertState.objects.exclude(key__in=keys)
+        .exclude(status=AlertStatus.OK)
+        .update(
+            status=AlertStatus.OK,
+            failing_since=None,
+            checked_at=now or timezone.now(),
+            detail="no longer watched",
+        )
+    )
+
+
 def _step(finding: Finding, now: datetime) -> Notice | None:
     state, _ = AlertState.objects.get_or_create(
         key=finding.key,

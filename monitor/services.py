@@ -62,7 +62,9 @@ def check_and_alert(now: dt.datetime | None = None) -> tuple[Snapshot, list]:
     current = snapshot(now)
     findings = alerts.probe_findings(current.checks)
     findings += schedules.findings(current.schedules)
-    return current, alerts.evaluate(findings, now)
+    sent = alerts.evaluate(findings, now)
+    alerts.forget_unwatched(findings, now)
+    return current, sent
 
 
 def summary_lines(current: Snapshot) -> list[str]:

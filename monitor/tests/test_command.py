@@ -176,3 +176,14 @@ def test_install_cron_writes_one_tagged_line_the_dispatch_sync_keeps(
         assert "removed" in run("--remove-cron")
     assert services.monitor_cron_installed() is None
     assert ":monitor" not in _crontab_text()
+
+
+def test_conditions_no_longer_watched_are_closed(use_config):
+    use_config(hosts=[])
+    AlertState.objects.create(
+        key="host:retired", rule="host_down", subject="host retired", status="firing"
+    )
+    run()
+    state = AlertState.objects.get(key="host:retired")
+    assert state.status == "ok" and state.detail == "no longer watched"
+    assert len(mail.outbox) == 0  # closing silently: nobody to tell
