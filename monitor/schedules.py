@@ -155,7 +155,11 @@ def collect(now: dt.datetime | None = None) -> list[Schedule]:
         )
         state = "error" if crontab_error else crontab.entry_state(dispatch, entries)
         timing, due = timing_of(dispatch, now, watched_since)
-        next_run = dispatch.next_run() if state in ("ok", "mismatch") else None
+        if state == "mismatch":
+            # Cron follows the installed line, not the database.
+            next_run = installed_next_run(entries[dispatch.pk], dispatch, now)
+        else:
+            next_run = dispatch.next_run() if state == "ok" else None
         schedule = Schedule(
             dispatch=dispatch,
             crontab_state=state,
@@ -169,6 +173,26 @@ def collect(now: dt.datetime | None = None) -> list[Schedule]:
         schedule.problems = _problems(schedule)
         schedules.append(schedule)
     return schedules
+
+
+def installed_next_run(
+    line: str, dispatch: Dispatch, now: dt.datetime
+) -> dt.datetime | None:
+    """When cron will really fire an installed line, in the dispatch's timezone."""
+    import zoneinfo
+
+    from croniter import croniter
+
+    fields = line.split()
+    expression = (
+        fields[0] if fields[:1] and fields[0].startswith("@") else " ".join(fields[:5])
+    )
+    daemon = zoneinfo.ZoneInfo(settings.CONFIG.cron.timezone)
+    try:
+        moment = croniter(expression, now.astimezone(daemon)).get_next(dt.datetime)
+    except (ValueError, KeyError):
+        return None
+    return moment.astimezone(dispatch.tz)
 
 
 def _problems(schedule: Schedule) -> list[str]:

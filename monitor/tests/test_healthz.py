@@ -49,3 +49,30 @@ def test_a_non_critical_host_down_keeps_200(client, settings):
 
 def test_it_refuses_post(client):
     assert client.post(reverse("healthz")).status_code == 405
+
+
+def test_it_checks_ipv6_hosts_and_never_shows_addresses(client, settings):
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(socket.socket(socket.AF_INET6))
+        try:
+            server.bind(("::1", 0))
+        except OSError:
+            pytest.skip("::1 is not configured on this machine")
+        server.listen(4)
+        port = server.getsockname()[1]
+        host = HostConfig(name="v6", host="::1", port=port, timeout=2)
+        replace_config(settings, hosts=[host])
+        response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response["Cache-Control"].startswith("max-age=0")
+    [check] = [c for c in response.json()["checks"] if c["name"] == "v6"]
+    assert check == {
+        "kind": "host",
+        "name": "v6",
+        "status": "up",
+        "critical": False,
+        "ms": check["ms"],
+    }
+    assert str(port) not in response.content.decode()

@@ -129,8 +129,11 @@ def test_an_edited_line_is_a_mismatch(make_dispatch, operator):
     dispatch_services.enable(dispatch, operator)
     dispatch.cron = "15 * * * *"
     dispatch.save()  # behind the services' back: the line still says 5 * * * *
-    row = timing(dispatch, None)
+    with time_machine.travel(dt.datetime(2026, 3, 2, 12, 20, tzinfo=dt.UTC)):
+        row = timing(dispatch, None)
     assert row.crontab_state == "mismatch"
+    # The true next run is the installed line's (:05), not the database's (:15).
+    assert row.next_run == dt.datetime(2026, 3, 2, 13, 5, tzinfo=dt.UTC)
     crontab.sync()
     assert timing(dispatch, None).crontab_state == "ok"
 
