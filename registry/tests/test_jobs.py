@@ -1,0 +1,179 @@
+"""Background training through django-tasks and the real db_worker."""
+
+import subprocess
+import sys
+import threading
+
+import pytest
+from django.conf import settings
+
+from mlframework.events.models import Event
+from registry import datasets, jobs
+from registry.errors import DatasetError, RegistryError, TrainingRefused
+from registry.models import ModelVersion, TrainingJob
+from registry.training import TrainOptions
+
+pytestmark = pytest.mark.django_db(databases=["default", "events"])
+
+
+@pytest.fixture
+def penguins_dataset(db):
+    from mlframework.core import demo
+
+    dataset, _ = datasets.store_file(demo.CSV, name="penguins")
+    return dataset
+
+
+def _options(**kwargs):
+    return TrainOptions(
+        **{"label": "species", "fast": True, "time_limit": 30, **kwargs}
+    )
+
+
+def _kinds(job):
+    return list(
+        Event.objects.using("events")
+        .filter(source="registry", data__job=job.pk)
+        .order_by("created")
+        .values_list("kind", flat=True)
+    )
+
+
+def _worker(env, *extra):
+    return subprocess.run(
+        [
+            sys.executable,
+            str(settings.BASE_DIR / "manage.py"),
+            "db_worker",
+            "--queue-name",
+            "training",
+            "--batch",
+            "--no-startup-delay",
+            "--interval",
+            "0.2",
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_submit_queues_a_job_with_its_position(penguins_dataset, analyst):
+    first = jobs.submit(penguins_dataset, "penguins", _options(), user=analyst)
+    second = jobs.submit(penguins_dataset, "penguins", _options(seed=2), user=analyst)
+    assert first.status == "queued" and first.task_id
+    assert (first.queue_position(), second.queue_position()) == (1, 2)
+    assert first.options["preset"] == settings.CONFIG.training.default_preset
+    assert _kinds(first) == ["training.queued"]
+    from django_tasks_db.models import DBTaskResult
+
+    task = DBTaskResult.objects.get(id=first.task_id)
+    assert task.queue_name == "training" and task.args_kwargs["args"] == [first.pk]
+
+
+def test_submit_refuses_before_queueing(penguins_dataset):
+    with pytest.raises(TrainingRefused, match="'colour' is not in the file"):
+        jobs.submit(penguins_dataset, "penguins", _options(label="colour"))
+    datasets.path_of(penguins_dataset).unlink()
+    with pytest.raises(DatasetError, match="missing from the server"):
+        jobs.submit(penguins_dataset, "penguins", _options())
+    assert not TrainingJob.objects.exists()
+    from django_tasks_db.models import DBTaskResult
+
+    assert not DBTaskResult.objects.exists()
+
+
+def test_run_trains_and_records_everything(penguins_dataset, analyst):
+    job = jobs.submit(penguins_dataset, "penguins", _options(), user=analyst)
+    assert jobs.run(job.pk) == "succeeded"
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.stage == "done"
+    assert job.version.model.name == "penguins"
+    assert job.version.dataset == penguins_dataset
+    assert job.version.lineage["dataset"]["sha256"] == penguins_dataset.sha256
+    assert job.version.created_by == analyst
+    assert job.models_trained == 1
+    assert "LightGBM" in job.log
+    assert job.started <= job.finished
+    assert jobs.progress_percent(job) == 100
+    assert _kinds(job) == ["training.queued", "training.started", "training.finished"]
+    assert jobs.run(job.pk) == "skipped"  # a second delivery does nothing
+
+
+def test_a_cancel_while_running_stops_at_the_next_stage(penguins_dataset):
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    # The request lands between the worker's claim and its first report.
+    TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    assert jobs.run(job.pk) == "cancelled"
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.version is None
+    assert not ModelVersion.objects.exists()
+    assert _kinds(job)[-1] == "training.cancelled"
+
+
+def test_cancel_a_queued_job(penguins_dataset, analyst):
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    jobs.cancel(job, user=analyst)
+    assert job.status == "cancelled"
+    assert jobs.run(job.pk) == "skipped"
+    assert _kinds(job) == ["training.queued", "training.cancelled"]
+    with pytest.raises(RegistryError, match="has already cancelled"):
+        jobs.cancel(job)
+
+
+def test_a_failing_job_says_why(penguins_dataset):
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    datasets.path_of(penguins_dataset).unlink()
+    assert jobs.run(job.pk) == "failed"
+    job.refresh_from_db()
+    assert "missing from the server" in job.error
+    event = Event.objects.using("events").get(kind="training.failed")
+    assert event.level == "error" and "missing from the server" in event.message
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_the_queue_survives_a_worker_restart(penguins_dataset, process_env):
+    first = jobs.submit(penguins_dataset, "penguins", _options())
+    second = jobs.submit(penguins_dataset, "penguins", _options(seed=1))
+    # No worker yet: both wait. One worker run takes one job and stops.
+    done = _worker(process_env, "--max-tasks", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == "succeeded", first.error
+    assert second.status == "queued" and second.queue_position() == 1
+    # A new worker (after a restart) picks up what is left.
+    done = _worker(process_env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    second.refresh_from_db()
+    assert second.status == "succeeded", second.error
+    assert [v.number for v in ModelVersion.objects.order_by("number")] == [1, 2]
+    assert second.version.lineage["seed"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_cancel_reaches_a_running_job(penguins_dataset):
+    job = jobs.submit(
+        penguins_dataset,
+        "penguins",
+        TrainOptions(label="species", time_limit=60),  # the full preset: slower
+    )
+    runner = threading.Thread(target=jobs.run, args=(job.pk,))
+    runner.start()
+    try:
+        for _ in range(600):
+            job.refresh_from_db()
+            if job.status == "running" and job.stage.startswith("fitting"):
+                break
+            threading.Event().wait(0.05)
+        jobs.cancel(job)
+    finally:
+        runner.join(timeout=120)
+    job.refresh_from_db()
+    assert job.status == "cancelled", (job.status, job.stage, job.error)
+    assert not ModelVersion.objects.exists()
