@@ -1,0 +1,167 @@
+"""The JSON API with token authentication, and its OpenAPI schema."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from mlframework.core import demo
+from registry import jobs
+from registry.models import Dataset, TrainingJob
+
+pytestmark = pytest.mark.django_db(databases=["default", "events"])
+
+
+def _client(user=None):
+    client = APIClient()
+    if user is not None:
+        token = Token.objects.create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def _upload(client, data=None, name="penguins.csv"):
+    data = data if data is not None else demo.CSV.read_bytes()
+    return client.post(
+        "/api/registry/datasets/",
+        {"file": SimpleUploadedFile(name, data), "name": "penguins"},
+        format="multipart",
+    )
+
+
+def _train(client, dataset_id, **changes):
+    body = {"dataset": dataset_id, "model_name": "penguins", "label": "species"}
+    body.update(changes)
+    return client.post("/api/registry/jobs/", body, format="json")
+
+
+def test_the_upload_train_status_query_flow(analyst):
+    client = _client(analyst)
+    uploaded = _upload(client)
+    assert uploaded.status_code == 201, uploaded.json()
+    dataset = uploaded.json()
+    assert dataset["rows"] == 344 and len(dataset["sha256"]) == 64
+    assert {c["name"] for c in dataset["columns"]} >= {"species", "island"}
+    assert _upload(client).status_code == 200  # the same file: the same dataset
+
+    queued = _train(client, dataset["id"], time_limit=30, excluded=["year"])
+    assert queued.status_code == 202, queued.json()
+    job = queued.json()
+    assert job["status"] == "queued" and job["queue_position"] == 1
+    assert job["options"]["excluded"] == ["year"]
+
+    TrainingJob.objects.filter(pk=job["id"]).update(
+        options={**job["options"], "fast": True}
+    )
+    jobs.run(job["id"])
+    status = client.get(f"/api/registry/jobs/{job['id']}/").json()
+    assert status["status"] == "succeeded"
+    assert status["version"] == {"model": "penguins", "number": 1}
+
+    models = client.get("/api/registry/models/").json()
+    assert models == [
+        {
+            "name": "penguins",
+            "description": "",
+            "aliases": {"production": 1},
+            "versions": [1],
+            "created": models[0]["created"],
+        }
+    ]
+    versions = client.get("/api/registry/models/penguins/versions/").json()
+    assert versions[0]["number"] == 1 and versions[0]["aliases"] == ["production"]
+    detail = client.get("/api/registry/models/penguins/versions/production/").json()
+    assert detail["number"] == 1
+    assert detail["lineage"]["dataset"]["sha256"] == dataset["sha256"]
+    assert "year" not in [f["name"] for f in detail["features"]]
+    assert detail["created_by"] == "ana"
+    assert client.get("/api/registry/models/penguins/versions/1/").json() == detail
+
+
+def test_refusals_are_json_with_field_messages(analyst):
+    client = _client(analyst)
+    dataset = _upload(client).json()
+    response = _train(client, dataset["id"], label="colour")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "The request has invalid fields.",
+        "fields": {"label": ["The label column 'colour' is not in the file."]},
+    }
+    response = _train(client, dataset["id"], problem_type="regression")
+    assert "needs a numeric label" in response.json()["fields"]["problem_type"][0]
+    response = _train(client, 999)
+    assert response.json()["fields"]["dataset"] == ["There is no dataset 999."]
+    response = _train(client, dataset["id"], model_name="Not OK")
+    assert "model_name" in response.json()["fields"]
+    assert not TrainingJob.objects.exists()
+
+
+def test_a_bad_upload_is_refused_with_its_reason(analyst):
+    response = _upload(_client(analyst), b"a,a\n1,2\n", "dup.csv")
+    assert response.status_code == 400
+    assert response.json()["fields"]["file"] == [
+        "dup.csv has duplicate column names: a. "
+        "Rename them so every column has its own name."
+    ]
+    assert not Dataset.objects.exists()
+
+
+def test_the_api_needs_a_token(db):
+    client = _client()
+    for url in (
+        "/api/registry/models/",
+        "/api/registry/jobs/1/",
+        "/api/registry/models/penguins/versions/",
+    ):
+        response = client.get(url)
+        assert response.status_code in (401, 403)
+        assert "error" in response.json()
+    assert _upload(client).status_code in (401, 403)
+
+
+def test_viewers_read_but_cannot_upload_or_train(viewer, tiny_classifier):
+    client = _client(viewer)
+    assert client.get("/api/registry/models/").status_code == 200
+    response = _upload(client)
+    assert response.status_code == 403 and "permission" in response.json()["error"]
+    assert _train(client, 1).status_code == 403
+    assert not Dataset.objects.exists()
+
+
+def test_cancel_through_the_api(analyst):
+    client = _client(analyst)
+    dataset = _upload(client).json()
+    job = _train(client, dataset["id"]).json()
+    response = client.post(f"/api/registry/jobs/{job['id']}/cancel/")
+    assert response.json()["status"] == "cancelled"
+    again = client.post(f"/api/registry/jobs/{job['id']}/cancel/")
+    assert again.status_code == 400 and "already cancelled" in again.json()["error"]
+
+
+def test_unknown_things_are_404(analyst, tiny_classifier):
+    client = _client(analyst)
+    assert client.get("/api/registry/jobs/99/").status_code == 404
+    assert client.get("/api/registry/models/nope/versions/").status_code == 404
+    response = client.get("/api/registry/models/penguins/versions/staging/")
+    assert response.status_code == 404
+    assert response.json()["error"] == "Model penguins has no alias 'staging'."
+
+
+def test_wrong_methods_are_refused(analyst):
+    client = _client(analyst)
+    assert client.get("/api/registry/datasets/").status_code == 405
+    assert client.delete("/api/registry/models/").status_code == 405
+
+
+def test_the_openapi_schema_describes_the_registry_api(analyst):
+    response = _client(analyst).get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    text = response.content.decode()
+    for path in (
+        "/api/registry/datasets/",
+        "/api/registry/jobs/",
+        "/api/registry/jobs/{id}/",
+        "/api/registry/models/",
+        "/api/registry/models/{name}/versions/{ref}/",
+    ):
+        assert path in text, path
