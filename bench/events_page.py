@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,9 +32,11 @@ def start_mariadb() -> None:
     subprocess.run(["bash", str(ROOT / "ops/mariadb_up.sh")], env=env, check=True)
 
 
-def stop_mariadb() -> None:
+def stop_mariadb(keep_data: bool) -> None:
     env = {**os.environ, "BASE": BASE}
     subprocess.run(["bash", str(ROOT / "ops/mariadb_down.sh")], env=env, check=False)
+    if not keep_data:
+        shutil.rmtree(BASE, ignore_errors=True)
 
 
 def configure(var: Path) -> None:
@@ -129,7 +132,9 @@ def timed(function, repeat: int = 5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--keep", action="store_true", help="leave MariaDB running")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the filled database for the next run"
+    )
     args = parser.parse_args()
     start_mariadb()
     try:
@@ -191,8 +196,7 @@ def main() -> None:
                     f"{base / max(p50, 0.001):5.0f}x"
                 )
     finally:
-        if not args.keep:
-            stop_mariadb()
+        stop_mariadb(keep_data=args.keep)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,10 @@ def page(queryset, before: tuple | None, size: int) -> EventPage:
     queryset = queryset.using(EVENTS_DB).order_by("-created", "-id")
     if before:
         created, event_id = before
+        # `created <= marker` on its own keeps the index range scan; the OR
+        # only breaks ties between events of the same instant.
         queryset = queryset.filter(
-            Q(created__lt=created) | Q(created=created, id__lt=event_id)
+            Q(created__lte=created) & (Q(created__lt=created) | Q(id__lt=event_id))
         )
     events = list(queryset[: size + 1])
     marker = None
