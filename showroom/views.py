@@ -54,7 +54,12 @@ def index(request):
 @roles.require(roles.SHOWROOM)
 def model(request, name: str):
     model = _model(name)
-    version = _version(model, request.GET)
+    try:
+        version = _version(model, request.GET)
+    except Http404 as exc:
+        # Say which versions there are rather than a bare "not found".
+        context = {"model": model, "message": str(exc), **_choices(model)}
+        return render(request, "showroom/missing.html", context, status=404)
     source = CaseSource.objects.filter(model=model).first()
     listed = []
     if source:

@@ -47,9 +47,7 @@ def test_edit_a_case_then_predict_it(page, live_server, case_source):
     page.click("[data-testid=predict-form]")
     # Refused in place: the form comes back with the field's message.
     page.locator("[data-testid=error-year]").wait_for()
-    assert (
-        "required" in page.locator("[data-testid=error-year]").inner_text()
-    )
+    assert "required" in page.locator("[data-testid=error-year]").inner_text()
     assert showroom_events(kind="prediction") == []
 
     page.fill("#case-form [name=year]", "2008")

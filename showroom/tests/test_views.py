@@ -102,7 +102,10 @@ def test_an_unknown_model_or_version_is_404(analyst_client, tiny_classifier):
         analyst_client.get(reverse("showroom:model", args=["nope"])).status_code == 404
     )
     url = reverse("showroom:model", args=["penguins"])
-    assert analyst_client.get(url, {"ref": "7"}).status_code == 404
+    response = analyst_client.get(url, {"ref": "7"})
+    assert response.status_code == 404
+    assert b"Model penguins has no version 7." in response.content
+    assert b"?ref=production" in response.content
     assert analyst_client.get(url, {"ref": "x y;"}).status_code == 404
 
 
