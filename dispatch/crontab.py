@@ -79,11 +79,13 @@ def _config_prefix() -> str:
     return f"MLFRAMEWORK_CONFIG={shlex.quote(str(config_file))} "
 
 
+def log_dir() -> Path:
+    return settings.CONFIG.path(settings.CONFIG.cron.log_dir)
+
+
 def command_for(dispatch_id: int) -> str:
     root = project_dir()
-    log = settings.CONFIG.path(settings.CONFIG.cron.log_dir) / (
-        f"dispatch-{dispatch_id}.log"
-    )
+    log = log_dir() / f"dispatch-{dispatch_id}.log"
     return (
         f"cd {shlex.quote(str(root))} && {_config_prefix()}"
         f"{shlex.quote(python())} scripts/dispatch.py {int(dispatch_id)} "
@@ -170,6 +172,13 @@ def entry_state(dispatch, entries: dict[int, str] | None = None) -> str:
 
 def _set_job(cron: CronTab, dispatch) -> None:
     line = line_for(dispatch)
+    try:
+        # The shell refuses to start the job when its log folder is missing.
+        log_dir().mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CrontabError(
+            f"the log folder {log_dir()} cannot be made: {exc}"
+        ) from None
     schedule = schedule_for(dispatch)
     job = cron.new(command=command_for(dispatch.pk), comment=_comment(dispatch.pk))
     try:

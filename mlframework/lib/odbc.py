@@ -328,3 +328,20 @@ class TransactionWriter:
     def close(self) -> None:
         self._writer = None
         self._connection = None
+
+
+def preview(name: str, query: str, rows: int = 5) -> tuple[list[str], list[dict]]:
+    """Run a query and return its column names and first few rows."""
+    try:
+        connection = arrow_odbc.connect(
+            connection_string(name),
+            login_timeout_sec=settings.CONFIG.datasources[name].timeout,
+        )
+        reader = connection.read_arrow_batches(query, batch_size=max(rows, 1))
+        names = list(reader.schema.names)
+        first = next(iter(reader), None)
+    except arrow_odbc.Error as exc:
+        raise OdbcError(name, str(exc)) from None
+    if first is None:
+        return names, []
+    return names, first.slice(0, rows).to_pylist()

@@ -1,0 +1,232 @@
+"""Forms: the dispatch definition (validated against the real source and the
+model's schema), the enable/disable switch, the run filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django import forms
+from django.conf import settings
+
+from dispatch import schedule
+from dispatch.models import Dispatch, RunStatus, Trigger
+from dispatch.runner import RESERVED
+from mlframework.lib import odbc
+
+PREVIEW_ROWS = 5
+
+
+def _datasource_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in odbc.datasource_names()]
+
+
+class DispatchForm(forms.ModelForm):
+    source_datasource = forms.ChoiceField(choices=())
+    sink_datasource = forms.ChoiceField(choices=())
+    key_columns = forms.CharField(
+        required=False,
+        help_text="Columns copied from the source to each prediction, "
+        "comma-separated (e.g. id).",
+    )
+
+    class Meta:
+        model = Dispatch
+        fields = [
+            "name",
+            "description",
+            "model",
+            "version_ref",
+            "source_datasource",
+            "source_query",
+            "sink_datasource",
+            "sink_table",
+            "sink_mode",
+            "create_table",
+            "run_key_format",
+            "key_columns",
+            "include_probabilities",
+            "cron",
+            "timezone",
+            "enabled",
+            "retries",
+            "retry_backoff_seconds",
+            "chunk_size",
+            "grace_minutes",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "source_query": forms.Textarea(attrs={"rows": 4}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = _datasource_choices()
+        self.fields["source_datasource"].choices = choices
+        self.fields["sink_datasource"].choices = choices
+        if self.instance.pk:
+            self.initial["key_columns"] = ", ".join(self.instance.key_columns)
+        else:
+            self.initial.setdefault("timezone", settings.CONFIG.cron.timezone)
+        self.fields["chunk_size"].min_value = 1
+        self.fields["chunk_size"].widget.attrs["min"] = 1
+        self.preview: dict | None = None
+        self.version = None
+
+    def clean_cron(self) -> str:
+        try:
+            return schedule.validate(self.cleaned_data["cron"])
+        except schedule.ScheduleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_timezone(self) -> str:
+        try:
+            return schedule.validate_timezone(self.cleaned_data["timezone"])
+        except schedule.ScheduleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_sink_table(self) -> str:
+        name = self.cleaned_data["sink_table"].strip()
+        try:
+            odbc.quote_identifier(name)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return name
+
+    def clean_key_columns(self) -> list[str]:
+        names = [n.strip() for n in self.cleaned_data["key_columns"].split(",")]
+        names = [n for n in names if n]
+        for name in names:
+            try:
+                odbc.quote_identifier(name)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+            if name in RESERVED:
+                raise forms.ValidationError(
+                    f"{name} is a column the dispatch adds itself "
+                    f"({', '.join(RESERVED)})"
+                )
+        if len(set(names)) != len(names):
+            raise forms.ValidationError("names a column twice")
+        return names
+
+    def clean_run_key_format(self) -> str:
+        value = self.cleaned_data["run_key_format"]
+        try:
+            text = dt.datetime(2026, 1, 2, 3, 4).strftime(value)
+        except ValueError as exc:
+            raise forms.ValidationError(f"is not a strftime pattern: {exc}") from None
+        if not text or len(text) > 64:
+            raise forms.ValidationError("must give a key of 1 to 64 characters")
+        return value
+
+    def clean_chunk_size(self) -> int:
+        value = self.cleaned_data["chunk_size"]
+        if not 1 <= value <= 1_000_000:
+            raise forms.ValidationError("must be between 1 and 1,000,000 rows")
+        return value
+
+    def clean(self):
+        from registry import services as registry
+        from registry.errors import RegistryError
+
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("enabled", False) is not False:
+            try:
+                schedule.for_cron_daemon(data["cron"], data["timezone"])
+            except schedule.ScheduleError as exc:
+                self.add_error("timezone", str(exc))
+        try:
+            self.version = registry.resolve(data["model"], data["version_ref"])
+        except RegistryError as exc:
+            self.add_error("version_ref", str(exc))
+            return data
+        self._test_query(data)
+        return data
+
+    def _test_query(self, data) -> None:
+        """Run the query on a few rows and check its columns against the model."""
+        from registry import services as registry
+
+        try:
+            columns, rows = odbc.preview(
+                data["source_datasource"], data["source_query"], PREVIEW_ROWS
+            )
+        except odbc.OdbcError as exc:
+            self.add_error("source_query", f"The query failed: {exc}")
+            return
+        self.preview = {"columns": columns, "rows": rows}
+        check = registry.check_schema(self.version, columns)
+        if check.missing:
+            self.add_error(
+                "source_query",
+                f"The query lacks column(s) {', '.join(check.missing)} that "
+                f"{self.version} needs (extra columns are ignored).",
+            )
+        missing_keys = [c for c in data["key_columns"] if c not in columns]
+        if missing_keys:
+            self.add_error(
+                "key_columns",
+                f"not in the query's result: {', '.join(missing_keys)}",
+            )
+
+
+class SchedulePreviewForm(forms.Form):
+    """The live cron preview (GET): plain words and the next five runs."""
+
+    cron = forms.CharField(max_length=100)
+    timezone = forms.CharField(max_length=64, required=False)
+
+    def clean_cron(self) -> str:
+        try:
+            return schedule.validate(self.cleaned_data["cron"])
+        except schedule.ScheduleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_timezone(self) -> str:
+        name = self.cleaned_data["timezone"] or settings.CONFIG.cron.timezone
+        try:
+            return schedule.validate_timezone(name)
+        except schedule.ScheduleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def preview(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "description": schedule.describe(data["cron"], data["timezone"]),
+            "next_runs": schedule.next_times(data["cron"], data["timezone"]),
+            "zone": zoneinfo.ZoneInfo(data["timezone"]),
+        }
+
+
+class SwitchForm(forms.Form):
+    enabled = forms.BooleanField(required=False)
+    reason = forms.CharField(required=False, max_length=500)
+
+
+class PauseAllForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=500)
+
+
+class RunFilterForm(forms.Form):
+    dispatch = forms.ModelChoiceField(
+        queryset=Dispatch.objects.all(), required=False, empty_label="any dispatch"
+    )
+    status = forms.ChoiceField(
+        required=False, choices=[("", "any status"), *RunStatus.choices]
+    )
+    trigger = forms.ChoiceField(
+        required=False, choices=[("", "any trigger"), *Trigger.choices]
+    )
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def filter(self, queryset):
+        data = self.cleaned_data
+        if data.get("dispatch"):
+            queryset = queryset.filter(dispatch=data["dispatch"])
+        for name in ("status", "trigger"):
+            if data.get(name):
+                queryset = queryset.filter(**{name: data[name]})
+        return queryset
