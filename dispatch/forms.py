@@ -157,7 +157,10 @@ class DispatchForm(forms.ModelForm):
         except odbc.OdbcError as exc:
             self.add_error("source_query", f"The query failed: {exc}")
             return
-        self.preview = {"columns": columns, "rows": rows}
+        self.preview = {
+            "columns": columns,
+            "rows": [[row[c] for c in columns] for row in rows],
+        }
         check = registry.check_schema(self.version, columns)
         if check.missing:
             self.add_error(

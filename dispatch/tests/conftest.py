@@ -43,7 +43,7 @@ def make_dispatch(registered_model, _crontab_cleanup):
     return make
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def _crontab_cleanup():
     """Whatever a test installed under this run's tag is removed after it."""
     yield
