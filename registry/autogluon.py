@@ -262,12 +262,31 @@ class Predictor:
         except Exception as exc:
             raise AutoGluonError(f"AutoGluon could not predict: {exc}") from exc
 
-    def eval_score(self, test: pd.DataFrame) -> float:
-        """The eval metric on `test`, in its natural sign (RMSE positive)."""
+    def predict_both(
+        self, frame: pd.DataFrame
+    ) -> tuple[pd.Series, pd.DataFrame | None]:
+        """Predictions and (classification) probabilities from one pass."""
+        if self.problem_type not in ("binary", "multiclass"):
+            return self.predict(frame), None
+        proba = self.predict_proba(frame)
+        try:
+            return self._predictor.predict_from_proba(proba), proba
+        except Exception as exc:
+            raise AutoGluonError(f"AutoGluon could not predict: {exc}") from exc
+
+    def eval_score(
+        self, truth: pd.Series, predicted: pd.Series, proba: pd.DataFrame | None
+    ) -> float:
+        """The eval metric on held-out rows, in its natural sign (RMSE positive)."""
         from autogluon.core.metrics import get_metric
 
         try:
-            result = self._predictor.evaluate(numpy_frame(test), silent=True)
+            result = self._predictor.evaluate_predictions(
+                y_true=truth,
+                y_pred=proba if proba is not None else predicted,
+                silent=True,
+                auxiliary_metrics=False,
+            )
             metric = get_metric(self.eval_metric, self.problem_type)
             return float(metric.convert_score_to_original(result[self.eval_metric]))
         except Exception as exc:
@@ -304,9 +323,9 @@ class Predictor:
         try:
             table = self._predictor.feature_importance(
                 numpy_frame(test),
-                subsample_size=min(len(test), 2000),
+                subsample_size=min(len(test), 1000),
                 num_shuffle_sets=3,
-                time_limit=max(time_limit, 1.0),
+                time_limit=max(time_limit, 0.5),
                 silent=True,
             )
         except Exception as exc:

@@ -116,7 +116,9 @@ def test_it_fits_for_real_without_the_session_cache(penguins_frame, tmp_path):
     version = train_version(
         penguins_frame,
         name="fresh",
-        options=TrainOptions(label="sex", excluded=["id"], time_limit=30),
+        options=TrainOptions(
+            label="sex", excluded=["id"], time_limit=30, eval_metric="log_loss"
+        ),
         hyperparameters=autogluon.FAST_HYPERPARAMETERS,
         num_cpus=1,
         progress=progress,
@@ -133,6 +135,10 @@ def test_it_fits_for_real_without_the_session_cache(penguins_frame, tmp_path):
     assert seen[-1][1] == 1  # one model trained
     assert "LightGBM" in log.read_text()
     assert set(version.scores) >= {"accuracy", "f1", "roc_auc", "balanced_accuracy"}
+    # The eval metric comes from AutoGluon, in its natural sign.
+    assert version.eval_metric == "log_loss"
+    assert 0 < version.scores["log_loss"] < 1
+    assert version.lineage["greater_is_better"] is False
 
 
 def test_cancelling_leaves_no_version_and_no_files(penguins_frame):

@@ -1,0 +1,204 @@
+"""Benchmark: training directly with AutoGluon vs through the platform.
+
+The same data (synthetic, seeded), the same stratified 80/20 split and the
+same settings (preset, time limit, seed), in one run, alternating:
+
+  direct    TabularPredictor(...).fit(train) + evaluate(test), as a user's
+            script would do it
+  platform  registry.jobs.submit + registry.jobs.run (what the db_worker runs:
+            read the stored dataset, validate, split, fit, score, leaderboard,
+            permutation importance, latency, manifest, version rows, events)
+
+Prints the held-out scores (with the binomial standard error as the noise
+level) and the wall-time overhead of the platform over the direct run.
+
+    .venv/bin/python bench/train.py [--rows 20000] [--time-limit 60] [--repeats 2]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def configure(var: Path) -> None:
+    config = var / "config.yaml"
+    config.write_text(
+        f"""
+paths: {{var: {var}, datasets: {var}/d, models: {var}/m, spool: {var}/s,
+        locks: {var}/l, logs: {var}/g, static_root: {var}/st}}
+web: {{secret_key: bench-only-key-0123456789}}
+databases:
+  default: {{engine: sqlite, name: {var}/default.sqlite3}}
+  events: {{engine: sqlite, name: {var}/events.sqlite3}}
+training: {{max_time_limit: 3600}}
+"""
+    )
+    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "mlframework.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("migrate", database="events", verbosity=0)
+
+
+def make_data(rows: int, path: Path):
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    features, label = make_classification(
+        n_samples=rows,
+        n_features=16,
+        n_informative=8,
+        n_redundant=2,
+        n_classes=2,
+        flip_y=0.05,
+        random_state=0,
+    )
+    frame = pd.DataFrame(features, columns=[f"x{i}" for i in range(16)])
+    rng = np.random.default_rng(0)
+    frame["region"] = rng.choice(["north", "south", "east", "west"], size=rows)
+    frame["plan"] = np.where(frame["x0"] > 0, "gold", "basic")
+    frame["churned"] = np.where(label == 1, "yes", "no")
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def direct(frame, *, label, preset, time_limit, seed, folder):
+    from autogluon.tabular import TabularPredictor
+    from sklearn.model_selection import train_test_split
+
+    started = time.perf_counter()
+    train, test = train_test_split(
+        frame, test_size=0.2, random_state=seed, stratify=frame[label]
+    )
+    predictor = TabularPredictor(label=label, path=str(folder), verbosity=0).fit(
+        train, presets=preset, time_limit=time_limit, ag_args_fit={"random_seed": seed}
+    )
+    scores = predictor.evaluate(test, silent=True)
+    return time.perf_counter() - started, scores["accuracy"], len(test)
+
+
+def platform(dataset, *, label, preset, time_limit, seed, name):
+    from registry import jobs
+    from registry.training import TrainOptions
+
+    started = time.perf_counter()
+    job = jobs.submit(
+        dataset,
+        name,
+        TrainOptions(label=label, preset=preset, time_limit=time_limit, seed=seed),
+    )
+    status = jobs.run(job.pk)
+    elapsed = time.perf_counter() - started
+    job.refresh_from_db()
+    if status != "succeeded":
+        raise SystemExit(f"platform training {status}: {job.error}")
+    version = job.version
+    return elapsed, version.scores["accuracy"], version.lineage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--time-limit", type=int, default=60)
+    parser.add_argument("--preset", default="medium_quality")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mlf-bench-train-") as tmp:
+        var = Path(tmp)
+        configure(var)
+        from registry import datasets
+
+        csv = var / "churn.csv"
+        frame = make_data(args.rows, csv)
+        dataset, _ = datasets.store_file(csv, name="churn")
+        print(
+            f"{args.rows} rows x {frame.shape[1] - 1} features, binary label; "
+            f"preset {args.preset}, time limit {args.time_limit} s, "
+            f"{args.repeats} repeat(s), alternating"
+        )
+        # Warm-up: imports and first-call costs are paid before timing.
+        direct(
+            frame.head(400),
+            label="churned",
+            preset=args.preset,
+            time_limit=args.time_limit,
+            seed=0,
+            folder=var / "warm-up",
+        )
+        direct_runs, platform_runs = [], []
+        for repeat in range(args.repeats):
+            # Alternate which goes first, so warm caches favour neither.
+            order = (
+                ("direct", "platform") if repeat % 2 == 0 else ("platform", "direct")
+            )
+            for which in order:
+                if which == "direct":
+                    seconds, accuracy, test_rows = direct(
+                        frame,
+                        label="churned",
+                        preset=args.preset,
+                        time_limit=args.time_limit,
+                        seed=0,
+                        folder=var / f"direct-{repeat}",
+                    )
+                    direct_runs.append((seconds, accuracy))
+                    print(
+                        f"run {repeat + 1} direct    {seconds:7.2f} s"
+                        f"  accuracy {accuracy:.4f}"
+                    )
+                    continue
+                seconds, accuracy, lineage = platform(
+                    dataset,
+                    label="churned",
+                    preset=args.preset,
+                    time_limit=args.time_limit,
+                    seed=0,
+                    name="churn",
+                )
+                platform_runs.append((seconds, accuracy, lineage))
+                print(
+                    f"run {repeat + 1} platform  {seconds:7.2f} s"
+                    f"  accuracy {accuracy:.4f}"
+                    f"  (fit {lineage['fit_seconds']:.2f} s,"
+                    f" {lineage['models_trained']} models,"
+                    f" latency {lineage['latency_ms']:.2f} ms/row,"
+                    f" {lineage['rows_per_second']:.0f} rows/s)"
+                )
+                print(
+                    "           stages: "
+                    + ", ".join(
+                        f"{k} {v:.2f}" for k, v in lineage["stage_seconds"].items()
+                    )
+                )
+        d_time = statistics.median(s for s, _ in direct_runs)
+        p_time = statistics.median(s for s, _, _ in platform_runs)
+        d_acc = statistics.median(a for _, a in direct_runs)
+        p_acc = statistics.median(a for _, a, _ in platform_runs)
+        noise = (d_acc * (1 - d_acc) / test_rows) ** 0.5
+        print(
+            f"held-out accuracy: direct {d_acc:.4f}, platform {p_acc:.4f}, "
+            f"difference {p_acc - d_acc:+.4f} (one standard error: {noise:.4f}, "
+            f"{abs(p_acc - d_acc) / noise:.1f} SE)"
+        )
+        print(
+            f"wall time (median): direct {d_time:.2f} s, platform {p_time:.2f} s, "
+            f"overhead {100 * (p_time / d_time - 1):+.1f} % "
+            f"(ratio {p_time / d_time:.3f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
