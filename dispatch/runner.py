@@ -38,6 +38,10 @@ HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 120.0
 PROGRESS_EVENT_SECONDS = 10.0
 QUEUE_DEPTH = 2
+# Small ODBC fetch buffers: wide text columns (VARCHAR(4000), TEXT) would
+# otherwise allocate for the widest value times the chunk's rows. The small
+# batches are joined again into chunks of the dispatch's chunk size.
+READ_BUFFER_BYTES = 4 * 1024 * 1024
 RESERVED = ("prediction", "run_id", "model_version", "run_key", "scored_at")
 _DONE = object()
 
@@ -415,6 +419,20 @@ def _prepare_sqlite(name: str) -> None:
             connection.execute("PRAGMA journal_mode=WAL").fetchall()
 
 
+def _rechunk(batches: list[pa.RecordBatch], size: int, last: bool) -> tuple:
+    """Join small fetched batches into chunks of exactly `size` rows (the last
+    one may be shorter); returns (chunks, rows left over for the next call)."""
+    if len(batches) == 1 and (batches[0].num_rows == size or last):
+        return batches, []
+    table = pa.Table.from_batches(batches)
+    full = table.num_rows if last else table.num_rows - table.num_rows % size
+    chunks = [
+        table.slice(offset, min(size, full - offset)).combine_chunks().to_batches()[0]
+        for offset in range(0, full, size)
+    ]
+    return chunks, table.slice(full).to_batches()
+
+
 def _sink_column(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", str(name))[:64]
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"c_{cleaned}"[:64]
@@ -483,16 +501,27 @@ class _Pipeline:
                 dispatch.source_datasource,
                 dispatch.source_query,
                 batch_size=dispatch.chunk_size,
+                max_bytes_per_batch=READ_BUFFER_BYTES,
             )
+            pending: list[pa.RecordBatch] = []
+            pending_rows = 0
             while True:
                 started = time.perf_counter()
                 batch = next(batches, None)
+                if batch is not None and batch.num_rows:
+                    pending.append(batch)
+                    pending_rows += batch.num_rows
+                    self.progress.rows_read += batch.num_rows
+                chunks = []
+                if pending and (pending_rows >= dispatch.chunk_size or batch is None):
+                    chunks, rest = _rechunk(pending, dispatch.chunk_size, batch is None)
+                    pending, pending_rows = rest, sum(b.num_rows for b in rest)
                 self.progress.add("read", time.perf_counter() - started)
+                for chunk in chunks:
+                    if not self._put(self.read_queue, chunk):
+                        return
                 if batch is None:
                     break
-                self.progress.rows_read += batch.num_rows
-                if batch.num_rows and not self._put(self.read_queue, batch):
-                    return
             self._put(self.read_queue, _DONE)
         except odbc.OdbcError as exc:
             self._fail(

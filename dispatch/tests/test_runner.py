@@ -213,3 +213,15 @@ def test_the_sweeper_fails_runs_with_a_stale_heartbeat(scoring):
     assert stale.status == RunStatus.FAILED and "no heartbeat" in stale.error
     assert dispatch.claimed_run_id is None
     assert runner.run_scheduled(dispatch.pk).status == RunStatus.SUCCEEDED
+
+
+def test_small_fetched_batches_are_joined_into_exact_chunks():
+    import pyarrow as pa
+
+    batches = [pa.record_batch({"id": list(range(i, i + 7))}) for i in range(0, 35, 7)]
+    chunks, rest = runner._rechunk(batches, 10, last=False)
+    assert [c.num_rows for c in chunks] == [10, 10, 10]
+    assert sum(b.num_rows for b in rest) == 5
+    assert chunks[1].column(0).to_pylist() == list(range(10, 20))
+    chunks, rest = runner._rechunk(rest, 10, last=True)
+    assert [c.num_rows for c in chunks] == [5] and rest == []
