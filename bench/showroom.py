@@ -4,8 +4,11 @@
 
 In one run, on a throwaway installation under a temp folder (SQLite for the
 platform and the event log, nothing shared with var/):
-1. trains a tiny real AutoGluon model (registry.testing.train_tiny, penguins);
-2. baseline: in-process, persisted registry.services.predict of one row;
+0. uses config.yaml's database settings (SQLite files, WAL) in a temp folder;
+1. trains a tiny real AutoGluon model (registry.testing.train_tiny, penguins)
+   in a separate process;
+2. baseline: in this process (which only predicts), the persisted
+   registry.services.predict of one row, single-threaded like the server;
 3. the predict API (token auth, JSON) and the Showroom form POST (session,
    CSRF, htmx partial) through a real gunicorn on 127.0.0.1 whose workers
    preloaded the model (showroom.gunicorn), one keep-alive client each:
@@ -49,6 +52,9 @@ ROW = {
 
 
 def write_config(folder: Path) -> Path:
+    import yaml
+
+    shipped = yaml.safe_load((ROOT / "config.yaml").read_text())
     config = {
         "paths": {
             key: str(folder / key)
@@ -59,12 +65,13 @@ def write_config(folder: Path) -> Path:
             "secret_key": "bench-only-secret-key-0123456789abcdefghijklmnop",
             "allowed_hosts": ["127.0.0.1"],
         },
+        # The embedded default, as config.yaml ships it, in the temp folder.
         "databases": {
-            "default": {
-                "engine": "sqlite",
-                "name": str(folder / "mlframework.sqlite3"),
-            },
-            "events": {"engine": "sqlite", "name": str(folder / "events.sqlite3")},
+            alias: {
+                **shipped["databases"][alias],
+                "name": str(folder / Path(shipped["databases"][alias]["name"]).name),
+            }
+            for alias in ("default", "events")
         },
         "datasources": {
             "demo": {"connection": f"DRIVER={{SQLite3}};Database={folder}/demo.sqlite3"}
@@ -84,13 +91,15 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return p50, p95
 
 
-def setup_django(config: Path):
+def setup_django(config: Path, *, migrate: bool):
     os.environ["MLFRAMEWORK_CONFIG"] = str(config)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlframework.settings")
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
+    if not migrate:
+        return
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -331,14 +340,29 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    parser.add_argument("--prepare", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # Predictions single-threaded, as in the server (showroom/gunicorn.py), so
+    # the baseline and the server do the same work.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.prepare:
+        # In its own process: a process that has just trained predicts more
+        # slowly, and the baseline must be a process that only predicts.
+        setup_django(Path(args.prepare) / "config.yaml", migrate=True)
+        token, version = prepare()
+        (Path(args.prepare) / "token").write_text(token)
+        return 0
 
     folder = Path(tempfile.mkdtemp(prefix="mlf-bench-showroom-"))
     server = None
     try:
         config = write_config(folder)
-        setup_django(config)
-        token, version = prepare()
+        subprocess.run([sys.executable, __file__, "--prepare", str(folder)], check=True)
+        token = (folder / "token").read_text()
+        setup_django(config, migrate=False)
+        from registry import services
+
+        version = services.resolve("penguins", "production")
         predict, predict_cases = in_process_calls(version)
         port = free_port()
         started = time.perf_counter()
@@ -350,12 +374,21 @@ def main() -> int:
         api_client, form_client = Client(port), Client(port)
         form_client.login()
         api, form = api_call(token), showroom_call()
+        floor_client = Client(port)
+
+        def floor() -> bool:
+            # A small static file (whitenoise, no database): what HTTP and
+            # gunicorn alone cost on this machine.
+            status, _ = floor_client.request("GET", "/static/showroom/showroom.js")
+            return status == 200
+
         samples = interleaved(
             {
                 "in-process registry.services.predict": predict,
                 "in-process showroom.services.predict_cases": predict_cases,
                 "predict API (gunicorn, token, JSON)": lambda: api(api_client),
                 "Showroom POST (gunicorn, session, htmx)": lambda: form(form_client),
+                "(floor: GET a static file through gunicorn)": floor,
             },
             args.requests,
         )
@@ -368,7 +401,7 @@ def main() -> int:
         )
         for index, name in enumerate(names):
             print(line(name, samples[name], baseline if index else None))
-        for name in names[2:]:
+        for name in names[2:4]:
             ratio = percentiles(samples[name])[0] / baseline
             verdict = "met" if ratio <= 1.3 else "NOT met"
             print(
@@ -399,7 +432,9 @@ def main() -> int:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
-        if not args.keep:
+        if args.keep:
+            print(f"kept {folder}")
+        else:
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -30,6 +30,8 @@ class CheckedRows:
     unseen: list[dict[str, Any]] = field(default_factory=list)
     out_of_range: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    # The converted values, row by row (what the frame holds, as plain values).
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -198,31 +200,22 @@ def check_rows(
     if errors:
         return CheckedRows(None, errors, unseen, out_of_range, sorted(ignored))
     return CheckedRows(
-        to_frame(features, converted), {}, unseen, out_of_range, sorted(ignored)
+        to_frame(features, converted),
+        {},
+        unseen,
+        out_of_range,
+        sorted(ignored),
+        converted,
     )
 
 
 def to_frame(features: list[dict], rows: list[dict]) -> pd.DataFrame:
-    """Converted rows as a frame with the training column order and dtypes."""
-    columns = {}
-    for feature in features:
-        name = feature["name"]
-        values = [row.get(name) for row in rows]
-        kind = feature.get("kind")
-        if kind == "numeric":
-            series = pd.Series(
-                [math.nan if v is None else v for v in values], dtype="float64"
-            )
-            dtype = str(feature.get("dtype", ""))
-            whole = series.notna().all() and (series % 1 == 0).all()
-            if dtype.startswith("int") and whole:
-                series = series.astype(dtype)
-        elif kind == "datetime":
-            series = pd.to_datetime(pd.Series(values, dtype="object"))
-        else:
-            series = pd.Series(values, dtype="object")
-        columns[name] = series
-    return pd.DataFrame(columns)
+    """Converted rows as one frame, columns in training order.
+
+    Built in one go (a one-row request is latency-bound); the registry gives
+    each column its trained type when it predicts.
+    """
+    return pd.DataFrame.from_records(rows, columns=[f["name"] for f in features])
 
 
 def _type_name(value: Any) -> str:

@@ -111,7 +111,7 @@ def predict_cases(
 
 
 def _results(version, checked: schema.CheckedRows, frame) -> list[RowResult]:
-    inputs = checked.frame.to_dict(orient="records")
+    inputs = checked.rows
     proba_columns = [c for c in frame.columns if str(c).startswith("proba_")]
     results = []
     for position, (_, row) in enumerate(frame.iterrows()):
