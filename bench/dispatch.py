@@ -196,6 +196,7 @@ def stage_read(datasource: str, table: str):
             f"SELECT * FROM {table}",
             CHUNK,
             max_bytes_per_batch=READ_BUFFER_BYTES,
+            streaming=True,
         )
     )
     return time.perf_counter() - started, batches

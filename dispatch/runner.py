@@ -502,6 +502,7 @@ class _Pipeline:
                 dispatch.source_query,
                 batch_size=dispatch.chunk_size,
                 max_bytes_per_batch=READ_BUFFER_BYTES,
+                streaming=True,
             )
             pending: list[pa.RecordBatch] = []
             pending_rows = 0

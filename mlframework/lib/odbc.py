@@ -70,10 +70,15 @@ def connection_string(name: str) -> str:
         text = _DATABASE_KEY.sub(
             lambda m: m.group(1) + str(settings.CONFIG.path(m.group(2).strip())), text
         )
-        if "stepapi" not in text.lower():
-            # Without it the SQLite3 driver holds a whole result set in memory
-            # (1M rows: +300 MB); stepping row by row streams at the same speed.
-            text = text.rstrip(";") + ";StepAPI=1"
+    return text
+
+
+def _streaming(text: str) -> str:
+    # The SQLite3 driver otherwise holds a whole result set in memory (1M
+    # rows: +300 MB); stepping row by row streams at the same speed, but
+    # reports computed columns (expressions) as text.
+    if "sqlite" in driver_name(text).lower() and "stepapi" not in text.lower():
+        return text.rstrip(";") + ";StepAPI=1"
     return text
 
 
@@ -133,15 +138,19 @@ def read_batches(
     batch_size: int = 10_000,
     *,
     max_bytes_per_batch: int | None = 512 * 1024 * 1024,
+    streaming: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a query's rows as Arrow record batches.
 
     Buffers are sized for the widest value a column may hold (VARCHAR(4000),
     TEXT), so `max_bytes_per_batch` caps a batch's rows for wide tables.
+    `streaming` keeps memory flat for huge results (SQLite: StepAPI, see
+    _streaming).
     """
+    text = connection_string(name)
     try:
         connection = arrow_odbc.connect(
-            connection_string(name),
+            _streaming(text) if streaming else text,
             login_timeout_sec=settings.CONFIG.datasources[name].timeout,
         )
         reader = connection.read_arrow_batches(
