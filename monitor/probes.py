@@ -233,8 +233,9 @@ def healthy(results: list[Result]) -> bool:
     return all(r.ok for r in results if r.critical)
 
 
-def summary(results: list[Result]) -> dict:
-    """The /healthz body. It is public: names and states, no addresses."""
+def summary(results: list[Result], *, details: bool = False) -> dict:
+    """The /healthz body. It is public: names and states, no addresses; the
+    error texts only with details (for logged-in users)."""
     return {
         "status": "ok" if healthy(results) else "failing",
         "checks": [
@@ -244,7 +245,7 @@ def summary(results: list[Result]) -> dict:
                 "status": r.status,
                 "critical": r.critical,
                 "ms": r.ms,
-                **({"error": r.error} if r.error else {}),
+                **({"error": r.error} if r.error and details else {}),
             }
             for r in results
         ],

@@ -32,6 +32,19 @@ def test_a_critical_datasource_down_answers_503(client, settings, tmp_path):
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
     [check] = [c for c in response.json()["checks"] if c["name"] == "broken"]
+    assert check["status"] == "down"
+    assert "error" not in check  # anonymous callers get no error texts
+
+
+def test_logged_in_users_see_the_errors(viewer_client, settings, tmp_path):
+    missing = tmp_path / "no-such-dir" / "x.sqlite3"
+    broken = DatasourceConfig(
+        connection=f"DRIVER={{SQLite3}};Database={missing};NoCreat=1", critical=True
+    )
+    replace_config(settings, hosts=[], datasources={"broken": broken})
+    response = viewer_client.get(reverse("healthz"))
+    assert response.status_code == 503
+    [check] = [c for c in response.json()["checks"] if c["name"] == "broken"]
     assert check["status"] == "down" and check["error"]
 
 

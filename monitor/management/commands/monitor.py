@@ -41,7 +41,9 @@ class Command(BaseCommand):
         else:
             current, sent = services.check_and_alert()
         if as_json:
-            self.stdout.write(json.dumps(probes.summary(current.checks), indent=2))
+            self.stdout.write(
+                json.dumps(probes.summary(current.checks, details=True), indent=2)
+            )
         else:
             for line in services.summary_lines(current):
                 self.stdout.write(line)
