@@ -5,11 +5,14 @@ from django.db import models
 
 class CaseSource(models.Model):
     """The controlled cases of one model: a query an analyst configured on a
-    datasource, whose rows the Showroom lists as cases to try."""
+    datasource, whose rows the Showroom lists as cases to try.
 
-    model = models.OneToOneField(
-        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="case_source"
-    )
+    Keyed by the model's name, not a foreign key: the demo's cases are set up
+    before its model is trained, and a query outlives a model re-created
+    under the same name.
+    """
+
+    model_name = models.CharField(max_length=63, unique=True)
     datasource = models.CharField(max_length=64)
     query = models.TextField()
     max_rows = models.PositiveIntegerField(
@@ -21,4 +24,8 @@ class CaseSource(models.Model):
     updated = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"cases of {self.model} from {self.datasource}"
+        return f"cases of {self.model_name} from {self.datasource}"
+
+    @classmethod
+    def of(cls, model) -> "CaseSource | None":
+        return cls.objects.filter(model_name=model.name).first()

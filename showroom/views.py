@@ -60,7 +60,7 @@ def model(request, name: str):
         # Say which versions there are rather than a bare "not found".
         context = {"model": model, "message": str(exc), **_choices(model)}
         return render(request, "showroom/missing.html", context, status=404)
-    source = CaseSource.objects.filter(model=model).first()
+    source = CaseSource.of(model)
     listed = []
     if source:
         try:
@@ -133,7 +133,7 @@ def predict_listed(request, name: str):
         return _problem(request, form.errors.as_text())
     origin = form.cleaned_data["origin"]
     if origin == "query":
-        source = CaseSource.objects.filter(model=model).first()
+        source = CaseSource.of(model)
         if source is None:
             return _problem(request, "This model has no case query.")
         try:
@@ -193,7 +193,7 @@ def recent(request, name: str):
 def case_source(request, name: str):
     """Configure the model's case query; it is test-run before it is saved."""
     model = _model(name)
-    source = CaseSource.objects.filter(model=model).first() or CaseSource(model=model)
+    source = CaseSource.of(model) or CaseSource(model_name=model.name)
     form = CaseSourceForm(request.POST or None, instance=source)
     if request.method == "POST" and form.is_valid():
         source = form.save(commit=False)
@@ -222,7 +222,7 @@ def case_source(request, name: str):
 @roles.require(roles.SHOWROOM)
 def case_source_delete(request, name: str):
     model = _model(name)
-    deleted, _ = CaseSource.objects.filter(model=model).delete()
+    deleted, _ = CaseSource.objects.filter(model_name=model.name).delete()
     if deleted:
         log_event(
             services.SOURCE,

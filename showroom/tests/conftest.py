@@ -56,7 +56,7 @@ def case_source(tiny_classifier, demo_table, analyst):
     from showroom.models import CaseSource
 
     return CaseSource.objects.create(
-        model=tiny_classifier.model,
+        model_name=tiny_classifier.model.name,
         datasource="demo",
         query="SELECT id, island, bill_length_mm, bill_depth_mm, flipper_length_mm, "
         "body_mass_g, sex, year FROM penguins ORDER BY id",

@@ -273,7 +273,7 @@ def test_an_analyst_configures_the_case_query(
         },
     )
     assert response.status_code == 302
-    source = CaseSource.objects.get(model=tiny_classifier.model)
+    source = CaseSource.objects.get(model_name="penguins")
     assert source.query == "SELECT * FROM penguins WHERE island = 'Dream'"
     assert source.updated_by == analyst
     [event] = showroom_events(kind="case_source_saved")
