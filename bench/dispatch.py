@@ -186,7 +186,7 @@ def ensure_source(datasource: str, rows: int) -> str:
 
 
 def stage_read(datasource: str, table: str):
-    from dispatch.runner import READ_BUFFER_BYTES
+    from dispatch.runner import READ_BUFFER_BYTES, READ_MAX_TEXT_BYTES
     from mlframework.lib import odbc
 
     started = time.perf_counter()
@@ -196,6 +196,7 @@ def stage_read(datasource: str, table: str):
             f"SELECT * FROM {table}",
             CHUNK,
             max_bytes_per_batch=READ_BUFFER_BYTES,
+            max_text_size=READ_MAX_TEXT_BYTES,
             streaming=True,
         )
     )
@@ -330,10 +331,19 @@ def child(dispatch_id: int, config: Path) -> None:
                 "seconds": seconds,
                 "load_seconds": load,
                 "timings": run.timings,
-                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "maxrss_mb": peak_rss_mb(),
             }
         )
     )
+
+
+def peak_rss_mb() -> float:
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec() from the
+    # parent, which here holds a million rows.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _one_row():

@@ -41,7 +41,10 @@ QUEUE_DEPTH = 2
 # Small ODBC fetch buffers: wide text columns (VARCHAR(4000), TEXT) would
 # otherwise allocate for the widest value times the chunk's rows. The small
 # batches are joined again into chunks of the dispatch's chunk size.
-READ_BUFFER_BYTES = 4 * 1024 * 1024
+READ_BUFFER_BYTES = 16 * 1024 * 1024
+# Unbounded text columns (TEXT) are read with buffers of this many bytes per
+# value; a longer value fails the run with that reason.
+READ_MAX_TEXT_BYTES = 4096
 RESERVED = ("prediction", "run_id", "model_version", "run_key", "scored_at")
 _DONE = object()
 
@@ -502,6 +505,7 @@ class _Pipeline:
                 dispatch.source_query,
                 batch_size=dispatch.chunk_size,
                 max_bytes_per_batch=READ_BUFFER_BYTES,
+                max_text_size=READ_MAX_TEXT_BYTES,
                 streaming=True,
             )
             pending: list[pa.RecordBatch] = []

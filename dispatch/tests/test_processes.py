@@ -211,3 +211,38 @@ def test_the_real_cron_daemon_runs_an_installed_dispatch(
         .exists()
     )
     assert dispatch.pk not in crontab.managed_entries()
+
+
+def test_run_now_is_executed_by_the_real_task_worker(
+    tiny_classifier, make_dispatch, source_table, tables, process_env, operator
+):
+    from dispatch import services
+
+    dispatch = make_dispatch(
+        model=tiny_classifier.model,
+        source_query=f"SELECT * FROM {source_table('demo')}",
+        sink_table=tables("demo", "sink"),
+        key_columns=["id"],
+    )
+    run = services.run_now(dispatch, operator)  # transaction=True: enqueued now
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--batch",
+            "--no-startup-delay",
+            "--interval",
+            "0.2",
+        ],
+        cwd=ROOT,
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, worker.stderr[-3000:]
+    assert run.trigger == "manual" and run.requested_by == operator
+    assert run.pid != os.getpid() and run.rows_written == 344
+    assert sink_count("demo", dispatch.sink_table) == 344

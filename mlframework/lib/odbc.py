@@ -139,13 +139,15 @@ def read_batches(
     *,
     max_bytes_per_batch: int | None = 512 * 1024 * 1024,
     streaming: bool = False,
+    max_text_size: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a query's rows as Arrow record batches.
 
     Buffers are sized for the widest value a column may hold (VARCHAR(4000),
     TEXT), so `max_bytes_per_batch` caps a batch's rows for wide tables.
     `streaming` keeps memory flat for huge results (SQLite: StepAPI, see
-    _streaming).
+    _streaming). `max_text_size` (bytes) caps the buffer of unbounded text
+    columns (TEXT); a longer value is an error, never silently cut.
     """
     text = connection_string(name)
     try:
@@ -154,11 +156,21 @@ def read_batches(
             login_timeout_sec=settings.CONFIG.datasources[name].timeout,
         )
         reader = connection.read_arrow_batches(
-            query, batch_size=batch_size, max_bytes_per_batch=max_bytes_per_batch
+            query,
+            batch_size=batch_size,
+            max_bytes_per_batch=max_bytes_per_batch,
+            max_text_size=max_text_size,
         )
         yield from reader
     except arrow_odbc.Error as exc:
-        raise OdbcError(name, str(exc)) from None
+        message = str(exc)
+        if max_text_size and "too large to be written into the allocated" in message:
+            message = (
+                f"a text value is longer than {max_text_size} bytes, the most a "
+                "column is read with; shorten or cast it in the query "
+                f"({message})"
+            )
+        raise OdbcError(name, message) from None
 
 
 def write_table(
@@ -254,7 +266,9 @@ def sql_type(name: str, arrow_type: pa.DataType) -> str:
     if pa.types.is_time(arrow_type):
         return "TIME"
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "TEXT" if mariadb else "VARCHAR(4000)"
+        # Bounded, so readers size their buffers for 1000 characters, not for
+        # TEXT's 64 KiB.
+        return "VARCHAR(1000)" if mariadb else "VARCHAR(4000)"
     raise OdbcError(name, f"cannot store values of type {arrow_type} in a column")
 
 
