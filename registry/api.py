@@ -10,7 +10,7 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +24,14 @@ from registry.models import Dataset, ModelVersion, RegisteredModel, TrainingJob
 from registry.training import AUTO, TrainOptions
 
 CanView = HasPermission.of(roles.VIEW)
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is too large."
+    default_code = "too_large"
+
+
 CanTrain = HasPermission.of(roles.TRAIN)
 
 
@@ -208,6 +216,10 @@ class DatasetUploadView(APIView):
 
     @extend_schema(request=UploadSerializer, responses={201: DatasetSerializer})
     def post(self, request):
+        try:
+            datasets.check_request_size(int(request.META.get("CONTENT_LENGTH") or 0))
+        except DatasetError as exc:
+            raise PayloadTooLarge(str(exc)) from exc
         serializer = UploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         uploaded = serializer.validated_data["file"]

@@ -57,6 +57,16 @@ def max_bytes() -> int:
 # --- Storing ----------------------------------------------------------------
 
 
+def check_request_size(content_length: int) -> None:
+    """Refuse an upload by its declared length, before Django spools it to disk."""
+    # The multipart envelope adds a few hundred bytes to the file itself.
+    if content_length > max_bytes() + 64 * 1024:
+        raise DatasetError(
+            f"The upload ({content_length / (1024 * 1024):.1f} MB) is larger than the "
+            f"{max_bytes() // (1024 * 1024)} MB upload limit (training.max_upload_mb)."
+        )
+
+
 def _spool(chunks: Iterable[bytes], limit: int, filename: str) -> tuple[Path, str, int]:
     """Write chunks to a temp file beside the store; return (path, sha256, size)."""
     digest = hashlib.sha256()

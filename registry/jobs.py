@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -25,6 +26,8 @@ from registry.training import Plan, TrainOptions, plan, train_version
 
 SOURCE = "registry"
 QUEUE = "training"
+# A job still "running" this long after its time limit lost its worker.
+ABANDON_GRACE = timedelta(minutes=15)
 logger = logging.getLogger(__name__)
 
 
@@ -119,8 +122,40 @@ class _Reporter:
         ).exists()
 
 
+def fail_abandoned() -> int:
+    """Mark jobs whose worker died mid-training as failed; return how many.
+
+    A killed worker leaves its job "running" for ever; a job far past its
+    time limit (plus ABANDON_GRACE) cannot still be training.
+    """
+    now = timezone.now()
+    failed = 0
+    for job in TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING):
+        deadline = job.started + timedelta(seconds=2 * job.time_limit) + ABANDON_GRACE
+        if deadline > now:
+            continue
+        error = (
+            "The worker stopped while training (no result long after the time "
+            "limit); queue the training again."
+        )
+        failed += TrainingJob.objects.filter(
+            pk=job.pk, status=TrainingJob.Status.RUNNING
+        ).update(
+            status=TrainingJob.Status.FAILED, finished=now, error=error, stage="failed"
+        )
+        log_event(
+            SOURCE,
+            "training.failed",
+            f"Training job {job.pk} ({job.model_name}) abandoned: {error}",
+            level="error",
+            data={"job": job.pk},
+        )
+    return failed
+
+
 def run(job_id: int) -> str:
     """Run one job to its end; the worker calls this through the task."""
+    fail_abandoned()
     claimed = TrainingJob.objects.filter(
         pk=job_id, status=TrainingJob.Status.QUEUED
     ).update(

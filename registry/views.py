@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mlframework.core import roles
 from mlframework.events.pages import recent
-from registry import datasets, jobs, services
+from registry import autogluon, datasets, jobs, services
 from registry.errors import DatasetError, RegistryError, TrainingRefused
 from registry.forms import AliasForm, CompareForm, PlanForm, TrainForm, UploadForm
 from registry.models import Dataset, ModelVersion, RegisteredModel, TrainingJob
@@ -45,6 +45,15 @@ def dataset_list(request):
 @require_POST
 @roles.require(roles.TRAIN)
 def upload(request):
+    try:
+        datasets.check_request_size(int(request.META.get("CONTENT_LENGTH") or 0))
+    except DatasetError as exc:
+        context = {
+            "datasets": Dataset.objects.all()[:200],
+            "form": UploadForm(),
+            "refusal": str(exc),
+        }
+        return render(request, "registry/datasets.html", context, status=413)
     form = UploadForm(request.POST, request.FILES)
     if form.is_valid():
         uploaded = form.cleaned_data["file"]
@@ -241,6 +250,7 @@ def version(request, name: str, number: int):
             "version": item,
             "model": item.model,
             "alias_form": AliasForm(),
+            "installed_autogluon": autogluon.version(),
             "events": _events(model_version_id=item.pk),
         },
     )

@@ -165,3 +165,15 @@ def test_the_openapi_schema_describes_the_registry_api(analyst):
         "/api/registry/models/{name}/versions/{ref}/",
     ):
         assert path in text, path
+
+
+def test_an_upload_over_the_limit_is_413(analyst, settings):
+    from dataclasses import replace
+
+    settings.CONFIG = replace(
+        settings.CONFIG, training=replace(settings.CONFIG.training, max_upload_mb=1)
+    )
+    response = _upload(_client(analyst), b"x,y\n" + b"1.5,a\n" * 300_000)
+    assert response.status_code == 413
+    assert "larger than the 1 MB upload limit" in response.json()["error"]
+    assert not Dataset.objects.exists()

@@ -177,3 +177,27 @@ def test_cancel_reaches_a_running_job(penguins_dataset):
     job.refresh_from_db()
     assert job.status == "cancelled", (job.status, job.stage, job.error)
     assert not ModelVersion.objects.exists()
+
+
+def test_a_job_whose_worker_died_is_failed_later(penguins_dataset):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    long_ago = (
+        timezone.now()
+        - timedelta(seconds=60)
+        - jobs.ABANDON_GRACE
+        - (timedelta(seconds=1))
+    )
+    TrainingJob.objects.filter(pk=job.pk).update(status="running", started=long_ago)
+    recent = jobs.submit(penguins_dataset, "penguins", _options(seed=3))
+    TrainingJob.objects.filter(pk=recent.pk).update(
+        status="running", started=timezone.now()
+    )
+    assert jobs.fail_abandoned() == 1
+    job.refresh_from_db()
+    recent.refresh_from_db()
+    assert job.status == "failed" and "worker stopped" in job.error
+    assert recent.status == "running"

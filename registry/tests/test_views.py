@@ -444,3 +444,27 @@ def test_actions_need_the_train_permission_and_post(
     version = ModelVersion.objects.get(pk=tiny_classifier.pk)
     assert version.status == "ready" and store.verify(version)
     assert ModelAlias.objects.count() == 1
+
+
+def test_the_version_page_warns_about_another_autogluon(viewer_client, tiny_classifier):
+    tiny_classifier.lineage["libraries"]["autogluon"] = "0.8.2"
+    tiny_classifier.save()
+    content = viewer_client.get(tiny_classifier.get_absolute_url()).content.decode()
+    assert "Trained with AutoGluon 0.8.2; this server runs 1.6.3" in content
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(
+    analyst_client, settings
+):
+    from dataclasses import replace
+
+    settings.CONFIG = replace(
+        settings.CONFIG, training=replace(settings.CONFIG.training, max_upload_mb=1)
+    )
+    data = b"x,y\n" + b"1.5,a\n" * 300_000  # 1.8 MB
+    response = analyst_client.post(
+        reverse("registry:upload"), {"file": _csv_upload(data, "big.csv")}
+    )
+    assert response.status_code == 413
+    assert "larger than the 1 MB upload limit" in response.content.decode()
+    assert not Dataset.objects.exists()
