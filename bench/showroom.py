@@ -296,14 +296,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(config: Path, port: int, workers: int, log: Path):
+def start_server(config: Path, port: int, workers: int, log: Path, *, warm=True):
+    """gunicorn as ops/run.sh starts it; warm=False: without the Showroom's
+    hooks (no preloading), for the cold first request."""
     env = {**os.environ, "MLFRAMEWORK_CONFIG": str(config)}
+    hooks = ["-c", "python:showroom.gunicorn"] if warm else []
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "mlframework.wsgi:application",
-            "-c",
-            "python:showroom.gunicorn",
+            *hooks,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
@@ -320,11 +322,42 @@ def start_server(config: Path, port: int, workers: int, log: Path):
         start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while (log.read_text() if log.exists() else "").count("preloaded") < workers:
+    while not ready(server, port, workers, log, warm):
         if server.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"gunicorn did not start:\n{log.read_text()}")
         time.sleep(0.2)
     return server
+
+
+def ready(server, port: int, workers: int, log: Path, warm: bool) -> bool:
+    text = log.read_text() if log.exists() else ""
+    if warm:
+        return text.count("preloaded") >= workers
+    if text.count("Booting worker") < workers:
+        return False
+    try:
+        return Client(port).request("GET", "/static/showroom/showroom.js")[0] == 200
+    except OSError:
+        return False
+
+
+def stop_server(server) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def cold_first_requests(config: Path, token: str, folder: Path) -> list[float]:
+    """The first requests of a server that did not preload (one worker)."""
+    port = free_port()
+    server = start_server(config, port, 1, folder / "cold.log", warm=False)
+    try:
+        client, call = Client(port), api_call(token)
+        return timed(lambda: call(client), 3)
+    finally:
+        stop_server(server)
 
 
 def line(name: str, samples: list[float], baseline: float | None) -> str:
@@ -375,6 +408,9 @@ def main() -> int:
         form_client.login()
         api, form = api_call(token), showroom_call()
         floor_client = Client(port)
+        # The first request each worker serves (the model preloaded, not loaded
+        # on demand): two fresh connections, as gunicorn spreads them.
+        first = [timed(lambda: api(Client(port)), 1)[0] for _ in range(2)]
 
         def floor() -> bool:
             # A small static file (whitenoise, no database): what HTTP and
@@ -401,6 +437,17 @@ def main() -> int:
         )
         for index, name in enumerate(names):
             print(line(name, samples[name], baseline if index else None))
+        print(
+            "first API request of each preloaded worker: "
+            + ", ".join(f"{ms:.1f}" for ms in first)
+            + f" ms (p50 afterwards {percentiles(samples[names[2]])[0]:.1f} ms)"
+        )
+        cold = cold_first_requests(config, token, folder)
+        print(
+            "without preloading, first 3 API requests: "
+            + ", ".join(f"{ms:.1f}" for ms in cold)
+            + " ms"
+        )
         for name in names[2:4]:
             ratio = percentiles(samples[name])[0] / baseline
             verdict = "met" if ratio <= 1.3 else "NOT met"
@@ -427,11 +474,7 @@ def main() -> int:
         return 1 if errors else 0
     finally:
         if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            stop_server(server)
         if args.keep:
             print(f"kept {folder}")
         else:

@@ -84,3 +84,19 @@ def test_gunicorn_workers_preload_before_serving(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.django_db(databases=["default", "events"])
+def test_the_example_row_fits_every_kind_of_feature(tiny_classifier):
+    from registry import services
+    from showroom.tests.features import FEATURES
+    from showroom.warm import example_frame
+
+    frame = example_frame(FEATURES)
+    assert list(frame.columns) == [f["name"] for f in FEATURES]
+    assert frame.loc[0, "bill_length_mm"] == 43.9
+    assert frame.loc[0, "island"] == "Biscoe"
+    # And the real model takes it.
+    row = example_frame(tiny_classifier.features)
+    predicted = services.predict(tiny_classifier, row, probabilities=True)
+    assert predicted.loc[0, "prediction"] in tiny_classifier.classes
