@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 from mlframework.lib import odbc
@@ -73,6 +74,9 @@ def sample(version, size: int) -> Cases:
 # (version, dataset, size) -> sample rows: each file is read once per process.
 _samples: dict[tuple, Any] = {}
 _samples_lock = threading.Lock()
+# Larger training files are not read on a page view: their first rows, kept
+# by the registry when the file was profiled, serve instead.
+READ_LIMIT_BYTES = 16 * 1024 * 1024
 
 
 def _sample_frame(version, size: int):
@@ -83,9 +87,11 @@ def _sample_frame(version, size: int):
         return reader(version, size)
     if not version.dataset_id:
         return None
+    dataset = version.dataset
+    if dataset.size_bytes > READ_LIMIT_BYTES:
+        return _profiled_sample(dataset)
     from registry import datasets
 
-    dataset = version.dataset
     key = (version.pk, str(version.created), dataset.sha256, size)
     with _samples_lock:
         if key not in _samples:
@@ -95,3 +101,9 @@ def _sample_frame(version, size: int):
             # means the same row in the browser and on the server.
             _samples[key] = frame.sample(count, random_state=0).sort_index()
         return _samples[key]
+
+
+def _profiled_sample(dataset) -> pd.DataFrame:
+    profile = dataset.profile or {}
+    names = [column["name"] for column in profile.get("columns", [])]
+    return pd.DataFrame(profile.get("sample", []), columns=names)

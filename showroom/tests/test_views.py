@@ -393,3 +393,20 @@ def test_it_predicts_sample_rows(analyst_client, sampled_classifier):
 def test_without_training_data_the_page_says_so(analyst_client, tiny_classifier):
     response = analyst_client.get(reverse("showroom:model", args=["penguins"]))
     assert b"keeps no training data for this version" in response.content
+
+
+def test_a_large_training_file_is_not_read_for_samples(
+    analyst_client, sampled_classifier
+):
+    from showroom import cases
+
+    dataset = sampled_classifier.dataset
+    dataset.size_bytes = cases.READ_LIMIT_BYTES + 1
+    dataset.save(update_fields=["size_bytes"])
+    from registry import datasets
+
+    datasets.path_of(dataset).unlink()  # would fail if it were read
+    response = analyst_client.get(reverse("showroom:model", args=["penguins"]))
+    [sample] = response.context["listed"]
+    assert len(sample.rows) == len(dataset.profile["sample"])
+    assert sample.rows[0]["species"] == "Adelie"  # the file's first row
