@@ -40,3 +40,13 @@ def number(value) -> str:
 def as_json(value) -> str:
     """JSON for a data- attribute (the template's autoescape quotes it)."""
     return json.dumps(value)
+
+
+@register.filter
+def cell(value) -> str:
+    """A listed case's value: 181.0 shown as 181, missing as blank."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:g}"
+    return str(value)

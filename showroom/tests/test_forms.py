@@ -113,3 +113,13 @@ def test_a_malformed_version_is_refused():
     form = VersionForm({"ref": "drop table;"})
     assert not form.is_valid()
     assert "version number" in form.errors["ref"][0]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(181.0, "181"), (39.1, "39.1"), (None, ""), ("Dream", "Dream"), (2007, "2007")],
+)
+def test_listed_values_are_shown_plainly(value, shown):
+    from showroom.templatetags.showroom import cell
+
+    assert cell(value) == shown
