@@ -133,7 +133,7 @@ class DispatchForm(forms.ModelForm):
         data = super().clean()
         if self.errors:
             return data
-        if data.get("enabled", False) is not False:
+        if data.get("enabled"):
             try:
                 schedule.for_cron_daemon(data["cron"], data["timezone"])
             except schedule.ScheduleError as exc:

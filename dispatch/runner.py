@@ -160,16 +160,21 @@ def sweep(now: dt.datetime | None = None) -> list[int]:
             dispatch_run=run,
             data={"dispatch": run.dispatch_id, "swept": True},
         )
-    # Claims held by runs that are no longer running (e.g. killed before the
-    # run row was marked running) are released too.
+    # Claims whose run ended, vanished, or was killed between claiming and
+    # being marked running (queued for longer than a heartbeat can lag).
     for dispatch in Dispatch.objects.filter(claimed_run_id__isnull=False):
         holder = DispatchRun.objects.filter(pk=dispatch.claimed_run_id).first()
-        if holder is None or holder.status not in (RunStatus.RUNNING,):
-            if holder is not None and holder.status == RunStatus.QUEUED:
-                continue
-            Dispatch.objects.filter(
-                pk=dispatch.pk, claimed_run_id=dispatch.claimed_run_id
-            ).update(claimed_run_id=None)
+        if holder is not None and holder.status == RunStatus.RUNNING:
+            continue
+        if (
+            holder is not None
+            and holder.status == RunStatus.QUEUED
+            and holder.created >= stale_before
+        ):
+            continue  # about to be marked running
+        Dispatch.objects.filter(
+            pk=dispatch.pk, claimed_run_id=dispatch.claimed_run_id
+        ).update(claimed_run_id=None)
     return failed
 
 

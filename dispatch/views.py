@@ -103,13 +103,11 @@ def delete(request, pk: int):
 @require_GET
 @roles.require(roles.VIEW)
 def schedule_preview(request):
+    # A live preview: a bad expression is shown in place (htmx swaps 200s).
     form = SchedulePreviewForm(request.GET)
-    valid = form.is_valid()
+    preview = form.preview() if form.is_valid() else None
     return render(
-        request,
-        "dispatch/_schedule_preview.html",
-        {"form": form, "preview": form.preview() if valid else None},
-        status=200 if valid else 400,
+        request, "dispatch/_schedule_preview.html", {"form": form, "preview": preview}
     )
 
 

@@ -225,3 +225,27 @@ def test_small_fetched_batches_are_joined_into_exact_chunks():
     assert chunks[1].column(0).to_pylist() == list(range(10, 20))
     chunks, rest = runner._rechunk(rest, 10, last=True)
     assert [c.num_rows for c in chunks] == [5] and rest == []
+
+
+def test_the_sweeper_releases_claims_of_ended_or_vanished_runs(make_dispatch):
+    import datetime as dt
+
+    ended = make_dispatch()
+    done = ended.runs.create(status=RunStatus.SUCCEEDED)
+    vanished = make_dispatch()
+    stuck = make_dispatch()
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    queued_long_ago = stuck.runs.create(status=RunStatus.QUEUED, created=old)
+    fresh = make_dispatch()
+    starting = fresh.runs.create(status=RunStatus.QUEUED)
+    for dispatch, holder in [
+        (ended, done.pk),
+        (vanished, 424242),
+        (stuck, queued_long_ago.pk),
+        (fresh, starting.pk),
+    ]:
+        Dispatch.objects.filter(pk=dispatch.pk).update(claimed_run_id=holder)
+    runner.sweep()
+    claims = dict(Dispatch.objects.values_list("pk", "claimed_run_id"))
+    assert claims[ended.pk] is None and claims[vanished.pk] is None
+    assert claims[stuck.pk] is None and claims[fresh.pk] == starting.pk
