@@ -323,7 +323,7 @@ class Predictor:
         try:
             table = self._predictor.feature_importance(
                 numpy_frame(test),
-                subsample_size=min(len(test), 1000),
+                subsample_size=min(len(test), 500),
                 num_shuffle_sets=3,
                 time_limit=max(time_limit, 0.5),
                 silent=True,

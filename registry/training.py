@@ -378,7 +378,7 @@ def train_version(
         leaderboard = predictor.leaderboard(test)
         stage("computing feature importance", models)
         # Bounded so it stays a small share of the fit (bench/train.py).
-        importance_budget = max(0.5, min(60.0, 0.03 * options.time_limit))
+        importance_budget = max(0.5, min(60.0, 0.015 * options.time_limit))
         importance = predictor.feature_importance(
             test, time_limit=importance_budget, seed=options.seed
         )
