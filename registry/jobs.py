@@ -50,7 +50,7 @@ def submit(
     from registry.models import slug_validator
 
     slug_validator(model_name)
-    check(dataset, options)
+    the_plan = check(dataset, options)
     options = options.resolved()
     with transaction.atomic():
         job = TrainingJob.objects.create(
@@ -71,6 +71,7 @@ def submit(
         user=user,
         data={"job": job.pk, "dataset": dataset.sha256, "options": job.options},
     )
+    job.warnings = the_plan.warnings  # for the page that queued it
     return job
 
 

@@ -109,6 +109,8 @@ def train(request, pk: int):
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Training job {job.pk} queued.")
+            for warning in job.warnings:
+                messages.warning(request, warning)
             return redirect(job)
     status = 400 if request.method == "POST" else 200
     return render(

@@ -468,3 +468,15 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(
     assert response.status_code == 413
     assert "larger than the 1 MB upload limit" in response.content.decode()
     assert not Dataset.objects.exists()
+
+
+def test_queueing_repeats_the_warnings(analyst_client, penguins_frame):
+    buffer = io.BytesIO()
+    penguins_frame.to_csv(buffer, index=False)
+    dataset, _ = datasets.store_upload([buffer.getvalue()], filename="with-id.csv")
+    response = analyst_client.post(
+        reverse("registry:train", args=[dataset.pk]), _train_data(), follow=True
+    )
+    content = response.content.decode()
+    assert "Training job 1 queued." in content
+    assert "looks like an identifier" in content
