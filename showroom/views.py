@@ -34,7 +34,10 @@ def _version(model, data):
 
 
 def _choices(model) -> dict:
-    versions = list(model.versions.filter(status="ready").order_by("-number"))
+    from registry.models import ModelVersion
+
+    ready = model.versions.filter(status=ModelVersion.Status.READY)
+    versions = list(ready.order_by("-number"))
     aliases = list(model.aliases.select_related("version").order_by("name"))
     return {"versions": versions, "aliases": aliases}
 
