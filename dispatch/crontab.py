@@ -101,10 +101,23 @@ def schedule_for(dispatch) -> str:
 
 
 def line_for(dispatch) -> str:
-    """The exact line the platform writes for this dispatch."""
-    return (
-        f"{schedule_for(dispatch)} {command_for(dispatch.pk)} # {_comment(dispatch.pk)}"
+    """The exact line the platform writes for this dispatch.
+
+    Rendered by python-crontab itself, which writes some schedules in their
+    short form (``0 * * * *`` becomes ``@hourly``), so the line compares equal
+    to what is installed.
+    """
+    schedule = schedule_for(dispatch)
+    job = CronTab(tab="").new(
+        command=command_for(dispatch.pk), comment=_comment(dispatch.pk)
     )
+    try:
+        job.setall(schedule)
+    except (ValueError, KeyError):
+        raise CrontabError(
+            f"dispatch {dispatch.name}: cron refused {schedule!r}"
+        ) from None
+    return _render(job)
 
 
 @contextlib.contextmanager

@@ -57,6 +57,19 @@ def test_install_writes_one_line_and_remove_takes_it_away(make_dispatch, foreign
     assert foreign_line in text
 
 
+@pytest.mark.parametrize("cron", ["0 * * * *", "0 0 * * *", "0 0 * * 0", "0 0 1 1 *"])
+def test_schedules_cron_writes_in_short_form_install(make_dispatch, cron):
+    # python-crontab writes these as @hourly, @daily, @weekly and @yearly.
+    dispatch = make_dispatch(enabled=True, cron=cron)
+    assert crontab.install(dispatch) is True
+    try:
+        assert crontab.entry_state(dispatch) == "ok"
+        assert crontab.install(dispatch) is False
+        assert crontab.line_for(dispatch).startswith("@")
+    finally:
+        crontab.remove(dispatch.pk)
+
+
 def test_entry_state_tells_ok_missing_mismatch_unexpected(make_dispatch):
     dispatch = make_dispatch(enabled=True)
     assert crontab.entry_state(dispatch) == "missing"
