@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 
 from showroom import schema
 from showroom.models import CaseSource
@@ -142,7 +143,7 @@ class CaseSourceForm(forms.ModelForm):
     datasource = forms.ChoiceField(choices=())
     # Checked here, not only by the model's validators: the query is test-run
     # in clean(), before the model validates, and the driver needs >= 1 row.
-    max_rows = forms.IntegerField(min_value=1, max_value=1000, initial=20)
+    max_rows = forms.IntegerField(min_value=1, initial=20)
 
     class Meta:
         model = CaseSource
@@ -157,6 +158,17 @@ class CaseSourceForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         names = sorted(settings.CONFIG.datasources)
         self.fields["datasource"].choices = [(n, n) for n in names]
+        # "Predict all" sends every listed case in one call: no more than a
+        # call may hold.
+        limit = min(1000, settings.CONFIG.showroom.max_rows)
+        self.fields["max_rows"].max_value = limit
+        self.fields["max_rows"].validators.append(MaxValueValidator(limit))
+        self.fields["max_rows"].widget.attrs["max"] = limit
+        self.fields[
+            "max_rows"
+        ].help_text = (
+            f"At most {limit} (showroom.max_rows): all of them are predicted at once."
+        )
         self.preview = None
 
     def clean_query(self) -> str:

@@ -213,3 +213,9 @@ PENGUIN_ROW = {
     "sex": "female",
     "year": 2007,
 }
+
+
+def test_the_version_may_be_a_json_number(analyst_api, tiny_classifier, penguin):
+    response = post(analyst_api, {"model": "penguins", "version": 1, "row": penguin})
+    assert response.status_code == 200
+    assert response.json()["version"] == 1

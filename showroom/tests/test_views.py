@@ -325,7 +325,7 @@ def test_a_case_query_on_mariadb(analyst_client, tiny_classifier, mariadb):
         ),
         ({"datasource": "secret"}, "datasource", "Select a valid choice"),
         ({"max_rows": "0"}, "max_rows", "greater than or equal to 1"),
-        ({"max_rows": "5000"}, "max_rows", "less than or equal to 1000"),
+        ({"max_rows": "101"}, "max_rows", "less than or equal to 100"),
     ],
 )
 def test_a_bad_case_query_is_refused(
