@@ -410,3 +410,15 @@ def test_a_large_training_file_is_not_read_for_samples(
     [sample] = response.context["listed"]
     assert len(sample.rows) == len(dataset.profile["sample"])
     assert sample.rows[0]["species"] == "Adelie"  # the file's first row
+
+
+def test_an_unavailable_version_is_explained(analyst_client, tiny_classifier):
+    from registry import services as registry
+
+    tiny_classifier.aliases.all().delete()
+    registry.archive(tiny_classifier)
+    url = reverse("showroom:predict", args=["penguins"])
+    response = analyst_client.post(url, form_data())
+    assert response.status_code == 422
+    assert b"archived" in response.content
+    assert showroom_events() == []
