@@ -320,6 +320,37 @@ def describe(path: Path, file_format: str, options: dict, filename: str) -> dict
     return info
 
 
+def read_for_checks(
+    dataset: Dataset, label: str
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """(first rows, whole label column) for checks in a web request.
+
+    A small file is read whole (label None: take it from the frame); a large
+    one as a sample plus the one label column, so checking a training request
+    never loads a large file into the web process.
+    """
+    if dataset.rows <= PROFILE_ROWS or dataset.format == Dataset.Format.EXCEL:
+        return read_frame(dataset), None
+    path = path_of(dataset)
+    if not path.exists():
+        return read_frame(dataset), None  # raises the "missing" DatasetError
+    try:
+        sample = _read(path, dataset.format, dataset.read_options, nrows=PROFILE_ROWS)
+        if label not in sample.columns:
+            return sample, None
+        if dataset.format == Dataset.Format.PARQUET:
+            column = pd.read_parquet(path, columns=[label])[label]
+        else:
+            column = pd.read_csv(
+                path, usecols=[label], **_csv_kwargs(dataset.read_options)
+            )[label]
+    except Exception as exc:
+        raise DatasetError(
+            f"Dataset {dataset.name} could not be read: {_short(exc)}"
+        ) from exc
+    return sample, column
+
+
 def read_frame(dataset: Dataset) -> pd.DataFrame:
     """The whole dataset as a DataFrame; DatasetError if it cannot be read."""
     path = path_of(dataset)

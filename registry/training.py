@@ -81,8 +81,14 @@ class Plan:
     warnings: list[str]
 
 
-def plan(frame: pd.DataFrame, options: TrainOptions) -> Plan:
-    """Check data and options; raise TrainingRefused saying why, else the plan."""
+def plan(
+    frame: pd.DataFrame, options: TrainOptions, *, full_label: pd.Series | None = None
+) -> Plan:
+    """Check data and options; raise TrainingRefused saying why, else the plan.
+
+    `frame` may be a sample of a large file when `full_label` holds the whole
+    label column: label checks use all rows, ID warnings the sample.
+    """
     options = options.resolved()
     config = settings.CONFIG.training
     duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
@@ -96,7 +102,7 @@ def plan(frame: pd.DataFrame, options: TrainOptions) -> Plan:
         raise TrainingRefused(
             f"The label column {label!r} is not in the file.", field="label"
         )
-    target = frame[label]
+    target = full_label if full_label is not None else frame[label]
     present = target.dropna()
     if present.empty:
         raise TrainingRefused(

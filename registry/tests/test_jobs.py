@@ -201,3 +201,31 @@ def test_a_job_whose_worker_died_is_failed_later(penguins_dataset):
     recent.refresh_from_db()
     assert job.status == "failed" and "worker stopped" in job.error
     assert recent.status == "running"
+
+
+def test_checks_on_a_large_file_read_a_sample_and_the_whole_label(monkeypatch):
+    monkeypatch.setattr(datasets, "PROFILE_ROWS", 50)
+    rows = ["id,x,y"] + [f"{i},{i % 7},{'a' if i < 100 else 'b'}" for i in range(120)]
+    dataset, _ = datasets.store_upload(
+        ["\n".join(rows).encode() + b"\n"], filename="large.csv"
+    )
+    sample, label = datasets.read_for_checks(dataset, "y")
+    assert len(sample) == 50 and len(label) == 120
+    # The sample alone holds one class; the whole column has two.
+    the_plan = jobs.check(dataset, TrainOptions(label="y"))
+    assert the_plan.rows == 120
+    assert any("'id' looks like an identifier" in w for w in the_plan.warnings)
+    with pytest.raises(TrainingRefused, match="'z' is not in the file"):
+        jobs.check(dataset, TrainOptions(label="z"))
+
+
+def test_checks_on_a_large_parquet_file(monkeypatch, penguins_frame):
+    import io
+
+    monkeypatch.setattr(datasets, "PROFILE_ROWS", 50)
+    buffer = io.BytesIO()
+    penguins_frame.to_parquet(buffer, row_group_size=40)
+    dataset, _ = datasets.store_upload([buffer.getvalue()], filename="p.parquet")
+    sample, label = datasets.read_for_checks(dataset, "species")
+    assert len(sample) == 50 and len(label) == 344
+    assert jobs.check(dataset, TrainOptions(label="species")).rows == 344
