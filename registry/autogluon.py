@@ -262,6 +262,56 @@ class Predictor:
         except Exception as exc:
             raise AutoGluonError(f"AutoGluon could not predict: {exc}") from exc
 
+    def held_out(
+        self, features: pd.DataFrame, truth: pd.Series
+    ) -> tuple[pd.Series, pd.DataFrame | None, list[dict]]:
+        """Best model's predictions (and probabilities) on held-out rows, and the
+        leaderboard with every model's held-out score, from one prediction pass."""
+        classification = self.problem_type in ("binary", "multiclass")
+        sign = 1 if self.greater_is_better() else -1
+        data = numpy_frame(features)
+        try:
+            if classification:
+                every = self._predictor.predict_proba_multi(data, as_multiclass=True)
+                proba = every[self.best_model]
+                predicted = self._predictor.predict_from_proba(proba)
+            else:
+                every = self._predictor.predict_multi(data)
+                proba, predicted = None, every[self.best_model]
+            board = self._predictor.leaderboard(silent=True)
+            rows = []
+            for record in board.to_dict("records"):
+                name = record["model"]
+                score = None
+                if name in every:
+                    result = self._predictor.evaluate_predictions(
+                        y_true=truth,
+                        y_pred=every[name],
+                        silent=True,
+                        auxiliary_metrics=False,
+                    )
+                    score = _number(result[self.eval_metric], sign)
+                rows.append(
+                    {
+                        "model": name,
+                        "score_test": score,
+                        "score_val": _number(record.get("score_val"), sign),
+                        "fit_time": _number(record.get("fit_time")),
+                        "pred_time_val": _number(record.get("pred_time_val")),
+                        "stack_level": int(record.get("stack_level") or 1),
+                        "best": name == self.best_model,
+                    }
+                )
+        except Exception as exc:
+            raise AutoGluonError(
+                f"AutoGluon could not score the models: {exc}"
+            ) from exc
+        # Best held-out score first (lowest error, highest accuracy).
+        rows.sort(
+            key=lambda r: (r["score_test"] is None, -sign * (r["score_test"] or 0))
+        )
+        return predicted, proba, rows
+
     def predict_both(
         self, frame: pd.DataFrame
     ) -> tuple[pd.Series, pd.DataFrame | None]:
@@ -294,27 +344,6 @@ class Predictor:
 
     def greater_is_better(self) -> bool:
         return bool(self._predictor.eval_metric.greater_is_better_internal)
-
-    def leaderboard(self, test: pd.DataFrame) -> list[dict]:
-        try:
-            board = self._predictor.leaderboard(numpy_frame(test), silent=True)
-        except Exception as exc:
-            raise AutoGluonError(f"AutoGluon could not rank its models: {exc}") from exc
-        sign = 1 if self.greater_is_better() else -1
-        rows = []
-        for record in board.to_dict("records"):
-            rows.append(
-                {
-                    "model": record["model"],
-                    "score_test": _number(record.get("score_test"), sign),
-                    "score_val": _number(record.get("score_val"), sign),
-                    "fit_time": _number(record.get("fit_time")),
-                    "pred_time_test": _number(record.get("pred_time_test")),
-                    "stack_level": int(record.get("stack_level") or 1),
-                    "best": record["model"] == self.best_model,
-                }
-            )
-        return rows
 
     def feature_importance(
         self, test: pd.DataFrame, *, time_limit: float, seed: int = 0
