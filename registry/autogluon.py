@@ -382,6 +382,27 @@ class Predictor:
         return sorted(before - set(self.model_names()))
 
 
+# Model families of the presets and the library each needs. The platform
+# installs LightGBM only (fast install, fast CPU inference); families whose
+# library is missing are left out instead of failing one by one in the log.
+_FAMILY_LIBRARIES = {
+    "NN_TORCH": "torch",
+    "FASTAI": "fastai",
+    "XGB": "xgboost",
+    "CAT": "catboost",
+}
+
+
+def unavailable_model_types() -> list[str]:
+    import importlib.util
+
+    return sorted(
+        family
+        for family, library in _FAMILY_LIBRARIES.items()
+        if importlib.util.find_spec(library) is None
+    )
+
+
 def fit(
     train: pd.DataFrame,
     *,
@@ -402,6 +423,9 @@ def fit(
 
     callback = _progress_callback(progress) if progress else None
     kwargs = {}
+    skipped = unavailable_model_types()
+    if skipped:
+        kwargs["excluded_model_types"] = skipped
     if hyperparameters is not None:
         kwargs["hyperparameters"] = hyperparameters
         kwargs["fit_weighted_ensemble"] = False

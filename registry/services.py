@@ -141,8 +141,10 @@ def predict(
         return pd.DataFrame(columns=["prediction", *proba_columns], index=frame.index)
     entry = _entry(version)
     with entry.lock:
-        predicted = entry.predictor.predict(features)
-        proba = entry.predictor.predict_proba(features) if proba_columns else None
+        if proba_columns:  # one pass: labels are derived from the probabilities
+            predicted, proba = entry.predictor.predict_both(features)
+        else:
+            predicted, proba = entry.predictor.predict(features), None
     result = pd.DataFrame({"prediction": predicted.to_numpy()}, index=frame.index)
     if proba is not None:
         for label, column in zip(version.classes, proba_columns, strict=True):

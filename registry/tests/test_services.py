@@ -76,6 +76,12 @@ def test_predict_returns_predictions_and_probabilities(tiny_classifier, penguins
     probabilities = result.drop(columns="prediction")
     assert (probabilities.sum(axis=1) - 1).abs().max() < 1e-6
     assert (result["prediction"] == frame["species"]).mean() > 0.85
+    # The labels come from the same pass as the probabilities, and agree with
+    # a prediction made without them.
+    argmax = probabilities.idxmax(axis=1).str.removeprefix("proba_")
+    assert list(result["prediction"]) == list(argmax)
+    plain = services.predict(tiny_classifier, frame)
+    assert list(plain["prediction"]) == list(result["prediction"])
 
 
 def test_predict_without_probabilities_and_for_regression(

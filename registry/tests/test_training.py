@@ -253,3 +253,25 @@ def test_numpy_frame_keeps_nullable_columns_for_autogluon(penguins_frame):
     assert converted["body_mass_g"].isna().sum() == 2
     strings = autogluon.numpy_frame(pd.DataFrame({"s": pd.array(["a", None])}))
     assert strings["s"].dtype == object
+
+
+@pytest.mark.slow
+def test_families_whose_library_is_missing_are_left_out(penguins_frame, tmp_path):
+    """A preset fit tries only the model families the platform installed."""
+    from registry import autogluon
+
+    skipped = autogluon.unavailable_model_types()
+    log = tmp_path / "fit.log"
+    autogluon.fit(
+        penguins_frame.drop(columns=["id"]).sample(120, random_state=0),
+        label="species",
+        path=tmp_path / "predictor",
+        preset="medium_quality",
+        time_limit=20,
+        log_file=log,
+    )
+    text = log.read_text()
+    assert "Fitting model: LightGBM" in text
+    assert "Unable to import dependency" not in text
+    assert "Skipping this model" not in text
+    assert "NN_TORCH" in skipped or "Fitting model: NeuralNetTorch" in text
