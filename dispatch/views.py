@@ -168,7 +168,7 @@ def switch(request, pk: int):
 
 
 @require_POST
-@roles.require(roles.OPERATE)
+@roles.superuser_required
 def pause_all(request):
     form = PauseAllForm(request.POST)
     if not form.is_valid():
@@ -180,7 +180,7 @@ def pause_all(request):
 
 
 @require_POST
-@roles.require(roles.OPERATE)
+@roles.superuser_required
 def resume_all(request):
     form = PauseAllForm(request.POST)
     if not form.is_valid():

@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -99,9 +98,8 @@ def disable(request, pk: int):
 
 
 @require_POST
-@roles.require(roles.OPERATE)
+@roles.superuser_required
 def pause_all(request):
-    _superuser_only(request)
     return _act(
         request,
         lambda reason: dispatch_services.pause_all(request.user, reason),
@@ -110,9 +108,8 @@ def pause_all(request):
 
 
 @require_POST
-@roles.require(roles.OPERATE)
+@roles.superuser_required
 def resume_all(request):
-    _superuser_only(request)
     return _act(
         request,
         lambda reason: dispatch_services.resume_all(request.user, reason),
@@ -131,11 +128,6 @@ def sync_crontab(request):
 
 
 # --------------------------------------------------------------------------
-
-
-def _superuser_only(request) -> None:
-    if not request.user.is_superuser:
-        raise PermissionDenied("Only a superuser may pause or resume every dispatch.")
 
 
 def _act(request, action, done: str):

@@ -235,15 +235,28 @@ def test_the_switch_refuses_a_too_long_reason(operator_client, make_dispatch):
     assert dispatch.enabled
 
 
-def test_pause_all_and_resume_all(operator_client, make_dispatch):
+def test_pause_all_and_resume_all(admin_client_, make_dispatch):
     dispatch = make_dispatch(enabled=True)
-    operator_client.post(reverse("dispatch:pause_all"), {"reason": "upgrade"})
+    admin_client_.post(reverse("dispatch:pause_all"), {"reason": "upgrade"})
     dispatch.refresh_from_db()
     assert not dispatch.enabled and dispatch.pause_reason == "upgrade"
-    operator_client.post(reverse("dispatch:resume_all"))
+    admin_client_.post(reverse("dispatch:resume_all"))
     dispatch.refresh_from_db()
     assert dispatch.enabled
-    assert operator_client.get(reverse("dispatch:pause_all")).status_code == 405
+    assert admin_client_.get(reverse("dispatch:pause_all")).status_code == 405
+
+
+def test_pause_all_is_for_superusers_only(operator_client, make_dispatch):
+    dispatch = make_dispatch(enabled=True)
+    response = operator_client.post(reverse("dispatch:pause_all"), {"reason": "x"})
+    assert response.status_code == 403
+    dispatch.refresh_from_db()
+    assert dispatch.enabled
+    assert operator_client.post(reverse("dispatch:resume_all")).status_code == 403
+    assert (
+        b"Pause or resume every dispatch"
+        not in operator_client.get(reverse("dispatch:index")).content
+    )
 
 
 def test_run_now_queues_and_shows_live_progress(

@@ -59,3 +59,15 @@ def ensure_groups(using: str = "default", **kwargs) -> None:
                 content_type__app_label="core", codename__in=codenames
             )
         )
+
+
+def superuser_required(view: Callable) -> Callable:
+    """View decorator for platform-wide actions (pause or resume every dispatch)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only a superuser may do this to every dispatch.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
