@@ -262,22 +262,23 @@ class Predictor:
         except Exception as exc:
             raise AutoGluonError(f"AutoGluon could not predict: {exc}") from exc
 
-    def held_out(
-        self, features: pd.DataFrame, truth: pd.Series
-    ) -> tuple[pd.Series, pd.DataFrame | None, list[dict]]:
-        """Best model's predictions (and probabilities) on held-out rows, and the
-        leaderboard with every model's held-out score, from one prediction pass."""
+    def leaderboard(
+        self, features: pd.DataFrame | None = None, truth: pd.Series | None = None
+    ) -> list[dict]:
+        """Every model with its validation score and, given held-out rows, its
+        held-out score (one prediction pass for all models), best first."""
         classification = self.problem_type in ("binary", "multiclass")
         sign = 1 if self.greater_is_better() else -1
-        data = numpy_frame(features)
+        every: dict = {}
         try:
-            if classification:
-                every = self._predictor.predict_proba_multi(data, as_multiclass=True)
-                proba = every[self.best_model]
-                predicted = self._predictor.predict_from_proba(proba)
-            else:
-                every = self._predictor.predict_multi(data)
-                proba, predicted = None, every[self.best_model]
+            if features is not None:
+                data = numpy_frame(features)
+                if classification:
+                    every = self._predictor.predict_proba_multi(
+                        data, as_multiclass=True
+                    )
+                else:
+                    every = self._predictor.predict_multi(data)
             board = self._predictor.leaderboard(silent=True)
             rows = []
             for record in board.to_dict("records"):
@@ -306,11 +307,10 @@ class Predictor:
             raise AutoGluonError(
                 f"AutoGluon could not score the models: {exc}"
             ) from exc
-        # Best held-out score first (lowest error, highest accuracy).
-        rows.sort(
-            key=lambda r: (r["score_test"] is None, -sign * (r["score_test"] or 0))
-        )
-        return predicted, proba, rows
+        # Best first (lowest error, highest accuracy): held-out when measured.
+        key = "score_test" if every else "score_val"
+        rows.sort(key=lambda r: (r[key] is None, -sign * (r[key] or 0)))
+        return rows
 
     def predict_both(
         self, frame: pd.DataFrame

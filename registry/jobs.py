@@ -21,8 +21,8 @@ from django_tasks import task
 from mlframework.events.log import log_event
 from registry import datasets
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
-from registry.models import Dataset, TrainingJob
-from registry.training import Plan, TrainOptions, plan, train_version
+from registry.models import Dataset, ModelVersion, TrainingJob
+from registry.training import Plan, TrainOptions, analyse, plan, train_version
 
 SOURCE = "registry"
 QUEUE = "training"
@@ -176,11 +176,25 @@ def run(job_id: int) -> str:
         data={"job": job.pk},
     )
     log_file = log_path(job)
-    status, error, version = TrainingJob.Status.FAILED, "", None
+    finished: list[str] = []
+
+    def finish(status: str, error: str = "", version=None) -> None:
+        log_text = log_file.read_text(errors="replace") if log_file.exists() else ""
+        TrainingJob.objects.filter(pk=job.pk).update(
+            status=status,
+            finished=timezone.now(),
+            error=error,
+            version=version,
+            log=log_text[-200_000:],
+            stage={"succeeded": "done", "cancelled": "cancelled"}.get(status, "failed"),
+        )
+        finished.append(status)
+        _announce(job, status, error, version)
+
     try:
         frame = datasets.read_frame(job.dataset)
         options = TrainOptions(**job.options)
-        version = train_version(
+        train_version(
             frame,
             name=job.model_name,
             options=options,
@@ -188,24 +202,28 @@ def run(job_id: int) -> str:
             dataset=job.dataset,
             progress=_Reporter(job.pk),
             log_file=log_file,
+            # The job is done once the version can be used; the analysis
+            # (leaderboard, importance, latency) then runs in the same task.
+            on_ready=lambda version: finish(TrainingJob.Status.SUCCEEDED, "", version),
         )
-        status = TrainingJob.Status.SUCCEEDED
     except TrainingCancelled:
-        status = TrainingJob.Status.CANCELLED
+        finish(TrainingJob.Status.CANCELLED)
     except (RegistryError, TrainingRefused) as exc:
-        error = str(exc)
+        finish(TrainingJob.Status.FAILED, str(exc))
     except Exception as exc:  # the job page must say something, whatever broke
-        logger.exception("training job %s failed", job_id)
-        error = f"Unexpected error: {type(exc).__name__}: {exc}"
-    log_text = log_file.read_text(errors="replace") if log_file.exists() else ""
-    TrainingJob.objects.filter(pk=job.pk).update(
-        status=status,
-        finished=timezone.now(),
-        error=error,
-        version=version,
-        log=log_text[-200_000:],
-        stage={"succeeded": "done", "cancelled": "cancelled"}.get(status, "failed"),
-    )
+        if finished:  # the version stands; only the analysis broke
+            logger.exception("analysis after training job %s failed", job_id)
+        else:
+            logger.exception("training job %s failed", job_id)
+            finish(
+                TrainingJob.Status.FAILED,
+                f"Unexpected error: {type(exc).__name__}: {exc}",
+            )
+    return finished[0]
+
+
+def _announce(job: TrainingJob, status: str, error: str, version) -> None:
+    user = job.created_by
     if status == TrainingJob.Status.SUCCEEDED:
         log_event(
             SOURCE,
@@ -232,12 +250,46 @@ def run(job_id: int) -> str:
             user=user,
             data={"job": job.pk},
         )
-    return status
 
 
 @task(queue_name=QUEUE)
 def run_training_job(job_id: int) -> str:
     return run(job_id)
+
+
+def reanalyse(version: ModelVersion, *, user=None) -> None:
+    """Queue the analysis of a version again (it failed, or its worker died)."""
+    if not version.is_ready:
+        raise TrainingRefused(f"{version} is {version.get_status_display().lower()}.")
+    if version.analysis == ModelVersion.Analysis.RUNNING and not (
+        version.analysis_stalled
+    ):
+        raise TrainingRefused(f"The analysis of {version} is still running.")
+    if version.analysis == ModelVersion.Analysis.DONE:
+        raise TrainingRefused(f"The analysis of {version} is complete.")
+    ModelVersion.objects.filter(pk=version.pk).update(
+        analysis=ModelVersion.Analysis.RUNNING, analysis_error=""
+    )
+    transaction.on_commit(lambda: analyse_version.enqueue(version.pk))
+    log_event(
+        SOURCE,
+        "version.analysis_queued",
+        f"{version}: leaderboard, importance and latency queued again",
+        user=user,
+        model_version=version,
+    )
+
+
+@task(queue_name=QUEUE)
+def analyse_version(version_id: int) -> str:
+    version = ModelVersion.objects.select_related("model", "dataset").get(pk=version_id)
+    if version.status != ModelVersion.Status.READY:
+        ModelVersion.objects.filter(pk=version.pk).update(
+            analysis=ModelVersion.Analysis.FAILED,
+            analysis_error=f"{version} is {version.get_status_display().lower()}.",
+        )
+        return "skipped"
+    return analyse(version).analysis
 
 
 def elapsed_seconds(job: TrainingJob) -> float:

@@ -6,12 +6,19 @@ the lineage, which survives archiving and deletion of the files.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from registry.errors import VersionNotFound
+
+# Importance within its budget plus the leaderboard and latency take seconds
+# to a few minutes; far past that, the worker measuring them is gone.
+ANALYSIS_STALLED_AFTER = timedelta(minutes=30)
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,62}$",
@@ -97,6 +104,11 @@ class ModelVersion(models.Model):
         ARCHIVED = "archived", "Archived"
         DELETED = "deleted", "Deleted"
 
+    class Analysis(models.TextChoices):
+        RUNNING = "running", "Being measured"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
     model = models.ForeignKey(
         RegisteredModel, on_delete=models.CASCADE, related_name="versions"
     )
@@ -132,6 +144,13 @@ class ModelVersion(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     status_changed = models.DateTimeField(null=True, blank=True)
+    # The per-model held-out leaderboard, permutation importance and latency
+    # are measured after the version is ready (registry.training.analyse), so
+    # a new model can be used as soon as its fit and held-out score are in.
+    analysis = models.CharField(
+        max_length=16, choices=Analysis.choices, default=Analysis.DONE
+    )
+    analysis_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["model__name", "-number"]
@@ -164,6 +183,19 @@ class ModelVersion(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
+
+    @property
+    def analysis_stalled(self) -> bool:
+        """Still "running" long after it should have ended: its worker died."""
+        return self.analysis == self.Analysis.RUNNING and (
+            timezone.now() - self.created > ANALYSIS_STALLED_AFTER
+        )
+
+    @property
+    def analysis_can_rerun(self) -> bool:
+        return self.is_ready and (
+            self.analysis == self.Analysis.FAILED or self.analysis_stalled
+        )
 
     @property
     def eval_score(self) -> float | None:

@@ -22,4 +22,5 @@ urlpatterns = [
     path("<slug:name>/v<int:number>/restore/", views.restore, name="restore"),
     path("<slug:name>/v<int:number>/delete/", views.delete, name="delete"),
     path("<slug:name>/v<int:number>/prune/", views.prune, name="prune"),
+    path("<slug:name>/v<int:number>/analyse/", views.analyse, name="analyse"),
 ]

@@ -388,3 +388,15 @@ def prune(request, name: str, number: int):
     return _action(
         request, name, number, services.prune, "{version} pruned to its best model."
     )
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def analyse(request, name: str, number: int):
+    return _action(
+        request,
+        name,
+        number,
+        jobs.reanalyse,
+        "{version}: leaderboard, importance and latency queued again.",
+    )

@@ -229,3 +229,122 @@ def test_checks_on_a_large_parquet_file(monkeypatch, penguins_frame):
     sample, label = datasets.read_for_checks(dataset, "species")
     assert len(sample) == 50 and len(label) == 344
     assert jobs.check(dataset, TrainOptions(label="species")).rows == 344
+
+
+def test_the_version_is_ready_before_its_analysis(penguins_dataset, monkeypatch):
+    """The job succeeds and the version can predict as soon as the fit is
+    scored; the leaderboard, importance and latency are measured after."""
+    from registry import services, training
+
+    seen = {}
+    analyse = training.analyse
+
+    def observe(version, **kwargs):
+        job = TrainingJob.objects.get(version=version)
+        fresh = ModelVersion.objects.get(pk=version.pk)
+        seen.update(
+            job=job.status,
+            analysis=fresh.analysis,
+            scores=fresh.scores,
+            leaderboard=fresh.leaderboard,
+            importance=fresh.feature_importance,
+            latency=fresh.lineage.get("latency_ms"),
+            prediction=services.predict(fresh, _rows(penguins_dataset))[
+                "prediction"
+            ].tolist(),
+        )
+        return analyse(version, **kwargs)
+
+    monkeypatch.setattr(training, "analyse", observe)
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    assert jobs.run(job.pk) == "succeeded"
+    assert seen["job"] == "succeeded" and seen["analysis"] == "running"
+    assert seen["scores"]["accuracy"] > 0.5 and len(seen["prediction"]) == 2
+    # Before: validation scores only, no importance, no latency.
+    assert seen["leaderboard"] and seen["leaderboard"][0]["score_test"] is None
+    assert seen["leaderboard"][0]["score_val"] is not None
+    assert seen["importance"] == [] and seen["latency"] is None
+    job.refresh_from_db()
+    version = job.version
+    assert version.analysis == "done" and version.analysis_error == ""
+    assert version.leaderboard[0]["score_test"] > 0.5
+    assert {row["feature"] for row in version.feature_importance} == set(
+        version.feature_names()
+    )
+    assert version.lineage["latency_ms"] > 0
+    assert set(version.lineage["analysis_seconds"]) == {
+        "loading",
+        "held-out leaderboard",
+        "feature importance",
+        "latency",
+    }
+    kinds = Event.objects.using("events").filter(model_version_id=version.pk)
+    assert set(kinds.values_list("kind", flat=True)) >= {
+        "version.created",
+        "version.analysed",
+    }
+
+
+def _rows(dataset):
+    return datasets.read_frame(dataset).drop(columns=["species"]).head(2)
+
+
+def test_a_failed_analysis_keeps_the_version_and_can_run_again(
+    penguins_dataset, analyst, monkeypatch
+):
+    from registry import autogluon
+    from registry.errors import AutoGluonError
+
+    def broken(self, *args, **kwargs):
+        raise AutoGluonError("AutoGluon could not compute feature importance: boom")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(autogluon.Predictor, "feature_importance", broken)
+        job = jobs.submit(penguins_dataset, "penguins", _options())
+        assert jobs.run(job.pk) == "succeeded"
+    job.refresh_from_db()
+    version = job.version
+    assert version.is_ready and version.analysis == "failed"
+    assert "feature importance: boom" in version.analysis_error
+    assert version.feature_importance == []
+    event = Event.objects.using("events").get(kind="version.analysis_failed")
+    assert event.level == "error" and "boom" in event.message
+    # Measured again from the stored dataset and the version's own files.
+    jobs.reanalyse(version, user=analyst)
+    version.refresh_from_db()
+    assert version.analysis == "running"
+    with pytest.raises(TrainingRefused, match="still running"):
+        jobs.reanalyse(version)
+    assert jobs.analyse_version.call(version.pk) == "done"
+    version.refresh_from_db()
+    assert version.analysis == "done" and version.feature_importance
+    assert version.leaderboard[0]["score_test"] > 0.5
+    assert "loading" in version.lineage["analysis_seconds"]
+    # The rebuilt held-out rows are the ones the version was scored on.
+    from registry import training
+
+    assert len(training.holdout_rows(version)) == version.lineage["test_rows"]
+
+
+def test_an_analysis_without_its_dataset_says_why(penguins_dataset, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    jobs.run(job.pk)
+    job.refresh_from_db()
+    version = job.version
+    # A worker that died mid-analysis: "running" long past its time.
+    ModelVersion.objects.filter(pk=version.pk).update(
+        analysis="running",
+        created=timezone.now() - timedelta(hours=1),
+    )
+    version.refresh_from_db()
+    assert version.analysis_stalled
+    datasets.path_of(penguins_dataset).unlink()
+    jobs.reanalyse(version)
+    assert jobs.analyse_version.call(version.pk) == "failed"
+    version.refresh_from_db()
+    assert version.analysis == "failed" and version.is_ready
+    assert "missing from the server" in version.analysis_error

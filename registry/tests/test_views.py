@@ -480,3 +480,37 @@ def test_queueing_repeats_the_warnings(analyst_client, penguins_frame):
     content = response.content.decode()
     assert "Training job 1 queued." in content
     assert "looks like an identifier" in content
+
+
+def test_a_failed_analysis_is_shown_and_can_be_queued_again(
+    analyst_client, viewer, tiny_classifier, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    viewer_client = Client()
+    viewer_client.force_login(viewer)
+    ModelVersion.objects.filter(pk=tiny_classifier.pk).update(
+        analysis="failed", analysis_error="AutoGluon could not score the models: x"
+    )
+    url = reverse("registry:analyse", args=["penguins", 1])
+    page = analyst_client.get(tiny_classifier.get_absolute_url())
+    assert b"could not be measured: AutoGluon could not score the models" in (
+        page.content
+    )
+    assert url.encode() in page.content
+    assert url.encode() not in viewer_client.get(page.request["PATH_INFO"]).content
+    assert viewer_client.post(url).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        response = analyst_client.post(url, follow=True)
+    assert b"queued again" in response.content
+    tiny_classifier.refresh_from_db()
+    assert tiny_classifier.analysis == "running"
+    assert b"being measured" in response.content
+    from django_tasks_db.models import DBTaskResult
+
+    task = DBTaskResult.objects.get()
+    assert task.args_kwargs["args"] == [tiny_classifier.pk]
+    # While it runs, a second request is refused with the reason.
+    response = analyst_client.post(url, follow=True)
+    assert b"still running" in response.content
+    assert DBTaskResult.objects.count() == 1
