@@ -186,6 +186,8 @@ class VersionSerializer(VersionSummarySerializer):
             "lineage",
             "leaderboard",
             "feature_importance",
+            "analysis",
+            "analysis_error",
             "evaluation",
             "size_bytes",
             "created_by",

@@ -73,6 +73,7 @@ def test_the_upload_train_status_query_flow(analyst):
     detail = client.get("/api/registry/models/penguins/versions/production/").json()
     assert detail["number"] == 1
     assert detail["lineage"]["dataset"]["sha256"] == dataset["sha256"]
+    assert detail["analysis"] == "done" and detail["feature_importance"]
     assert "year" not in [f["name"] for f in detail["features"]]
     assert detail["created_by"] == "ana"
     assert client.get("/api/registry/models/penguins/versions/1/").json() == detail
