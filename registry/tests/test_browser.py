@@ -69,6 +69,8 @@ def test_upload_train_and_open_the_model(page, live_server, analyst, worker):
     assert page.locator("[data-testid=version-status]").inner_text() == "Ready"
     assert float(page.locator("[data-testid=eval-score]").inner_text()) > 0.8
     assert "autogluon 1.6.3" in page.locator("[data-testid=lineage]").inner_text()
+    # The page reloads itself until the analysis is in (it may be already).
+    page.wait_for_selector("[data-testid=analysis]", state="detached", timeout=60_000)
     # Chart.js drew the leaderboard (the canvas has pixels, not only a tag).
     page.wait_for_function(
         "document.getElementById('leaderboard-chart').toDataURL().length > 2000"

@@ -21,8 +21,11 @@
   function draw() {
     var board = data("leaderboard-data");
     if (board) {
+      // Validation scores until the held-out ones are measured.
+      var measured = board.some(function (r) { return r.score_test !== null; });
       bar("leaderboard-chart", board.map(function (r) { return r.model; }),
-          board.map(function (r) { return r.score_test; }), "held-out score", true);
+          board.map(function (r) { return measured ? r.score_test : r.score_val; }),
+          measured ? "held-out score" : "validation score", true);
     }
     var importance = data("importance-data");
     if (importance) {
