@@ -4,6 +4,8 @@ and the registry actions (move an alias, archive, delete, prune).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -35,6 +37,49 @@ def resolve(
             raise VersionNotFound(f"There is no model named {model!r}.") from None
     version = model.version_for(ref)
     version.model = model
+    return version
+
+
+# Versions resolved by resolve_current, by id; bounded like the predictors.
+_current: OrderedDict[int, ModelVersion] = OrderedDict()
+_current_lock = threading.Lock()
+
+
+def resolve_current(model_name: str, ref: str | int = "production") -> ModelVersion:
+    """resolve(), for predictions on every request: one query finds the
+    version `ref` points at now, with what can change on it (status, files,
+    analysis); the whole row is read again only when one of those changed.
+
+    An alias moved, a version archived, deleted, pruned or re-measured in
+    another process is seen on the next call. The returned object is shared
+    between requests: read it, do not change it.
+    """
+    text = str(ref).strip()
+    number = text[1:] if text[:1] in ("v", "V") and text[1:].isdigit() else text
+    # "created" too: a rolled-back test transaction can hand an id out again.
+    state = ("status", "manifest_sha256", "analysis", "created")
+    if isinstance(ref, int) or number.isdigit():
+        rows = ModelVersion.objects.filter(
+            model__name=model_name, number=int(number)
+        ).values_list("pk", *state)
+    else:
+        rows = ModelAlias.objects.filter(model__name=model_name, name=text).values_list(
+            "version_id", *(f"version__{name}" for name in state)
+        )
+    found = next(iter(rows), None)
+    if found is None:
+        return resolve(model_name, ref)  # raises, saying what is missing
+    pk, *now = found
+    with _current_lock:
+        version = _current.get(pk)
+        if version is not None and [getattr(version, n) for n in state] == now:
+            _current.move_to_end(pk)
+            return version
+    version = ModelVersion.objects.select_related("model").get(pk=pk)
+    with _current_lock:
+        _current[pk] = version
+        while len(_current) > 4 * predictors.size:
+            _current.popitem(last=False)
     return version
 
 

@@ -91,9 +91,7 @@ def _version(name: str, ref: str):
 
     ref = ref.strip()
     try:
-        return registry.resolve(
-            name, int(ref.lstrip("v")) if ref.lstrip("v").isdigit() else ref
-        )
+        return registry.resolve_current(name, ref)
     except (VersionNotFound, RegisteredModel.DoesNotExist) as exc:
         raise NotFound(str(exc) or f"There is no model {name!r}.") from None
 

@@ -21,13 +21,20 @@ def _model(name: str):
 
 
 def _version(model, data):
-    """The chosen version (alias or number) of a model, or 404 with why."""
+    """The chosen version (alias or number) of a model, or 404 with why.
+
+    `model` is a RegisteredModel, or a model name on the predict path, which
+    resolves through the registry's per-process cache of current versions.
+    """
+    from registry import services as registry
     from registry.errors import VersionNotFound
 
     form = VersionForm(data)
     if not form.is_valid():
         raise Http404(form.errors["ref"][0])
     try:
+        if isinstance(model, str):
+            return registry.resolve_current(model, form.cleaned_data["ref"])
         return model.version_for(form.cleaned_data["ref"])
     except VersionNotFound as exc:
         raise Http404(str(exc)) from None
@@ -106,7 +113,7 @@ def case_form(request, name: str):
 @roles.require(roles.SHOWROOM)
 def predict(request, name: str):
     """Predict the case in the form; the result replaces #result."""
-    version = _version(_model(name), request.POST)
+    version = _version(name, request.POST)
     form = CaseForm(version.features, request.POST)
     if not form.is_valid():
         response = render(

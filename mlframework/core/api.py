@@ -34,7 +34,7 @@ class HasPermission(permissions.BasePermission):
     required = roles.VIEW
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.has_perm(self.required))
+        return bool(request.user and roles.has(request.user, self.required))
 
     @classmethod
     def of(cls, permission: str) -> type:

@@ -45,6 +45,29 @@ def test_resolve_follows_aliases_and_numbers(tiny_classifier):
 def test_resolve_names_what_is_missing(tiny_classifier, model, ref, message):
     with pytest.raises(VersionNotFound, match=message):
         services.resolve(model, ref)
+    with pytest.raises(VersionNotFound, match=message):
+        services.resolve_current(model, ref)
+
+
+def test_resolve_current_reuses_the_version_until_it_changes(
+    tiny_classifier, penguins_frame, django_assert_num_queries
+):
+    first = services.resolve_current("penguins", "production")
+    assert first == tiny_classifier and first.model.name == "penguins"
+    with django_assert_num_queries(2):  # one each, the row is not read again
+        assert services.resolve_current("penguins", "production") is first
+        assert services.resolve_current("penguins", "v1") is first
+    # Another version behind the alias: seen at once.
+    second = train_tiny(penguins_frame, "species", "penguins", alias=None)
+    services.move_alias(second, "production")
+    assert services.resolve_current("penguins", "production") == second
+    assert services.resolve_current("penguins", 1) is first
+    # A change on the row made elsewhere (another process archiving it).
+    ModelVersion.objects.filter(pk=first.pk).update(status="archived")
+    archived = services.resolve_current("penguins", 1)
+    assert archived is not first and archived.status == "archived"
+    with pytest.raises(ModelUnavailable, match="archived"):
+        services.predict(archived, penguins_frame.head(1))
 
 
 def test_check_schema_lists_missing_and_extra(tiny_classifier):

@@ -35,6 +35,12 @@ def test_each_role_holds_its_permissions(request, who, view, showroom, train, op
     assert user.has_perm(roles.SHOWROOM) is showroom
     assert user.has_perm(roles.TRAIN) is train
     assert user.has_perm(roles.OPERATE) is operate
+    # The one-query check the views use gives the same answers.
+    fresh = type(user).objects.get(pk=user.pk)
+    expected = (view, showroom, train, operate)
+    both = (roles.VIEW, roles.SHOWROOM, roles.TRAIN, roles.OPERATE)
+    assert tuple(roles.has(fresh, p) for p in both) == expected
+    assert tuple(roles.has(user, p) for p in both) == expected  # cache loaded
 
 
 def test_a_permission_can_be_granted_to_a_single_user(nobody):
@@ -42,7 +48,16 @@ def test_a_permission_can_be_granted_to_a_single_user(nobody):
 
     nobody.user_permissions.add(Permission.objects.get(codename="view_platform"))
     nobody = type(nobody).objects.get(pk=nobody.pk)
+    assert roles.has(nobody, roles.VIEW) and not roles.has(nobody, roles.TRAIN)
     assert nobody.has_perm(roles.VIEW)
+    nobody.is_active = False
+    assert not roles.has(nobody, roles.VIEW)
+
+
+def test_the_permission_check_is_one_query(analyst, django_assert_num_queries):
+    fresh = type(analyst).objects.get(pk=analyst.pk)
+    with django_assert_num_queries(1):
+        assert roles.has(fresh, roles.SHOWROOM)
 
 
 def test_the_admin_link_shows_only_for_staff(client, viewer, superuser):
