@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDER = Path("/tmp/mlframework-bench/dispatch")
 MARIADB_BASE = "/tmp/mlframework-bench/dispatch-mariadb"
 MARIADB_PORT = "13321"
-CHUNK = 50_000
+CHUNK = 10_000  # the dispatch default (dispatch.models.Dispatch.chunk_size)
 MODELS = {"lgbm": "bench-lgbm", "default": "bench-default"}
 DATASOURCES = {"sqlite": "bench_sqlite", "mariadb": "bench_mariadb"}
 

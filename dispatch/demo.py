@@ -81,6 +81,6 @@ def ensure_dispatch() -> tuple[Dispatch, bool]:
         cron="*/5 * * * *",
         timezone="UTC",
         enabled=True,
-        chunk_size=50_000,
+        chunk_size=10_000,
     )
     return services.save(dispatch, None, created=True), True
