@@ -45,6 +45,7 @@ class DispatchForm(forms.ModelForm):
             "create_table",
             "run_key_format",
             "key_columns",
+            "page_by",
             "include_probabilities",
             "cron",
             "timezone",
@@ -110,6 +111,15 @@ class DispatchForm(forms.ModelForm):
             raise forms.ValidationError("names a column twice")
         return names
 
+    def clean_page_by(self) -> str:
+        name = self.cleaned_data["page_by"].strip()
+        if name:
+            try:
+                odbc.quote_identifier(name)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return name
+
     def clean_run_key_format(self) -> str:
         value = self.cleaned_data["run_key_format"]
         try:
@@ -173,6 +183,18 @@ class DispatchForm(forms.ModelForm):
             self.add_error(
                 "key_columns",
                 f"not in the query's result: {', '.join(missing_keys)}",
+            )
+        page_by = data.get("page_by")
+        if page_by and page_by not in columns:
+            self.add_error("page_by", f"{page_by} is not in the query's result")
+        elif page_by and any(
+            not isinstance(row[page_by], int) or isinstance(row[page_by], bool)
+            for row in rows
+        ):
+            self.add_error(
+                "page_by",
+                f"{page_by} must hold integers (the query gave "
+                f"{next(row[page_by] for row in rows)!r})",
             )
 
 

@@ -51,6 +51,18 @@ class Dispatch(models.Model):
         "timezone; written to the run_key column.",
     )
     key_columns = models.JSONField(default=list, blank=True)
+    # Empty: one query, streamed as far as the driver allows. A column name:
+    # the source is read in pages of chunk_size rows ordered by it (one query
+    # per page, one transaction), so memory stays one page even with drivers
+    # that hold a whole result before the first row (MariaDB Connector/ODBC
+    # 3.1.15, the one in Debian 12). odbc.read_pages checks it is a unique
+    # integer key.
+    page_by = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Read the source in pages ordered by this unique integer "
+        "column (e.g. the primary key); for large MariaDB/MySQL sources.",
+    )
     include_probabilities = models.BooleanField(default=False)
     cron = models.CharField(max_length=100)
     timezone = models.CharField(max_length=64, default="UTC")

@@ -505,14 +505,24 @@ class _Pipeline:
     def _read(self) -> None:
         dispatch = self.dispatch
         try:
-            batches = odbc.read_batches(
-                dispatch.source_datasource,
-                dispatch.source_query,
-                batch_size=dispatch.chunk_size,
-                max_bytes_per_batch=READ_BUFFER_BYTES,
-                max_text_size=READ_MAX_TEXT_BYTES,
-                streaming=True,
-            )
+            if dispatch.page_by:
+                batches = odbc.read_pages(
+                    dispatch.source_datasource,
+                    dispatch.source_query,
+                    dispatch.page_by,
+                    page_size=dispatch.chunk_size,
+                    max_bytes_per_batch=READ_BUFFER_BYTES,
+                    max_text_size=READ_MAX_TEXT_BYTES,
+                )
+            else:
+                batches = odbc.read_batches(
+                    dispatch.source_datasource,
+                    dispatch.source_query,
+                    batch_size=dispatch.chunk_size,
+                    max_bytes_per_batch=READ_BUFFER_BYTES,
+                    max_text_size=READ_MAX_TEXT_BYTES,
+                    streaming=True,
+                )
             pending: list[pa.RecordBatch] = []
             pending_rows = 0
             while True:

@@ -71,6 +71,29 @@ def test_it_scores_every_row_into_the_sink(datasource, scoring, tiny_classifier)
     assert _events(run)[0] == "started" and _events(run)[-1] == "finished"
 
 
+def test_a_source_read_in_pages_scores_every_row_once(
+    datasource, scoring, tiny_classifier
+):
+    # Pages of 100 rows by id (344 rows: three full pages and a short one),
+    # from a query that filters, as a user would write it.
+    dispatch = scoring(datasource, page_by="id")
+    dispatch.source_query += " WHERE id <= 300"
+    dispatch.save()
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert (run.rows_read, run.rows_written) == (300, 300)
+    rows = sink_rows(datasource, dispatch.sink_table)
+    assert [r["id"] for r in rows] == list(range(1, 301))
+
+
+def test_paging_by_a_key_that_repeats_fails_and_writes_nothing(datasource, scoring):
+    dispatch = scoring(datasource, page_by="year")  # 2007-2009: repeats
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.FAILED
+    assert "paging column year has repeated values" in run.error
+    assert sink_count(datasource, dispatch.sink_table) == 0
+
+
 def test_a_source_without_a_model_column_fails_naming_it(datasource, scoring):
     dispatch = scoring(datasource)
     dispatch.source_query = dispatch.source_query.replace(

@@ -27,6 +27,7 @@ def form_data(tiny_classifier, source_table, tables):
         "create_table": "on",
         "run_key_format": "%Y-%m-%d",
         "key_columns": "id, island",
+        "page_by": "id",
         "include_probabilities": "on",
         "cron": "*/5 * * * *",
         "timezone": "UTC",
@@ -101,7 +102,7 @@ def test_an_operator_creates_a_dispatch_and_its_crontab_line(
     response = operator_client.post(reverse("dispatch:create"), form_data)
     assert response.status_code == 302, response.content.decode()[:3000]
     dispatch = Dispatch.objects.get(name="nightly-scores")
-    assert dispatch.key_columns == ["id", "island"]
+    assert dispatch.key_columns == ["id", "island"] and dispatch.page_by == "id"
     assert response["Location"] == reverse("dispatch:detail", args=[dispatch.pk])
     assert crontab.entry_state(dispatch) == "ok"
     assert Event.objects.using("events").filter(kind="created").exists()
@@ -133,6 +134,9 @@ def test_creating_needs_the_operate_permission(analyst_client, form_data):
         ("version_ref", "staging", "has no alias"),
         ("source_query", "SELECT * FROM no_such_table", "The query failed"),
         ("chunk_size", "0", "between 1 and 1,000,000"),
+        ("page_by", "nope", "nope is not in the query&#x27;s result"),
+        ("page_by", "island", "island must hold integers"),
+        ("page_by", "id; --", "is not a valid name"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message_and_no_side_effect(

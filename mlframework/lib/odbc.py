@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import arrow_odbc
+import numpy as np
 import pyarrow as pa
 import pyodbc
 from django.conf import settings
@@ -365,6 +366,106 @@ class TransactionWriter:
     def close(self) -> None:
         self._writer = None
         self._connection = None
+
+
+def read_pages(
+    name: str,
+    query: str,
+    key: str,
+    page_size: int = 10_000,
+    *,
+    max_bytes_per_batch: int | None = 512 * 1024 * 1024,
+    max_text_size: int | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """A query's rows in pages ordered by an integer key column, one query per
+    page (`WHERE key > last ORDER BY key LIMIT n`), all in one transaction.
+
+    For drivers that hold a whole result set in memory before the first row
+    (MariaDB Connector/ODBC before 3.1.17): memory stays one page, whatever
+    the size of the result. The pages share the transaction's snapshot
+    (REPEATABLE READ on InnoDB), so rows changed meanwhile are not skipped or
+    read twice. The key must be unique, non-null and an integer; anything
+    else stops the read with the reason instead of skipping rows.
+    """
+    text = connection_string(name)
+    column = quote_identifier(key, text)
+    source = query.strip().rstrip(";").strip()
+    try:
+        connection = arrow_odbc.connect(
+            text,
+            login_timeout_sec=settings.CONFIG.datasources[name].timeout,
+            autocommit=False,
+        )
+    except arrow_odbc.Error as exc:
+        raise OdbcError(name, str(exc)) from None
+    last = None
+    try:
+        while True:
+            # After the first page, start AT the last key read: that row comes
+            # back first and is dropped, and a second row with the same key
+            # (a repeat across the page boundary, which "> last" would skip
+            # silently) fails the read.
+            where, limit = "", int(page_size)
+            if last is not None:
+                where, limit = f"WHERE {column} >= ? ", limit + 1
+            statement = (
+                f"SELECT * FROM ({source}) AS mlf_pages "  # noqa: S608 - quoted key
+                f"{where}ORDER BY {column} LIMIT {limit}"
+            )
+            try:
+                reader = connection.read_arrow_batches(
+                    statement,
+                    batch_size=page_size,
+                    max_bytes_per_batch=max_bytes_per_batch,
+                    max_text_size=max_text_size,
+                    parameters=None if last is None else [str(last)],
+                )
+                rows, seen = 0, last
+                for batch in reader:
+                    if seen is not None and rows == 0 and batch.num_rows:
+                        first = batch.column(batch.schema.get_field_index(key))[0]
+                        if first.as_py() == seen:
+                            batch = batch.slice(1)
+                        seen = None
+                    last = _check_page_keys(name, key, batch, last)
+                    rows += batch.num_rows
+                    if batch.num_rows:
+                        yield batch
+            except arrow_odbc.Error as exc:
+                raise OdbcError(name, str(exc)) from None
+            if rows < page_size:
+                return
+    finally:
+        with contextlib.suppress(arrow_odbc.Error):
+            connection.rollback()  # read only: nothing to keep
+
+
+def _check_page_keys(name: str, key: str, batch: pa.RecordBatch, last):
+    """The last key of the batch, after checking the keys strictly increase."""
+    if key not in batch.schema.names:
+        raise OdbcError(name, f"the paging column {key} is not in the query's result")
+    keys = batch.column(batch.schema.get_field_index(key))
+    if not pa.types.is_integer(keys.type):
+        raise OdbcError(
+            name,
+            f"the paging column {key} holds {keys.type}, not integers; page by "
+            "an integer key (e.g. the primary key)",
+        )
+    if keys.null_count:
+        raise OdbcError(name, f"the paging column {key} has empty (NULL) values")
+    if len(keys) == 0:
+        return last
+    values = keys.to_numpy(zero_copy_only=False).astype("int64")
+    if last is not None:
+        values = np.concatenate([np.array([last], dtype="int64"), values])
+    repeats = np.nonzero(values[1:] <= values[:-1])[0]
+    if repeats.size:
+        raise OdbcError(
+            name,
+            f"the paging column {key} has repeated values (e.g. "
+            f"{int(values[repeats[0] + 1])}); page by a unique key",
+        )
+    return int(values[-1])
 
 
 def preview(name: str, query: str, rows: int = 5) -> tuple[list[str], list[dict]]:

@@ -86,6 +86,55 @@ def test_a_failed_write_leaves_no_rows(source, table):
     assert odbc.probe(source, f"SELECT COUNT(*) FROM {table}").value == 0
 
 
+def _paged(source, query, key="id", page=4):
+    batches = list(odbc.read_pages(source, query, key, page_size=page))
+    return [row for b in batches for row in b.to_pylist()], batches
+
+
+def test_read_pages_reads_every_row_once_in_key_order(source, table):
+    odbc.execute(source, f"CREATE TABLE {table} (id INTEGER, name VARCHAR(20))")
+    ids = [7, 3, 11, 1, 5, 9, 2, 10, 4, 8, 6]  # 11 rows, stored out of order
+    data = pa.table({"id": pa.array(ids, pa.int64()), "name": [f"n{i}" for i in ids]})
+    odbc.write_table(source, table, data)
+    # Pages of 4 rows, a trailing semicolon and a filter in the user's query.
+    rows, batches = _paged(source, f"SELECT id, name FROM {table} WHERE id > 1;")
+    assert [r["id"] for r in rows] == list(range(2, 12))
+    assert [r["name"] for r in rows] == [f"n{i}" for i in range(2, 12)]
+    assert max(b.num_rows for b in batches) <= 4
+    # A page that ends exactly at the last row: one more (empty) query ends it.
+    rows, _ = _paged(source, f"SELECT * FROM {table}", page=11)
+    assert len(rows) == 11
+    assert _paged(source, f"SELECT * FROM {table} WHERE id > 100")[0] == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "key", "message"),
+    [
+        ([1, 2, 2, 3], "id", "repeated values (e.g. 2); page by a unique key"),
+        # The repeat straddles two pages of 2 rows: 1, 2 | 2 would be skipped.
+        ([1, 2, 3, 3, 4], "id", "repeated values (e.g. 3)"),
+        ([1, None, 3], "id", "empty (NULL) values"),
+        ([1, 2, 3], "name", "not integers"),
+        ([1, 2, 3], "nope", "is not in the query's result"),
+    ],
+)
+def test_read_pages_refuses_keys_that_could_skip_rows(
+    source, table, rows, key, message
+):
+    odbc.execute(source, f"CREATE TABLE {table} (id INTEGER, name VARCHAR(20))")
+    data = pa.table({"id": pa.array(rows, pa.int64()), "name": [f"n{i}" for i in rows]})
+    odbc.write_table(source, table, data)
+    query = f"SELECT * FROM {table}"
+    if key == "nope":
+        with pytest.raises(odbc.OdbcError):
+            _paged(source, query, key)
+        return
+    with pytest.raises(
+        odbc.OdbcError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
+        _paged(source, query, key, page=2)
+
+
 def test_errors_never_show_the_password():
     if "mariadb" not in odbc.datasource_names():
         pytest.skip("needs the test config's MariaDB datasource")
