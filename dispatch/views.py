@@ -170,24 +170,23 @@ def switch(request, pk: int):
 @require_POST
 @roles.superuser_required
 def pause_all(request):
-    form = PauseAllForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The reason is too long (500 characters at most).")
-        return redirect("dispatch:index")
-    count = services.pause_all(request.user, form.cleaned_data["reason"])
-    messages.success(request, f"{count} dispatch(es) paused.")
-    return redirect("dispatch:index")
+    return _all(request, services.pause_all, "paused")
 
 
 @require_POST
 @roles.superuser_required
 def resume_all(request):
+    return _all(request, services.resume_all, "resumed")
+
+
+def _all(request, action, done: str):
+    """Pause or resume every dispatch, with the reason from the form."""
     form = PauseAllForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The reason is too long (500 characters at most).")
         return redirect("dispatch:index")
-    count = services.resume_all(request.user, form.cleaned_data["reason"])
-    messages.success(request, f"{count} dispatch(es) resumed.")
+    count = action(request.user, form.cleaned_data["reason"])
+    messages.success(request, f"{count} dispatch(es) {done}.")
     return redirect("dispatch:index")
 
 

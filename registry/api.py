@@ -98,17 +98,7 @@ class TrainSerializer(serializers.Serializer):
         return value
 
     def options(self) -> TrainOptions:
-        data = self.validated_data
-        return TrainOptions(
-            label=data["label"],
-            problem_type=data["problem_type"],
-            eval_metric=data["eval_metric"],
-            preset=data["preset"],
-            time_limit=data["time_limit"],
-            excluded=data["excluded"],
-            seed=data["seed"],
-            alias="production" if data["make_production"] else None,
-        )
+        return TrainOptions.from_choices(self.validated_data)
 
 
 class JobSerializer(serializers.ModelSerializer):

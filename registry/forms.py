@@ -83,17 +83,7 @@ class TrainForm(forms.Form):
         return value
 
     def options(self) -> TrainOptions:
-        data = self.cleaned_data
-        return TrainOptions(
-            label=data["label"],
-            problem_type=data["problem_type"],
-            eval_metric=data["eval_metric"],
-            preset=data["preset"],
-            time_limit=data["time_limit"],
-            excluded=list(data["excluded"]),
-            seed=data["seed"],
-            alias="production" if data["make_production"] else None,
-        )
+        return TrainOptions.from_choices(self.cleaned_data)
 
 
 class PlanForm(forms.Form):

@@ -208,7 +208,7 @@ def run(job_id: int) -> str:
         )
     except TrainingCancelled:
         finish(TrainingJob.Status.CANCELLED)
-    except (RegistryError, TrainingRefused) as exc:
+    except RegistryError as exc:
         finish(TrainingJob.Status.FAILED, str(exc))
     except Exception as exc:  # the job page must say something, whatever broke
         if finished:  # the version stands; only the analysis broke

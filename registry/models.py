@@ -20,6 +20,16 @@ from registry.errors import VersionNotFound
 # to a few minutes; far past that, the worker measuring them is gone.
 ANALYSIS_STALLED_AFTER = timedelta(minutes=30)
 
+
+def parse_ref(ref: str | int) -> str | int:
+    """A version reference: its number (3, "3", "v3") or an alias name."""
+    if isinstance(ref, int):
+        return ref
+    text = str(ref).strip()
+    number = text[1:] if text[:1] in ("v", "V") and text[1:].isdigit() else text
+    return int(number) if number.isdigit() else text
+
+
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,62}$",
     "Use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
@@ -80,18 +90,17 @@ class RegisteredModel(models.Model):
 
     def version_for(self, ref: str | int = "production") -> ModelVersion:
         """The version behind an alias name or a version number ("3", 3, "v3")."""
-        text = str(ref).strip()
-        number = text[1:] if text[:1] in ("v", "V") and text[1:].isdigit() else text
-        if isinstance(ref, int) or number.isdigit():
+        ref = parse_ref(ref)
+        if isinstance(ref, int):
             try:
-                return self.versions.get(number=int(number))
+                return self.versions.get(number=ref)
             except ModelVersion.DoesNotExist:
                 raise VersionNotFound(
-                    f"Model {self.name} has no version {number}."
+                    f"Model {self.name} has no version {ref}."
                 ) from None
-        alias = self.aliases.select_related("version").filter(name=text).first()
+        alias = self.aliases.select_related("version").filter(name=ref).first()
         if alias is None:
-            raise VersionNotFound(f"Model {self.name} has no alias {text!r}.")
+            raise VersionNotFound(f"Model {self.name} has no alias {ref!r}.")
         return alias.version
 
     def latest_version(self) -> ModelVersion | None:

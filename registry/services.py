@@ -21,7 +21,7 @@ from registry.errors import (
     SchemaError,
     VersionNotFound,
 )
-from registry.models import ModelAlias, ModelVersion, RegisteredModel
+from registry.models import ModelAlias, ModelVersion, RegisteredModel, parse_ref
 
 SOURCE = "registry"
 
@@ -54,16 +54,15 @@ def resolve_current(model_name: str, ref: str | int = "production") -> ModelVers
     another process is seen on the next call. The returned object is shared
     between requests: read it, do not change it.
     """
-    text = str(ref).strip()
-    number = text[1:] if text[:1] in ("v", "V") and text[1:].isdigit() else text
+    ref = parse_ref(ref)
     # "created" too: a rolled-back test transaction can hand an id out again.
     state = ("status", "manifest_sha256", "analysis", "created")
-    if isinstance(ref, int) or number.isdigit():
+    if isinstance(ref, int):
         rows = ModelVersion.objects.filter(
-            model__name=model_name, number=int(number)
+            model__name=model_name, number=ref
         ).values_list("pk", *state)
     else:
-        rows = ModelAlias.objects.filter(model__name=model_name, name=text).values_list(
+        rows = ModelAlias.objects.filter(model__name=model_name, name=ref).values_list(
             "version_id", *(f"version__{name}" for name in state)
         )
     found = next(iter(rows), None)

@@ -50,6 +50,20 @@ class TrainOptions:
     # One small LightGBM instead of the preset's models (tests, benchmarks).
     fast: bool = False
 
+    @classmethod
+    def from_choices(cls, data: dict) -> TrainOptions:
+        """From the train form's or the API's validated fields."""
+        return cls(
+            label=data["label"],
+            problem_type=data["problem_type"],
+            eval_metric=data["eval_metric"],
+            preset=data["preset"],
+            time_limit=data["time_limit"],
+            excluded=list(data["excluded"]),
+            seed=data["seed"],
+            alias="production" if data["make_production"] else None,
+        )
+
     def resolved(self) -> TrainOptions:
         config = settings.CONFIG.training
         return TrainOptions(
@@ -349,10 +363,8 @@ def train_version(
     stage("checking the data")
     the_plan = plan(frame, options)
     label = options.label
-    data = frame.loc[frame[label].notna(), [*the_plan.features, label]]
-    data = autogluon.numpy_frame(data)
     train, test = split(
-        data,
+        _model_rows(frame, the_plan.features, label),
         label,
         the_plan.problem_type,
         seed=options.seed,
@@ -462,10 +474,13 @@ def train_version(
     )
     if on_ready is not None:
         on_ready(version)
-    # From the published folder (the staging path the fitted predictor knows
-    # is gone), through the same verified load as every other use.
-    del predictor
     return analyse(version, test=test)
+
+
+def _model_rows(frame: pd.DataFrame, features: list[str], label: str) -> pd.DataFrame:
+    """The labelled rows, model columns only, in the types AutoGluon gets."""
+    data = frame.loc[frame[label].notna(), [*features, label]]
+    return autogluon.numpy_frame(data)
 
 
 def holdout_rows(version: ModelVersion) -> pd.DataFrame:
@@ -483,9 +498,8 @@ def holdout_rows(version: ModelVersion) -> pd.DataFrame:
             f"The dataset of {version} no longer has the column(s) "
             f"{', '.join(missing)}; its held-out rows cannot be rebuilt."
         )
-    data = frame.loc[frame[label].notna(), [*version.feature_names(), label]]
     _, test = split(
-        autogluon.numpy_frame(data),
+        _model_rows(frame, version.feature_names(), label),
         label,
         version.problem_type,
         seed=lineage.get("seed", 0),
@@ -496,20 +510,14 @@ def holdout_rows(version: ModelVersion) -> pd.DataFrame:
     return test
 
 
-def analyse(
-    version: ModelVersion,
-    *,
-    predictor: autogluon.Predictor | None = None,
-    test: pd.DataFrame | None = None,
-) -> ModelVersion:
+def analyse(version: ModelVersion, *, test: pd.DataFrame | None = None) -> ModelVersion:
     """Every model's held-out score, permutation importance and latency.
 
     Runs after the version is ready; it only adds information, so a failure
-    is recorded on the version (and as an event) instead of undoing it.
+    is recorded on the version (and as an event) instead of undoing it. The
+    callers have marked it running (a new version is created so, and
+    jobs.reanalyse sets it before queueing).
     """
-    ModelVersion.objects.filter(pk=version.pk).update(
-        analysis=ModelVersion.Analysis.RUNNING, analysis_error=""
-    )
     timings: dict[str, float] = {}
     at = time.monotonic()
 
@@ -520,9 +528,10 @@ def analyse(
         at = now
 
     try:
-        if predictor is None:
-            predictor = store.load(version)
-            predictor.persist()  # importance and latency predict many times
+        # From the published folder, through the verified load every use
+        # goes through (the fitted predictor still points at staging).
+        predictor = store.load(version)
+        predictor.persist()  # importance and latency predict many times
         if test is None:
             test = holdout_rows(version)
         lap("loading")
