@@ -6,7 +6,7 @@
 set -euo pipefail
 
 runtime=(build-essential pkg-config default-libmysqlclient-dev
-         unixodbc unixodbc-dev libsqliteodbc odbc-mariadb)
+         unixodbc unixodbc-dev libsqliteodbc odbc-mariadb procps)
 # The distribution's Python only when the one on PATH cannot make a venv.
 python3 -c "import venv, ensurepip" 2>/dev/null || runtime+=(python3 python3-venv)
 python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(

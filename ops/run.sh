@@ -12,6 +12,18 @@ stop() {
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
+# Dispatches are fired by the cron daemon. Where no init system started it
+# (containers, machines without systemd), start it: it stays up after this
+# script, as the scheduler the crontab lines need.
+if ! pgrep -x cron >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then cron && echo "cron daemon started"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo cron && echo "cron daemon started"
+  else
+    echo "WARNING: the cron daemon is not running, so dispatches will not run;" \
+      "start it (sudo service cron start) and the Monitor will show it up." >&2
+  fi
+fi
 .venv/bin/python manage.py db_worker --queue-name '*' --interval 1 &
 pids+=($!)
 # showroom.gunicorn preloads the aliased model versions in each worker.
