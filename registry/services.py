@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from django.db import transaction
 from django.utils import timezone
+from pandas.api.types import infer_dtype, is_numeric_dtype
 
 from mlframework.events.log import log_event
 from registry import store
@@ -128,7 +129,9 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
         name = feature["name"]
         column = frame[name]
         kind = feature.get("kind")
-        if kind == "numeric":
+        if kind == "numeric" and is_numeric_dtype(column.dtype):
+            columns[name] = column.astype("float64", copy=False)  # nothing to check
+        elif kind == "numeric":
             numbers = pd.to_numeric(column, errors="coerce")
             bad = numbers.isna() & column.notna()
             if bad.any():
@@ -141,7 +144,12 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
                 wrong[name] = f"expected dates, got {column[bad].iloc[0]!r}"
             columns[name] = dates
         elif kind in ("categorical", "text") and feature.get("dtype") == "object":
-            if all(isinstance(c, str) for c in feature.get("categories") or []):
+            if column.dtype == object and infer_dtype(column, skipna=True) in (
+                "string",
+                "empty",
+            ):
+                columns[name] = column  # text already (None stays missing)
+            elif all(isinstance(c, str) for c in feature.get("categories") or []):
                 column = column.astype(object)
                 columns[name] = column.where(column.isna(), column.astype(str))
             else:

@@ -311,3 +311,24 @@ def test_predict_keeps_a_non_default_index(tiny_classifier, penguins_frame):
     frame = penguins_frame.head(3)
     frame.index = pd.Index(["a", "b", "c"])
     assert list(services.predict(tiny_classifier, frame).index) == ["a", "b", "c"]
+
+
+def test_coerce_gives_the_trained_types_whatever_the_input_types(
+    tiny_classifier, penguins_frame
+):
+    # Typed columns take the fast path, text columns the checked one: the
+    # model sees the same frame either way, missing values kept missing.
+    frame = penguins_frame.head(6).copy()
+    frame.loc[frame.index[0], "island"] = None
+    frame.loc[frame.index[1], "bill_length_mm"] = None
+    as_text = frame.astype(object)  # numbers as Python objects, as some drivers give
+    typed = services._coerce(tiny_classifier, frame)
+    checked = services._coerce(tiny_classifier, as_text)
+    pd.testing.assert_frame_equal(typed, checked)
+    numeric = [
+        f["name"] for f in tiny_classifier.features if f.get("kind") == "numeric"
+    ]
+    assert numeric and all(typed[name].dtype == "float64" for name in numeric)
+    assert typed["island"].iloc[0] is None
+    assert typed["island"].iloc[1] == frame["island"].iloc[1]
+    assert typed["bill_length_mm"].isna().iloc[1]
