@@ -38,6 +38,9 @@ HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 120.0
 PROGRESS_EVENT_SECONDS = 10.0
 QUEUE_DEPTH = 2
+# The first chunk is small, so predicting and writing start while the rest is
+# still being read, instead of after a whole chunk_size of rows.
+FIRST_CHUNK_ROWS = 1000
 # Small ODBC fetch buffers: wide text columns (VARCHAR(4000), TEXT) would
 # otherwise allocate for the widest value times the chunk's rows. The small
 # batches are joined again into chunks of the dispatch's chunk size.
@@ -511,6 +514,7 @@ class _Pipeline:
                     dispatch.source_query,
                     dispatch.page_by,
                     page_size=dispatch.chunk_size,
+                    first_page_size=min(FIRST_CHUNK_ROWS, dispatch.chunk_size),
                     max_bytes_per_batch=READ_BUFFER_BYTES,
                     max_text_size=READ_MAX_TEXT_BYTES,
                 )
@@ -525,6 +529,7 @@ class _Pipeline:
                 )
             pending: list[pa.RecordBatch] = []
             pending_rows = 0
+            size = min(FIRST_CHUNK_ROWS, dispatch.chunk_size)
             while True:
                 started = time.perf_counter()
                 batch = next(batches, None)
@@ -533,9 +538,10 @@ class _Pipeline:
                     pending_rows += batch.num_rows
                     self.progress.rows_read += batch.num_rows
                 chunks = []
-                if pending and (pending_rows >= dispatch.chunk_size or batch is None):
-                    chunks, rest = _rechunk(pending, dispatch.chunk_size, batch is None)
+                if pending and (pending_rows >= size or batch is None):
+                    chunks, rest = _rechunk(pending, size, batch is None)
                     pending, pending_rows = rest, sum(b.num_rows for b in rest)
+                    size = dispatch.chunk_size
                 self.progress.add("read", time.perf_counter() - started)
                 for chunk in chunks:
                     if not self._put(self.read_queue, chunk):

@@ -374,6 +374,7 @@ def read_pages(
     key: str,
     page_size: int = 10_000,
     *,
+    first_page_size: int | None = None,
     max_bytes_per_batch: int | None = 512 * 1024 * 1024,
     max_text_size: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
@@ -386,6 +387,8 @@ def read_pages(
     (REPEATABLE READ on InnoDB), so rows changed meanwhile are not skipped or
     read twice. The key must be unique, non-null and an integer; anything
     else stops the read with the reason instead of skipping rows.
+    `first_page_size` (default: page_size) makes the first page smaller, so
+    a consumer can start on it sooner.
     """
     text = connection_string(name)
     column = quote_identifier(key, text)
@@ -405,9 +408,10 @@ def read_pages(
             # back first and is dropped, and a second row with the same key
             # (a repeat across the page boundary, which "> last" would skip
             # silently) fails the read.
-            where, limit = "", int(page_size)
+            size = int(page_size if last is not None else first_page_size or page_size)
+            where, limit = "", size
             if last is not None:
-                where, limit = f"WHERE {column} >= ? ", limit + 1
+                where, limit = f"WHERE {column} >= ? ", size + 1
             statement = (
                 f"SELECT * FROM ({source}) AS mlf_pages "  # noqa: S608 - quoted key
                 f"{where}ORDER BY {column} LIMIT {limit}"
@@ -415,7 +419,7 @@ def read_pages(
             try:
                 reader = connection.read_arrow_batches(
                     statement,
-                    batch_size=page_size,
+                    batch_size=size,
                     max_bytes_per_batch=max_bytes_per_batch,
                     max_text_size=max_text_size,
                     parameters=None if last is None else [str(last)],
@@ -433,7 +437,7 @@ def read_pages(
                         yield batch
             except arrow_odbc.Error as exc:
                 raise OdbcError(name, str(exc)) from None
-            if rows < page_size:
+            if rows < size:
                 return
     finally:
         with contextlib.suppress(arrow_odbc.Error):
