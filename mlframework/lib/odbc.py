@@ -419,7 +419,7 @@ def read_pages(
             try:
                 reader = connection.read_arrow_batches(
                     statement,
-                    batch_size=size,
+                    batch_size=limit,
                     max_bytes_per_batch=max_bytes_per_batch,
                     max_text_size=max_text_size,
                     parameters=None if last is None else [str(last)],
