@@ -18,6 +18,10 @@ sink), for each database x row count x model, all measured in the same run:
     pyodbc executemany + commit (on at most --handwritten-rows rows: it is
     linear and slow; rows/s is what is compared).
 
+Each configuration runs --repeats rounds of (a) and (b) (default 3); every
+figure printed is the median of its rounds (the end-to-end run's own figures,
+its peak RSS among them, come from its median round).
+
 Goals printed at the end: (b) >= 0.8 x the slowest stage of (a) in rows/s;
 (b) >= 5 x (c) on MariaDB with the LightGBM model; peak RSS of (b) at the
 largest row count <= 1.25 x that at the smallest.
@@ -38,6 +42,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -473,6 +478,9 @@ def main() -> None:
     parser.add_argument("--model", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--handwritten-rows", type=int, default=100_000)
     parser.add_argument("--time-limit", type=int, default=60)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="rounds per configuration (median)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep data and MariaDB")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
@@ -496,17 +504,38 @@ def main() -> None:
                 source = ensure_source(datasource, rows)
                 for key in args.model:
                     version = versions[key]
-                    read_s, read_cpu, batches = stage_read(datasource, source)
-                    frame = pa.Table.from_batches(batches).to_pandas()
-                    del batches
-                    predict_s, predict_cpu, predicted = stage_predict(version, frame)
-                    write_s, write_cpu = stage_write(
-                        datasource,
-                        "bench_stage_write",
-                        output_table(frame, predicted, version),
-                    )
-                    del frame, predicted
-                    e2e = end_to_end(config, version, datasource, source, rows)
+                    rounds = []
+                    for _ in range(args.repeats):
+                        read_s, read_cpu, batches = stage_read(datasource, source)
+                        frame = pa.Table.from_batches(batches).to_pandas()
+                        del batches
+                        predict_s, predict_cpu, predicted = stage_predict(
+                            version, frame
+                        )
+                        write_s, write_cpu = stage_write(
+                            datasource,
+                            "bench_stage_write",
+                            output_table(frame, predicted, version),
+                        )
+                        del frame, predicted
+                        e2e = end_to_end(config, version, datasource, source, rows)
+                        rounds.append(
+                            (
+                                e2e["seconds"],
+                                read_s,
+                                read_cpu,
+                                predict_s,
+                                predict_cpu,
+                                write_s,
+                                write_cpu,
+                                e2e,
+                            )
+                        )
+                    # Each figure is the median of its rounds.
+                    read_s, read_cpu = _median(rounds, 1), _median(rounds, 2)
+                    predict_s, predict_cpu = _median(rounds, 3), _median(rounds, 4)
+                    write_s, write_cpu = _median(rounds, 5), _median(rounds, 6)
+                    e2e = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2][7]
                     hand_rows = min(rows, args.handwritten_rows)
                     hand_s = handwritten(version, datasource, source, hand_rows)
                     result = {
@@ -532,6 +561,10 @@ def main() -> None:
     finally:
         if "mariadb" in args.db and not args.keep:
             mariadb("down")
+
+
+def _median(rounds: list[tuple], index: int) -> float:
+    return statistics.median(r[index] for r in rounds)
 
 
 def report_line(r: dict) -> None:

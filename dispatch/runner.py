@@ -12,6 +12,7 @@ run row fresh so the sweeper can tell a dead run from a slow one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -41,6 +42,8 @@ QUEUE_DEPTH = 2
 # The first chunk is small, so predicting and writing start while the rest is
 # still being read, instead of after a whole chunk_size of rows.
 FIRST_CHUNK_ROWS = 1000
+# Niceness of the read and predict threads (see _yield_cpu).
+AHEAD_NICENESS = 5
 # Small ODBC fetch buffers: wide text columns (VARCHAR(4000), TEXT) would
 # otherwise allocate for the widest value times the chunk's rows. The small
 # batches are joined again into chunks of the dispatch's chunk size.
@@ -449,6 +452,21 @@ def _sink_column(name: str) -> str:
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"c_{cleaned}"[:64]
 
 
+def _yield_cpu() -> None:
+    """Lower the calling thread's priority (Linux: niceness is per thread).
+
+    The read and predict threads do this, so the writer, the stage that
+    bounds a run (it holds the one sink transaction), is not kept waiting for
+    a core while they work ahead (2 cores, a 100k-row SQLite run, median of
+    3: 0.55 -> 0.49 s). Threads they start (the driver's fetch thread) inherit it. A
+    refusal (no such permission in some sandboxes) leaves the priority alone.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, max(current, AHEAD_NICENESS))
+
+
 class _Pipeline:
     def __init__(self, run, version, progress, constants, registry) -> None:
         self.dispatch_run = run
@@ -507,6 +525,7 @@ class _Pipeline:
 
     def _read(self) -> None:
         dispatch = self.dispatch
+        _yield_cpu()
         try:
             if dispatch.page_by:
                 batches = odbc.read_pages(
@@ -562,6 +581,7 @@ class _Pipeline:
     def _predict(self) -> None:
         first = True
         offset = 0
+        _yield_cpu()
         try:
             while True:
                 batch = self._get(self.read_queue)

@@ -2,6 +2,8 @@
 real (tiny) AutoGluon model."""
 
 import datetime as dt
+import os
+import threading
 from decimal import Decimal
 
 import pandas as pd
@@ -84,6 +86,35 @@ def test_a_source_read_in_pages_scores_every_row_once(
     assert (run.rows_read, run.rows_written) == (300, 300)
     rows = sink_rows(datasource, dispatch.sink_table)
     assert [r["id"] for r in rows] == list(range(1, 301))
+
+
+def test_reading_and_predicting_give_way_to_the_writer(scoring, monkeypatch):
+    # A real run: the read and predict threads lower their priority, the
+    # writer (the run's own thread) keeps it.
+    seen = {}
+
+    def spy(stage, function):
+        def wrapped(*args, **kwargs):
+            tid = threading.get_native_id()
+            seen.setdefault(stage, os.getpriority(os.PRIO_PROCESS, tid))
+            return function(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(runner, "_rechunk", spy("read", runner._rechunk))
+    monkeypatch.setattr(
+        runner._Pipeline, "_frame", spy("predict", runner._Pipeline._frame)
+    )
+    monkeypatch.setattr(
+        odbc.TransactionWriter, "write", spy("write", odbc.TransactionWriter.write)
+    )
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    run = runner.run_scheduled(scoring("demo").pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert seen["read"] >= runner.AHEAD_NICENESS
+    assert seen["predict"] >= runner.AHEAD_NICENESS
+    assert seen["write"] == before
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
 
 
 def test_paging_by_a_key_that_repeats_fails_and_writes_nothing(datasource, scoring):
