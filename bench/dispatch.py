@@ -107,6 +107,11 @@ def setup_django(config: Path, *, migrate: bool) -> None:
     import django
 
     django.setup()
+    # The runner's malloc settings (dispatch.runner._process), so the stages
+    # alone are measured as the runner runs them.
+    from mlframework.lib import memory
+
+    memory.keep_freed_buffers()
     if migrate:
         from django.conf import settings
         from django.core.management import call_command

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from dispatch.models import Dispatch, DispatchRun, RunStatus, SinkMode, Trigger
 from mlframework.events.log import log_event
-from mlframework.lib import odbc
+from mlframework.lib import memory, odbc
 
 logger = logging.getLogger("mlframework.dispatch")
 
@@ -391,6 +391,7 @@ def _process(run: DispatchRun, progress: _Progress) -> None:
     run.model_version = version
     DispatchRun.objects.filter(pk=run.pk).update(model_version=version)
     _check_names(dispatch)
+    memory.keep_freed_buffers()  # page buffers reused, not faulted in afresh
     for name in {dispatch.source_datasource, dispatch.sink_datasource}:
         _prepare_sqlite(name)
     scored_at = timezone.now()
