@@ -21,7 +21,17 @@ def _datasource_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in odbc.datasource_names()]
 
 
-class DispatchForm(forms.ModelForm):
+class _CronField:
+    """clean_cron for the forms with a cron expression: checked by schedule."""
+
+    def clean_cron(self) -> str:
+        try:
+            return schedule.validate(self.cleaned_data["cron"])
+        except schedule.ScheduleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class DispatchForm(_CronField, forms.ModelForm):
     source_datasource = forms.ChoiceField(choices=())
     sink_datasource = forms.ChoiceField(choices=())
     key_columns = forms.CharField(
@@ -73,12 +83,6 @@ class DispatchForm(forms.ModelForm):
         self.fields["chunk_size"].widget.attrs["min"] = 1
         self.preview: dict | None = None
         self.version = None
-
-    def clean_cron(self) -> str:
-        try:
-            return schedule.validate(self.cleaned_data["cron"])
-        except schedule.ScheduleError as exc:
-            raise forms.ValidationError(str(exc)) from None
 
     def clean_timezone(self) -> str:
         try:
@@ -198,17 +202,11 @@ class DispatchForm(forms.ModelForm):
             )
 
 
-class SchedulePreviewForm(forms.Form):
+class SchedulePreviewForm(_CronField, forms.Form):
     """The live cron preview (GET): plain words and the next five runs."""
 
     cron = forms.CharField(max_length=100)
     timezone = forms.CharField(max_length=64, required=False)
-
-    def clean_cron(self) -> str:
-        try:
-            return schedule.validate(self.cleaned_data["cron"])
-        except schedule.ScheduleError as exc:
-            raise forms.ValidationError(str(exc)) from None
 
     def clean_timezone(self) -> str:
         name = self.cleaned_data["timezone"] or settings.CONFIG.cron.timezone

@@ -459,8 +459,8 @@ def _yield_cpu() -> None:
     The read and predict threads do this, so the writer, the stage that
     bounds a run (it holds the one sink transaction), is not kept waiting for
     a core while they work ahead (2 cores, a 100k-row SQLite run, median of
-    3: 0.55 -> 0.49 s). Threads they start (the driver's fetch thread) inherit it. A
-    refusal (no such permission in some sandboxes) leaves the priority alone.
+    3: 0.55 -> 0.49 s). Threads they start (the driver's fetch thread)
+    inherit it. A refusal (some sandboxes) leaves the priority alone.
     """
     with contextlib.suppress(OSError, AttributeError):
         tid = threading.get_native_id()

@@ -49,7 +49,6 @@ def test_freed_buffers_are_reused_instead_of_faulted_in_again():
     took, faults = _faults("on")
     assert took == "True"
     _, default_faults = _faults("off")
-    # glibc's default gives the second buffer of each page back to the system
-    # (its trim threshold is twice its adaptive mmap threshold); kept, only
-    # the first page's buffers fault in.
+    # glibc's default hands part of the freed buffers back to the system and
+    # faults them in again on the next page; kept, they are reused.
     assert faults <= 0.75 * default_faults, (faults, default_faults)
