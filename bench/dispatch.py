@@ -150,6 +150,7 @@ def cpu_seconds(datasource: str) -> float:
 
 def train_models(wanted: list[str], time_limit: int) -> dict:
     from mlframework.core import demo
+    from registry import acceleration
     from registry.models import RegisteredModel
     from registry.training import TrainOptions, train_version
 
@@ -160,6 +161,8 @@ def train_models(wanted: list[str], time_limit: int) -> dict:
         existing = RegisteredModel.objects.filter(name=name).first()
         if existing is not None and existing.versions.exists():
             versions[key] = existing.version_for("production")
+            if acceleration.needs_compiling(versions[key]):  # trained before
+                acceleration.compile_version(versions[key])
             continue
         started = time.perf_counter()
         options = TrainOptions(
@@ -266,12 +269,31 @@ def stage_read(datasource: str, table: str):
     return time.perf_counter() - started, cpu_seconds(datasource) - cpu, batches
 
 
-def stage_predict(version, frame):
+_AUTOGLUON: dict = {}
+
+
+def autogluon_predictor(version):
+    """The version's predictor as AutoGluon trained it: loaded and persisted,
+    its LightGBM models not replaced by their compiled code."""
+    from registry import store
+
+    if version.pk not in _AUTOGLUON:
+        _AUTOGLUON[version.pk] = store.load(version)
+        _AUTOGLUON[version.pk].persist()
+    return _AUTOGLUON[version.pk]
+
+
+def stage_predict(version, frame, *, compiled: bool):
+    """predictor.predict on all rows at once: AutoGluon's as trained (the
+    issue's bare predict), or the platform's, with the compiled boosters."""
     from registry import services
     from registry.cache import predictors
 
     features = services._coerce(version, frame)  # not timed
-    predictor = predictors.get(version).predictor
+    if compiled:
+        predictor = predictors.get(version).predictor
+    else:
+        predictor = autogluon_predictor(version)
     cpu = cpu_seconds("")
     started = time.perf_counter()
     predicted = predictor.predict(features)
@@ -445,9 +467,8 @@ def handwritten(version, datasource: str, source: str, rows: int) -> float:
     import pyodbc
 
     from mlframework.lib import odbc
-    from registry.cache import predictors
 
-    predictor = predictors.get(version).predictor
+    predictor = autogluon_predictor(version)  # a user's own TabularPredictor
     target = "bench_hand"
     odbc.execute(datasource, f"DROP TABLE IF EXISTS {target}")
     odbc.execute(
@@ -515,8 +536,13 @@ def main() -> None:
                         frame = pa.Table.from_batches(batches).to_pandas()
                         del batches
                         predict_s, predict_cpu, predicted = stage_predict(
-                            version, frame
+                            version, frame, compiled=False
                         )
+                        native_s, native_cpu, native = stage_predict(
+                            version, frame, compiled=True
+                        )
+                        differ = int((predicted.to_numpy() != native.to_numpy()).sum())
+                        del native
                         write_s, write_cpu = stage_write(
                             datasource,
                             "bench_stage_write",
@@ -534,12 +560,16 @@ def main() -> None:
                                 write_s,
                                 write_cpu,
                                 e2e,
+                                native_s,
+                                native_cpu,
+                                differ,
                             )
                         )
                     # Each figure is the median of its rounds.
                     read_s, read_cpu = _median(rounds, 1), _median(rounds, 2)
                     predict_s, predict_cpu = _median(rounds, 3), _median(rounds, 4)
                     write_s, write_cpu = _median(rounds, 5), _median(rounds, 6)
+                    native_s, native_cpu = _median(rounds, 8), _median(rounds, 9)
                     e2e = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2][7]
                     hand_rows = min(rows, args.handwritten_rows)
                     hand_s = handwritten(version, datasource, source, hand_rows)
@@ -549,11 +579,15 @@ def main() -> None:
                         "model": key,
                         "read": rows / read_s,
                         "predict": rows / predict_s,
+                        "native": rows / native_s,
+                        "differ": max(r[10] for r in rounds),
                         "write": rows / write_s,
                         "e2e": rows / e2e["seconds"],
                         "e2e_seconds": e2e["seconds"],
                         "slowest_seconds": max(read_s, predict_s, write_s),
+                        "slowest_native_seconds": max(read_s, native_s, write_s),
                         "stages_cpu": read_cpu + predict_cpu + write_cpu,
+                        "stages_native_cpu": read_cpu + native_cpu + write_cpu,
                         "e2e_cpu": e2e["cpu_seconds"],
                         "e2e_rss_mb": e2e["maxrss_mb"],
                         "load": e2e["load_seconds"],
@@ -576,24 +610,27 @@ def report_line(r: dict) -> None:
     slowest = min(r["read"], r["predict"], r["write"])
     print(
         f"{r['db']:7} {r['rows']:>9,} {r['model']:7} rows/s: "
-        f"read {r['read']:>9,.0f}  predict {r['predict']:>9,.0f}  "
+        f"read {r['read']:>9,.0f}  predict {r['predict']:>9,.0f} "
+        f"(compiled {r['native']:>10,.0f}, {r['differ']} predictions differ)  "
         f"write {r['write']:>9,.0f} | end-to-end {r['e2e']:>9,.0f} "
         f"({r['e2e_seconds']:.1f} s, {r['e2e'] / slowest:.2f}x slowest stage, "
         f"peak RSS {r['e2e_rss_mb']:.0f} MB, model load {r['load']:.1f} s before) "
         f"| by hand {r['hand']:>8,.0f} "
         f"({r['hand_rows']:,} rows; end-to-end {r['e2e'] / r['hand']:.1f}x)\n"
         f"{'':26}CPU-seconds (this process + the database server): stages "
-        f"alone {r['stages_cpu']:.2f} together, end-to-end {r['e2e_cpu']:.2f}; "
-        f"on {CORES} cores at best {ceiling(r):.2f}x slowest stage",
+        f"alone {r['stages_cpu']:.2f} together ({r['stages_native_cpu']:.2f} with "
+        f"the compiled predict), end-to-end {r['e2e_cpu']:.2f}; on {CORES} cores "
+        f"at best {ceiling(r):.2f}x slowest stage",
         flush=True,
     )
 
 
 def ceiling(r: dict) -> float:
     """The best overlap ratio this machine allows: even with no waiting and no
-    overhead, the stages' CPU work (their CPU-seconds alone, database server
-    included) takes at least that divided by the cores."""
-    floor = max(r["slowest_seconds"], r["stages_cpu"] / CORES)
+    overhead, the stages' CPU work as the platform does it (their CPU-seconds
+    alone, the compiled predict, database server included) takes at least
+    that divided by the cores."""
+    floor = max(r["slowest_seconds"], r["stages_native_cpu"] / CORES)
     return r["slowest_seconds"] / floor
 
 
@@ -602,11 +639,15 @@ def report_goals(results: list[dict]) -> None:
     for r in results:
         slowest = min(r["read"], r["predict"], r["write"])
         ratio = r["e2e"] / slowest
+        # The same against the stages with the platform's compiled predict:
+        # never easier (that predict is faster, so its slowest stage is too).
+        strict = r["e2e"] / min(r["read"], r["native"], r["write"])
         print(
             f"  overlap  {r['db']:7} {r['rows']:>9,} {r['model']:7} "
             f"end-to-end / slowest stage = {ratio:.2f} "
             f"{'ok' if ratio >= 0.8 else 'MISSED'} (goal >= 0.8; "
-            f"at most {ceiling(r):.2f} on {CORES} cores)"
+            f"at most {ceiling(r):.2f} on {CORES} cores; "
+            f"{strict:.2f} against the compiled predict's stages)"
         )
     for r in results:
         if r["db"] == "mariadb" and r["model"] == "lgbm":

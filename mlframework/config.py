@@ -170,6 +170,9 @@ class TrainingConfig:
     min_rows: int = 20
     holdout_fraction: float = 0.2
     demo_time_limit: int = 60
+    # LightGBM models compiled to native code after training, and predicted
+    # with (registry.acceleration).
+    compiled_inference: bool = True
 
     def validate(self, path: str) -> None:
         if self.max_upload_mb < 1:

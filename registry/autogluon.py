@@ -12,8 +12,10 @@ import contextlib
 import logging
 import platform
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -211,6 +213,49 @@ def _captured_log(log_file: Path | None) -> Iterator[None]:
         handler.close()
 
 
+@dataclass
+class BoosterSlot:
+    """A LightGBM booster inside a persisted predictor, and where it came from."""
+
+    # The AutoGluon model: "LightGBMXT"; a bagged child "LightGBM_BAG_L1/S1F1".
+    key: str
+    model_file: str  # its pickle, relative to the predictor folder (a manifest key)
+    booster: Any  # lightgbm.Booster
+    owner: Any  # the AutoGluon model whose .model it is
+
+    def use(self, compiled) -> None:
+        """Predict with `compiled` (registry.compiled.CompiledBooster) from now on."""
+        self.owner.model = _CompiledBooster(self.booster, compiled)
+
+
+class _CompiledBooster:
+    """Stands in for a lightgbm.Booster on a persisted model: the predictions
+    AutoGluon asks for come from the compiled trees, with the same conversion
+    of the frame LightGBM makes; everything else is the booster's own."""
+
+    def __init__(self, booster, compiled) -> None:
+        self._booster = booster
+        self._compiled = compiled
+
+    def predict(self, data, *args, num_threads: int = 0, **kwargs):
+        if args or kwargs:  # raw scores, leaves, contributions, iterations
+            return self._booster.predict(data, *args, num_threads=num_threads, **kwargs)
+        if isinstance(data, pd.DataFrame):
+            from lightgbm.basic import _data_from_pandas
+
+            data = _data_from_pandas(
+                data, "auto", "auto", self._booster.pandas_categorical
+            )[0]
+        return self._compiled.predict(data)
+
+    def __getattr__(self, name):
+        return getattr(self._booster, name)
+
+    def __reduce_ex__(self, protocol):
+        # Saved (never by the platform) as the plain booster it stands for.
+        return self._booster.__reduce_ex__(protocol)
+
+
 class Predictor:
     """A fitted or loaded TabularPredictor behind the project's narrow API."""
 
@@ -241,6 +286,39 @@ class Predictor:
 
     def model_names(self) -> list[str]:
         return list(self._predictor.model_names())
+
+    def lightgbm_boosters(self) -> list[BoosterSlot]:
+        """The LightGBM boosters the best model predicts with (after persist())."""
+        from autogluon.core.models import BaggedEnsembleModel
+        from autogluon.tabular.models import LGBModel
+
+        root = self.path.resolve()
+        slots: list[BoosterSlot] = []
+
+        def visit(model, key: str) -> None:
+            if isinstance(model, LGBModel) and model.model is not None:
+                booster = getattr(model.model, "_booster", model.model)
+                file = Path(model.path).resolve() / model.model_file_name
+                slots.append(
+                    BoosterSlot(key, file.relative_to(root).as_posix(), booster, model)
+                )
+            elif isinstance(model, BaggedEnsembleModel):
+                for child in model.models:
+                    if not isinstance(child, str):  # persisted children only
+                        visit(child, f"{key}/{child.name}")
+
+        trainer = self._predictor._trainer
+        try:
+            names = trainer.get_minimum_model_set(self.best_model)
+            for name in names:
+                model = trainer.models.get(name)
+                if model is not None and not isinstance(model, str):
+                    visit(model, name)
+        except Exception as exc:
+            raise AutoGluonError(
+                f"AutoGluon's models could not be inspected: {exc}"
+            ) from exc
+        return slots
 
     def persist(self) -> None:
         try:

@@ -2,10 +2,10 @@
 
 Loading a predictor and persisting its models in memory costs seconds; a
 single-row prediction on a persisted one costs milliseconds. Entries are keyed
-by version id and manifest hash, so a pruned version (new manifest) is loaded
-afresh, and are dropped when a version is archived or deleted (in this
-process through ``drop``; in other processes on their next use, because the
-version folder is gone).
+by version id and the hashes of its manifest and compiled boosters, so a
+pruned or newly compiled version is loaded afresh, and are dropped when a
+version is archived or deleted (in this process through ``drop``; in other
+processes on their next use, because the version folder is gone).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from registry import store
+from registry import acceleration, store
 from registry.autogluon import Predictor
 
 
@@ -43,7 +43,7 @@ class PredictorCache:
         return max(1, int(settings.CONFIG.showroom.cache_size))
 
     def get(self, version) -> Entry:
-        key = (version.pk, version.manifest_sha256)
+        key = self._key(version)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -59,6 +59,7 @@ class PredictorCache:
             try:
                 predictor = store.load(version)
                 predictor.persist()
+                acceleration.attach(version, predictor)
             finally:
                 with self._lock:
                     self._loading.pop(key, None)
@@ -69,6 +70,10 @@ class PredictorCache:
                 while len(self._entries) > self.size:
                     self._entries.popitem(last=False)
             return entry
+
+    @staticmethod
+    def _key(version) -> tuple[int, str]:
+        return (version.pk, f"{version.manifest_sha256}/{version.compiled_sha256}")
 
     def drop(self, version_id: int) -> bool:
         with self._lock:
@@ -86,7 +91,7 @@ class PredictorCache:
 
     def __contains__(self, version) -> bool:
         with self._lock:
-            return (version.pk, version.manifest_sha256) in self._entries
+            return self._key(version) in self._entries
 
     def __len__(self) -> int:
         with self._lock:

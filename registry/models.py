@@ -147,6 +147,10 @@ class ModelVersion(models.Model):
     # The manifest's own hash: a manifest rewritten outside the platform no
     # longer matches the row, so its files are refused.
     manifest_sha256 = models.CharField(max_length=64, blank=True)
+    # The hash of compiled/compiled.json (LightGBM boosters compiled to native
+    # code, registry.acceleration); "" = none. Compiled code runs when loaded,
+    # so only files this row vouches for are used.
+    compiled_sha256 = models.CharField(max_length=64, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -57,7 +57,7 @@ def resolve_current(model_name: str, ref: str | int = "production") -> ModelVers
     """
     ref = parse_ref(ref)
     # "created" too: a rolled-back test transaction can hand an id out again.
-    state = ("status", "manifest_sha256", "analysis", "created")
+    state = ("status", "manifest_sha256", "compiled_sha256", "analysis", "created")
     if isinstance(ref, int):
         rows = ModelVersion.objects.filter(
             model__name=model_name, number=ref

@@ -24,6 +24,10 @@ from registry.errors import ModelUnavailable
 MANIFEST = "manifest.json"
 PREDICTOR = "predictor"
 FORMAT = 1
+# Compiled boosters (registry.acceleration) beside predictor/: their own
+# manifest, whose hash is on the row (ModelVersion.compiled_sha256).
+COMPILED = "compiled"
+COMPILED_MANIFEST = "compiled.json"
 
 
 def root() -> Path:
@@ -142,6 +146,81 @@ def verify(version) -> Path:
             "(its hash does not match the manifest); it will not be loaded."
         )
     return path / PREDICTOR
+
+
+def predictor_files(version) -> dict[str, str]:
+    """The predictor's files and their hashes, as its manifest lists them."""
+    manifest = version_dir(version.model.name, version.number) / MANIFEST
+    return json.loads(manifest.read_bytes()).get("files") or {}
+
+
+def compiled_staging(version) -> Path:
+    """A fresh folder to compile into, inside the version's folder."""
+    path = (
+        version_dir(version.model.name, version.number)
+        / f".{COMPILED}-{uuid.uuid4().hex}"
+    )
+    path.mkdir()
+    return path
+
+
+def publish_compiled(version, staging: Path, manifest: dict) -> str:
+    """Write compiled.json (with every file's hash) into `staging`, put the
+    folder in place of the version's compiled/; return compiled.json's hash.
+    The caller stores the hash on the row in the same breath."""
+    manifest = {
+        **manifest,
+        "format": FORMAT,
+        "files": {
+            path.name: file_sha256(path)
+            for path in sorted(staging.iterdir())
+            if path.is_file() and path.name != COMPILED_MANIFEST
+        },
+    }
+    data = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    (staging / COMPILED_MANIFEST).write_bytes(data)
+    target = version_dir(version.model.name, version.number) / COMPILED
+    if target.exists():
+        old = target.with_name(f".{COMPILED}-old-{uuid.uuid4().hex}")
+        os.rename(target, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.rename(staging, target)
+    return hashlib.sha256(data).hexdigest()
+
+
+def remove_compiled(version) -> None:
+    shutil.rmtree(
+        version_dir(version.model.name, version.number) / COMPILED, ignore_errors=True
+    )
+
+
+def verify_compiled(version) -> tuple[Path, dict]:
+    """Check compiled/ against the hash on the row; return (folder, manifest).
+
+    Raises ModelUnavailable with the reason when anything does not match (the
+    caller then predicts with LightGBM itself).
+    """
+    folder = version_dir(version.model.name, version.number) / COMPILED
+    manifest_file = folder / COMPILED_MANIFEST
+    if not version.compiled_sha256:
+        raise ModelUnavailable(f"{version} has no compiled models.")
+    if not manifest_file.is_file():
+        raise ModelUnavailable(f"{version}: {COMPILED}/{COMPILED_MANIFEST} is missing.")
+    data = manifest_file.read_bytes()
+    if hashlib.sha256(data).hexdigest() != version.compiled_sha256:
+        raise ModelUnavailable(
+            f"{version}: {COMPILED}/{COMPILED_MANIFEST} does not match the one the "
+            "platform wrote; the compiled code will not be loaded."
+        )
+    manifest = json.loads(data)
+    for name, digest in (manifest.get("files") or {}).items():
+        path = folder / name
+        if path.is_symlink() or not path.is_file() or file_sha256(path) != digest:
+            raise ModelUnavailable(
+                f"{version}: {COMPILED}/{name} is missing or was changed after it "
+                "was compiled; the compiled code will not be loaded."
+            )
+    return folder, manifest
 
 
 def load(version) -> autogluon.Predictor:

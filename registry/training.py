@@ -26,7 +26,7 @@ from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
 from mlframework.events.log import log_event
-from registry import autogluon, datasets, profiling, store
+from registry import acceleration, autogluon, datasets, profiling, store
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
 from registry.models import ModelAlias, ModelVersion, RegisteredModel, slug_validator
 
@@ -474,7 +474,9 @@ def train_version(
     )
     if on_ready is not None:
         on_ready(version)
-    return analyse(version, test=test)
+    version = analyse(version, test=test)
+    acceleration.compile_version(version, test.drop(columns=[label]))
+    return version
 
 
 def _model_rows(frame: pd.DataFrame, features: list[str], label: str) -> pd.DataFrame:
