@@ -251,9 +251,12 @@ class _CompiledBooster:
     def __getattr__(self, name):
         return getattr(self._booster, name)
 
-    def __reduce_ex__(self, protocol):
+    def __reduce__(self):
         # Saved (never by the platform) as the plain booster it stands for.
-        return self._booster.__reduce_ex__(protocol)
+        return (
+            type(self._booster),
+            (None, None, None, self._booster.model_to_string()),
+        )
 
 
 class Predictor:

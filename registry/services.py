@@ -14,7 +14,7 @@ from django.utils import timezone
 from pandas.api.types import infer_dtype, is_numeric_dtype
 
 from mlframework.events.log import log_event
-from registry import store
+from registry import acceleration, store
 from registry.cache import predictors
 from registry.errors import (
     ModelUnavailable,
@@ -352,6 +352,9 @@ def prune(version: ModelVersion, *, user=None) -> list[str]:
         }
         version.save(update_fields=["manifest_sha256", "size_bytes", "lineage"])
     predictors.drop(version.pk)
+    if version.compiled_sha256:
+        # AutoGluon saved the kept models again: compile from those files.
+        acceleration.compile_version(version)
     log_event(
         SOURCE,
         "version.pruned",
