@@ -17,6 +17,7 @@ setup: system $(VENV)/.runtime
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py demo load
 	$(PY) manage.py demo_model
+	$(PY) manage.py compile_models --missing
 	$(PY) manage.py demo_cases
 	$(PY) manage.py demo_dispatch
 	$(PY) manage.py monitor --install-cron

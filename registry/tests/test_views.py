@@ -351,6 +351,9 @@ def test_the_version_page_shows_lineage_and_charts(viewer_client, tiny_classifie
         "bill_length_mm",
         "Biscoe, Dream, Torgersen",
         "chart.umd.min.js",
+        "1 LightGBM model (",
+        "compiled to native code",
+        "held-out rows (largest difference",
     ):
         assert text in content, text
     assert "Archive" not in content  # viewers get no actions
