@@ -76,9 +76,17 @@ def write_config() -> Path:
         }
         | {"var": str(FOLDER), "static_root": str(FOLDER / "static")},
         "web": {"secret_key": "bench-only-secret-key-0123456789abcdefghijklmnop"},
+        # As the shipped config.yaml has them (WAL, no fsync per commit).
         "databases": {
-            "default": {"engine": "sqlite", "name": str(FOLDER / "platform.sqlite3")},
-            "events": {"engine": "sqlite", "name": str(FOLDER / "events.sqlite3")},
+            key: {
+                "engine": "sqlite",
+                "name": str(FOLDER / f"{name}.sqlite3"),
+                "options": {
+                    "init_command": "PRAGMA journal_mode=WAL; "
+                    "PRAGMA synchronous=NORMAL;"
+                },
+            }
+            for key, name in (("default", "platform"), ("events", "events"))
         },
         "datasources": {
             "bench_sqlite": {

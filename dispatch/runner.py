@@ -39,8 +39,10 @@ HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 120.0
 PROGRESS_EVENT_SECONDS = 10.0
 QUEUE_DEPTH = 2
-# The first chunk is small, so predicting and writing start while the rest is
-# still being read, instead of after a whole chunk_size of rows.
+# The first chunk is small and each next one twice the last, up to the
+# dispatch's chunk size: predicting and writing start while the rest is still
+# being read, and the writer gets its next chunk about when it is done with
+# the last, instead of waiting for a whole chunk_size of rows at the start.
 FIRST_CHUNK_ROWS = 1000
 # Niceness of the read and predict threads (see _yield_cpu).
 AHEAD_NICENESS = 5
@@ -434,18 +436,44 @@ def _prepare_sqlite(name: str) -> None:
             connection.execute("PRAGMA journal_mode=WAL").fetchall()
 
 
-def _rechunk(batches: list[pa.RecordBatch], size: int, last: bool) -> tuple:
-    """Join small fetched batches into chunks of exactly `size` rows (the last
-    one may be shorter); returns (chunks, rows left over for the next call)."""
-    if len(batches) == 1 and (batches[0].num_rows == size or last):
-        return batches, []
-    table = pa.Table.from_batches(batches)
-    full = table.num_rows if last else table.num_rows - table.num_rows % size
-    chunks = [
-        table.slice(offset, min(size, full - offset)).combine_chunks().to_batches()[0]
-        for offset in range(0, full, size)
-    ]
-    return chunks, table.slice(full).to_batches()
+class _Chunker:
+    """Cuts fetched batches into chunks: FIRST_CHUNK_ROWS rows, then each
+    chunk twice the last, up to `limit` rows. Small fetched batches are
+    joined, large ones sliced (no copy)."""
+
+    def __init__(self, first: int, limit: int) -> None:
+        self.size = min(first, limit)
+        self.limit = limit
+        self.pending: list[pa.RecordBatch] = []
+        self.rows = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self.pending.append(batch)
+            self.rows += batch.num_rows
+
+    def take(self, last: bool) -> list[pa.RecordBatch]:
+        """The chunks complete now (with `last`, also the short final one)."""
+        chunks = []
+        while self.rows and (self.rows >= self.size or last):
+            chunks.append(self._head(min(self.size, self.rows)))
+            self.size = min(self.size * 2, self.limit)
+        return chunks
+
+    def _head(self, rows: int) -> pa.RecordBatch:
+        first = self.pending[0]
+        if first.num_rows >= rows:
+            chunk = first.slice(0, rows)
+            if first.num_rows > rows:
+                self.pending[0] = first.slice(rows)
+            else:
+                self.pending.pop(0)
+        else:
+            table = pa.Table.from_batches(self.pending)
+            chunk = table.slice(0, rows).combine_chunks().to_batches()[0]
+            self.pending = table.slice(rows).to_batches()
+        self.rows -= rows
+        return chunk
 
 
 def _sink_column(name: str) -> str:
@@ -534,7 +562,7 @@ class _Pipeline:
                     dispatch.source_query,
                     dispatch.page_by,
                     page_size=dispatch.chunk_size,
-                    first_page_size=min(FIRST_CHUNK_ROWS, dispatch.chunk_size),
+                    first_page_size=FIRST_CHUNK_ROWS,
                     max_bytes_per_batch=READ_BUFFER_BYTES,
                     max_text_size=READ_MAX_TEXT_BYTES,
                 )
@@ -547,21 +575,14 @@ class _Pipeline:
                     max_text_size=READ_MAX_TEXT_BYTES,
                     streaming=True,
                 )
-            pending: list[pa.RecordBatch] = []
-            pending_rows = 0
-            size = min(FIRST_CHUNK_ROWS, dispatch.chunk_size)
+            chunker = _Chunker(FIRST_CHUNK_ROWS, dispatch.chunk_size)
             while True:
                 started = time.perf_counter()
                 batch = next(batches, None)
-                if batch is not None and batch.num_rows:
-                    pending.append(batch)
-                    pending_rows += batch.num_rows
+                if batch is not None:
+                    chunker.add(batch)
                     self.progress.rows_read += batch.num_rows
-                chunks = []
-                if pending and (pending_rows >= size or batch is None):
-                    chunks, rest = _rechunk(pending, size, batch is None)
-                    pending, pending_rows = rest, sum(b.num_rows for b in rest)
-                    size = dispatch.chunk_size
+                chunks = chunker.take(last=batch is None)
                 self.progress.add("read", time.perf_counter() - started)
                 for chunk in chunks:
                     if not self._put(self.read_queue, chunk):
@@ -668,14 +689,22 @@ class _Pipeline:
         schema = None
         committed = False
         try:
+            # Connected (and the run's old rows deleted, in a replace mode)
+            # while the first chunk is read and predicted.
+            started = time.perf_counter()
+            writer = self._connect_sink()
+            self.progress.add("write", time.perf_counter() - started)
             while True:
                 batch = self._get(self.write_queue)
                 if batch is _DONE:
                     break
                 started = time.perf_counter()
-                if writer is None:
+                if schema is None:
                     schema = batch.schema
-                    writer = self._open_sink(schema)
+                    if writer is None:
+                        writer = self._open_sink(schema)
+                    else:
+                        self._start(writer, schema)
                 elif batch.schema != schema:
                     batch = batch.cast(schema)
                 try:
@@ -708,6 +737,42 @@ class _Pipeline:
             if writer is not None and not committed:
                 writer.rollback()
 
+    def _connect_sink(self) -> odbc.TransactionWriter | None:
+        """The sink's transaction, opened before the first chunk arrives, when
+        the table exists; None when it is to be created (that needs the
+        first chunk's columns)."""
+        dispatch = self.dispatch
+        if not odbc.table_exists(dispatch.sink_datasource, dispatch.sink_table):
+            return None
+        writer = odbc.TransactionWriter(dispatch.sink_datasource)
+        try:
+            self._clear(writer)
+        except BaseException:
+            writer.rollback()
+            raise
+        return writer
+
+    def _clear(self, writer: odbc.TransactionWriter) -> None:
+        """Delete what the sink mode replaces, inside the run's transaction."""
+        dispatch = self.dispatch
+        text = odbc.connection_string(dispatch.sink_datasource)
+        target = odbc.quote_identifier(dispatch.sink_table, text)
+        if dispatch.sink_mode == SinkMode.REPLACE_RUN_KEY:
+            writer.execute(
+                f"DELETE FROM {target} WHERE "  # noqa: S608 - quoted identifiers
+                f"{odbc.quote_identifier('run_key', text)} = ?",
+                [self.dispatch_run.run_key],
+            )
+        elif dispatch.sink_mode == SinkMode.REPLACE_ALL:
+            writer.execute(f"DELETE FROM {target}")  # noqa: S608
+
+    def _start(self, writer: odbc.TransactionWriter, schema: pa.Schema) -> None:
+        writer.start(
+            self.dispatch.sink_table,
+            schema,
+            chunk_size=min(self.dispatch.chunk_size, 10_000),
+        )
+
     def _open_sink(self, schema: pa.Schema | None) -> odbc.TransactionWriter:
         dispatch = self.dispatch
         name, table = dispatch.sink_datasource, dispatch.sink_table
@@ -726,17 +791,8 @@ class _Pipeline:
                 index=["run_key"],
             )
         writer = odbc.TransactionWriter(name)
-        text = odbc.connection_string(name)
-        target = odbc.quote_identifier(table, text)
         if odbc.table_exists(name, table):
-            if dispatch.sink_mode == SinkMode.REPLACE_RUN_KEY:
-                writer.execute(
-                    f"DELETE FROM {target} WHERE "  # noqa: S608 - quoted identifiers
-                    f"{odbc.quote_identifier('run_key', text)} = ?",
-                    [self.dispatch_run.run_key],
-                )
-            elif dispatch.sink_mode == SinkMode.REPLACE_ALL:
-                writer.execute(f"DELETE FROM {target}")  # noqa: S608
+            self._clear(writer)
         if schema is not None:
-            writer.start(table, schema, chunk_size=min(dispatch.chunk_size, 10_000))
+            self._start(writer, schema)
         return writer

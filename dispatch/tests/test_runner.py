@@ -101,7 +101,7 @@ def test_reading_and_predicting_give_way_to_the_writer(scoring, monkeypatch):
 
         return wrapped
 
-    monkeypatch.setattr(runner, "_rechunk", spy("read", runner._rechunk))
+    monkeypatch.setattr(runner._Chunker, "take", spy("read", runner._Chunker.take))
     monkeypatch.setattr(
         runner._Pipeline, "_frame", spy("predict", runner._Pipeline._frame)
     )
@@ -269,16 +269,28 @@ def test_the_sweeper_fails_runs_with_a_stale_heartbeat(scoring):
     assert runner.run_scheduled(dispatch.pk).status == RunStatus.SUCCEEDED
 
 
-def test_small_fetched_batches_are_joined_into_exact_chunks():
+def test_fetched_batches_are_cut_into_chunks_that_double_up_to_the_chunk_size():
     import pyarrow as pa
 
-    batches = [pa.record_batch({"id": list(range(i, i + 7))}) for i in range(0, 35, 7)]
-    chunks, rest = runner._rechunk(batches, 10, last=False)
-    assert [c.num_rows for c in chunks] == [10, 10, 10]
-    assert sum(b.num_rows for b in rest) == 5
-    assert chunks[1].column(0).to_pylist() == list(range(10, 20))
-    chunks, rest = runner._rechunk(rest, 10, last=True)
-    assert [c.num_rows for c in chunks] == [5] and rest == []
+    chunker = runner._Chunker(2, 10)
+    for start in range(0, 35, 7):  # small batches of 7 rows are joined
+        chunker.add(pa.record_batch({"id": list(range(start, start + 7))}))
+    chunks = chunker.take(last=False)
+    assert [c.num_rows for c in chunks] == [2, 4, 8, 10, 10]
+    assert chunker.rows == 1
+    assert chunker.take(last=False) == []
+    assert [c.num_rows for c in chunker.take(last=True)] == [1]
+    ids = [i for c in chunks for i in c.column(0).to_pylist()]
+    assert ids == list(range(34))
+    # A batch larger than the chunk is sliced; the rest waits for more rows.
+    chunker = runner._Chunker(1000, 10_000)
+    chunker.add(pa.record_batch({"id": list(range(10_000))}))
+    assert [c.num_rows for c in chunker.take(last=False)] == [1000, 2000, 4000]
+    assert chunker.rows == 3000 and chunker.size == 8000
+    chunker.add(pa.record_batch({"id": list(range(10_000, 20_000))}))
+    chunks = chunker.take(last=True)
+    assert [c.num_rows for c in chunks] == [8000, 5000]
+    assert chunks[0].column(0).to_pylist() == list(range(7000, 15_000))
 
 
 def test_the_sweeper_releases_claims_of_ended_or_vanished_runs(make_dispatch):

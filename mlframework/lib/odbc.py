@@ -344,8 +344,12 @@ class TransactionWriter:
             raise OdbcError(self.name, str(exc)) from None
 
     def write(self, batch: pa.RecordBatch) -> None:
+        """Insert the batch's rows now (inside the transaction): the rows
+        that do not fill the insert buffer are sent too, not kept for the
+        next batch."""
         try:
             self._writer.write_batch(batch)
+            self._writer.flush()
         except arrow_odbc.Error as exc:
             raise OdbcError(self.name, str(exc)) from None
 
@@ -388,7 +392,8 @@ def read_pages(
     read twice. The key must be unique, non-null and an integer; anything
     else stops the read with the reason instead of skipping rows.
     `first_page_size` (default: page_size) makes the first page smaller, so
-    a consumer can start on it sooner.
+    a consumer can start on it sooner; each next page is then twice the last,
+    up to page_size.
     """
     text = connection_string(name)
     column = quote_identifier(key, text)
@@ -402,13 +407,13 @@ def read_pages(
     except arrow_odbc.Error as exc:
         raise OdbcError(name, str(exc)) from None
     last = None
+    size = int(min(first_page_size or page_size, page_size))
     try:
         while True:
             # After the first page, start AT the last key read: that row comes
             # back first and is dropped, and a second row with the same key
             # (a repeat across the page boundary, which "> last" would skip
             # silently) fails the read.
-            size = int(page_size if last is not None else first_page_size or page_size)
             where, limit = "", size
             if last is not None:
                 where, limit = f"WHERE {column} >= ? ", size + 1
@@ -439,6 +444,7 @@ def read_pages(
                 raise OdbcError(name, str(exc)) from None
             if rows < size:
                 return
+            size = min(size * 2, int(page_size))
     finally:
         with contextlib.suppress(arrow_odbc.Error):
             connection.rollback()  # read only: nothing to keep
