@@ -9,14 +9,18 @@ sink), for each database x row count x model, all measured in the same run:
 
 (a) each stage alone: reading the source with arrow-odbc as the runner does
     (MariaDB: in pages by the primary key, dispatch.page_by); the bare
-    predictor.predict on all rows already in memory; writing the predictions
-    with arrow-odbc in one transaction;
+    predictor.predict on all rows already in memory, as AutoGluon trained it
+    (the goal's stage) and with the version's LightGBM boosters compiled to
+    native code (registry.acceleration, what the platform predicts with;
+    printed as "compiled", with how many predictions differ); writing the
+    predictions with arrow-odbc in one transaction;
 (b) the platform's dispatch end to end (runner.run_scheduled in a child
     process, whose peak RSS is recorded), into an existing sink table as
     every scheduled run after the first;
-(c) what a user would write by hand: pandas.read_sql through pyodbc, predict,
-    pyodbc executemany + commit (on at most --handwritten-rows rows: it is
-    linear and slow; rows/s is what is compared).
+(c) what a user would write by hand: pandas.read_sql through pyodbc,
+    AutoGluon's predict, pyodbc executemany + commit (on at most
+    --handwritten-rows rows: it is linear and slow; rows/s is what is
+    compared).
 
 Each configuration runs --repeats rounds of (a) and (b) (default 3); every
 figure printed is the median of its rounds (the end-to-end run's own figures,
@@ -27,8 +31,9 @@ Goals printed at the end: (b) >= 0.8 x the slowest stage of (a) in rows/s;
 largest row count <= 1.25 x that at the smallest.
 
 Each configuration also prints the CPU-seconds its stages cost alone (this
-process and, for MariaDB, the database server), and from them the best
-overlap ratio the machine's cores allow: three stages that together need more
+process and, for MariaDB, the database server; also with the compiled
+predict), and from the platform's the best overlap ratio the machine's
+cores allow: three stages that together need more
 CPU than the cores can give while the slowest runs cannot all overlap.
 
 Models: "lgbm" is one LightGBM with default hyperparameters; "default" is the

@@ -199,30 +199,6 @@ def test_compiled_inference_can_be_turned_off(settings, penguins_frame):
     assert version.compiled_sha256 == ""
 
 
-def test_pruning_keeps_the_compiled_code_usable(penguins_frame):
-    version = train_version(
-        penguins_frame,
-        name="prunable",
-        options=TrainOptions(label="species", excluded=["id"], time_limit=60),
-        hyperparameters={
-            "GBM": [
-                {"num_boost_round": 20},
-                {
-                    "num_boost_round": 30,
-                    "extra_trees": True,
-                    "ag_args": {"name_suffix": "XT"},
-                },
-            ]
-        },
-        num_cpus=1,
-    )
-    assert version.lineage["compiled"]["status"] == "compiled"
-    services.prune(version)
-    version.refresh_from_db()
-    services.predict(version, penguins_frame.head(3))
-    assert _kinds(predictors.get(version).predictor) == ["_CompiledBooster"]
-
-
 def test_the_command_refuses_what_it_cannot_find(tiny_classifier):
     with pytest.raises(CommandError, match="--missing or --all"):
         call_command("compile_models")
@@ -288,16 +264,7 @@ def test_probe_rows_take_every_branch_and_catch_wrong_code(tmp_path):
         }
     )
     target = features["x"] * 3 + (features["c"] == "b") * 5 + features["y"] / 50
-    booster = lightgbm.train(
-        {
-            "objective": "regression",
-            "num_leaves": 7,
-            "verbose": -1,
-            "min_data_per_group": 5,
-        },
-        lightgbm.Dataset(features, target),
-        num_boost_round=12,
-    )
+    booster = _booster(features, target, rounds=12)
     rows = native.probe_rows(booster)
     thresholds = set()
     for tree in booster.dump_model()["tree_info"]:
@@ -323,16 +290,7 @@ def test_probe_rows_take_every_branch_and_catch_wrong_code(tmp_path):
         native.TOLERANCE
     )
     # Code from a different model (one more round) is caught on the same rows.
-    other = lightgbm.train(
-        {
-            "objective": "regression",
-            "num_leaves": 7,
-            "verbose": -1,
-            "min_data_per_group": 5,
-        },
-        lightgbm.Dataset(features, target),
-        num_boost_round=13,
-    )
+    other = _booster(features, target, rounds=13)
     wrong = native.compile_booster(
         other.model_to_string(), tmp_path / "w.txt", tmp_path / "w.o"
     )
@@ -344,6 +302,19 @@ def test_probe_rows_take_every_branch_and_catch_wrong_code(tmp_path):
     assert np.array_equal(loaded.predict(rows), code.predict(rows))
     with pytest.raises(native.CompileError, match="expects 3 features"):
         loaded.predict(rows[:, :2])
+
+
+def _booster(features, target, *, rounds: int) -> lightgbm.Booster:
+    return lightgbm.train(
+        {
+            "objective": "regression",
+            "num_leaves": 7,
+            "verbose": -1,
+            "min_data_per_group": 5,
+        },
+        lightgbm.Dataset(features, target),
+        num_boost_round=rounds,
+    )
 
 
 def _call(*args) -> str:

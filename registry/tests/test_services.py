@@ -304,6 +304,12 @@ def test_prune_keeps_the_best_model_and_a_valid_manifest(penguins_frame):
     store.verify(version)
     result = services.predict(version, penguins_frame.head(5))
     assert len(result) == 5
+    # AutoGluon saved the kept model again: it was compiled again, from it.
+    assert version.lineage["compiled"]["status"] == "compiled"
+    entry = predictors.get(version)
+    assert [
+        type(slot.owner.model).__name__ for slot in entry.predictor.lightgbm_boosters()
+    ] == ["_CompiledBooster"]
     del autogluon
 
 
