@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from registry import autogluon, store
+from registry import acceleration, autogluon, store
 from registry.models import ModelVersion
 from registry.training import TrainOptions, train_version
 
 # (frame hash, label) -> a predictor folder fitted earlier in this process.
 _fitted: dict[tuple[str, str], Path] = {}
+_compiled: dict[tuple[str, str], dict] = {}  # the outcome of compiling it
 _lock = threading.Lock()
 
 
@@ -65,7 +66,12 @@ def train_tiny(
             hyperparameters=autogluon.FAST_HYPERPARAMETERS,
             num_cpus=1,
             fitted_from=cached / store.PREDICTOR if cached else None,
+            compile_models=cached is None,
         )
+        if cached is not None:  # its compiled code too: compiling costs ~1 s
+            acceleration.reuse_compiled(
+                version, cached / store.COMPILED, _compiled[key]
+            )
         if cached is None and reuse:
             keep = store.root() / ".tiny-cache" / key[0][:16] / label
             shutil.rmtree(keep, ignore_errors=True)
@@ -75,4 +81,5 @@ def train_tiny(
                 keep,
             )
             _fitted[key] = keep
+            _compiled[key] = version.lineage.get("compiled") or {}
     return version

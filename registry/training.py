@@ -333,6 +333,7 @@ def train_version(
     fitted_from: Path | None = None,
     description: str = "",
     on_ready: Callable[[ModelVersion], None] | None = None,
+    compile_models: bool = True,
 ) -> ModelVersion:
     """Train and register a new version of model `name`; return it.
 
@@ -475,7 +476,8 @@ def train_version(
     if on_ready is not None:
         on_ready(version)
     version = analyse(version, test=test)
-    acceleration.compile_version(version, test.drop(columns=[label]))
+    if compile_models:  # False: the caller records compiled code of its own
+        acceleration.compile_version(version, test.drop(columns=[label]))
     return version
 
 
