@@ -115,6 +115,10 @@ def compile_version(version: ModelVersion, sample: pd.DataFrame | None = None) -
             raise
     except RegistryError as exc:
         return _record(version, "", {"status": "failed", "reason": str(exc)})
+    except Exception as exc:  # a version stays usable whatever went wrong here
+        logger.exception("compiling %s failed unexpectedly", version)
+        reason = f"unexpected error: {type(exc).__name__}: {exc}"
+        return _record(version, "", {"status": "failed", "reason": reason})
     return _record(
         version,
         digest,

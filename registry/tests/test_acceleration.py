@@ -170,6 +170,22 @@ def test_a_model_that_does_not_compile_equal_keeps_predicting_with_lightgbm(
     assert "compiled" in _call("compile_models", "penguins:1")
 
 
+def test_an_unexpected_error_while_compiling_is_recorded_not_raised(
+    tiny_classifier, monkeypatch
+):
+    def broken(booster, rows=4096, seed=0):
+        raise KeyError("tree_info")
+
+    monkeypatch.setattr(native, "probe_rows", broken)
+    outcome = acceleration.compile_version(tiny_classifier)
+    assert outcome == {
+        "status": "failed",
+        "reason": "unexpected error: KeyError: 'tree_info'",
+    }
+    assert tiny_classifier.compiled_sha256 == ""
+    assert not (store.version_dir("penguins", 1) / store.COMPILED).exists()
+
+
 def test_a_version_without_lightgbm_has_nothing_to_compile(penguins_frame):
     version = train_version(
         penguins_frame,
