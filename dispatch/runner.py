@@ -746,7 +746,7 @@ class _Pipeline:
                 if schema is None:
                     schema = batch.schema
                     if writer is None:
-                        writer = self._open_sink(schema)
+                        writer = self._create_sink(schema)
                     else:
                         self._start(writer, schema)
                 elif batch.schema != schema:
@@ -766,10 +766,9 @@ class _Pipeline:
             if self.failed.is_set():
                 return
             started = time.perf_counter()
-            if writer is None:
-                # No source rows: still honour replace semantics on an empty run.
-                writer = self._open_sink(None)
-            writer.commit()
+            # No writer: no rows, and no table to replace rows in.
+            if writer is not None:
+                writer.commit()  # an empty run still replaces (_clear)
             committed = True
             self.progress.add("write", time.perf_counter() - started)
         except odbc.OdbcError as exc:
@@ -817,10 +816,12 @@ class _Pipeline:
             chunk_size=min(self.dispatch.chunk_size, 10_000),
         )
 
-    def _open_sink(self, schema: pa.Schema | None) -> odbc.TransactionWriter:
+    def _create_sink(self, schema: pa.Schema) -> odbc.TransactionWriter:
+        """The sink table did not exist when the run started: create it (when
+        the dispatch may), then open the run's transaction on it."""
         dispatch = self.dispatch
         name, table = dispatch.sink_datasource, dispatch.sink_table
-        if schema is not None and not odbc.table_exists(name, table):
+        if not odbc.table_exists(name, table):  # or another run created it since
             if not dispatch.create_table:
                 raise RunError(
                     f"The sink table {table} does not exist in {name} and the "
@@ -835,8 +836,6 @@ class _Pipeline:
                 index=["run_key"],
             )
         writer = odbc.TransactionWriter(name)
-        if odbc.table_exists(name, table):
-            self._clear(writer)
-        if schema is not None:
-            self._start(writer, schema)
+        self._clear(writer)  # rows another run wrote since, in a replace mode
+        self._start(writer, schema)
         return writer

@@ -18,7 +18,9 @@ compiles versions trained before this existed, or again on another CPU.
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import time
 
 import numpy as np
@@ -252,9 +254,6 @@ def reuse_compiled(version: ModelVersion, folder, outcome: dict) -> dict:
     version fitted from the same model files, instead of compiling them
     again (registry.testing reuses one fit across tests). Compiles when the
     model files or the CPU are not the same."""
-    import json
-    import shutil
-
     if outcome.get("status") != "compiled":
         return compile_version(version)
     source = json.loads((folder / store.COMPILED_MANIFEST).read_text())

@@ -171,6 +171,23 @@ def test_replace_mode_run_twice_gives_one_set_of_rows(datasource, scoring):
     assert sink_count(datasource, dispatch.sink_table) == 688
 
 
+def test_an_empty_source_replaces_and_creates_nothing(datasource, scoring, tables):
+    dispatch = scoring(datasource, sink_mode=SinkMode.REPLACE_ALL)
+    assert runner.run_scheduled(dispatch.pk).status == RunStatus.SUCCEEDED
+    assert sink_count(datasource, dispatch.sink_table) == 344
+    dispatch.source_query += " WHERE id < 0"
+    dispatch.save()
+    empty = runner.run_scheduled(dispatch.pk)
+    assert empty.status == RunStatus.SUCCEEDED, empty.error
+    assert (empty.rows_read, empty.rows_written) == (0, 0)
+    assert sink_count(datasource, dispatch.sink_table) == 0  # replaced by nothing
+    # No rows and no sink table yet: the run succeeds and creates none.
+    dispatch.sink_table = tables(datasource, "none")
+    dispatch.save()
+    assert runner.run_scheduled(dispatch.pk).status == RunStatus.SUCCEEDED
+    assert not odbc.table_exists(datasource, dispatch.sink_table)
+
+
 def test_unicode_decimals_dates_and_nulls_round_trip(
     datasource, scoring, penguins_frame, source_table
 ):

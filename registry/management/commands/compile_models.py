@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from registry import acceleration, services, training
 from registry.errors import RegistryError
-from registry.models import ModelVersion, parse_ref
+from registry.models import ModelVersion
 
 
 class Command(BaseCommand):
@@ -53,6 +53,6 @@ class Command(BaseCommand):
         if not sep or not rest:
             raise CommandError(f"{ref!r}: write MODEL:NUMBER or MODEL@ALIAS")
         try:
-            return services.resolve(name, parse_ref(rest))
+            return services.resolve(name, rest)
         except RegistryError as exc:
             raise CommandError(f"{ref}: {exc}") from exc
