@@ -1,15 +1,20 @@
 """The malloc settings the dispatch runner applies, checked in a child process."""
 
+import resource
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 
-# As a paged read does: per page a new fetch thread allocates two 16-MB buffers,
-# fills them and frees them. Count the page faults over 20 pages.
+# As a paged read does: per page two 16-MB fetch buffers are allocated, filled
+# and freed. Count the page faults over 20 pages. The pages run on one thread:
+# the runner's fetch threads each start a new one, but which malloc arena a new
+# thread gets depends on whether the previous thread has fully exited
+# (Python's join returns a little before), so on threads the default's fault
+# count varies between machines (CI saw it equal to the setting's once).
 PROBE = """
-import ctypes, resource, sys, threading
+import ctypes, resource, sys
 from mlframework.lib import memory
 took = memory.keep_freed_buffers() if sys.argv[1] == "on" else None
 libc = ctypes.CDLL("libc.so.6")
@@ -25,9 +30,7 @@ def page():
 
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
-    thread = threading.Thread(target=page)
-    thread.start()
-    thread.join()
+    page()
 print(took, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -49,6 +52,9 @@ def test_freed_buffers_are_reused_instead_of_faulted_in_again():
     took, faults = _faults("on")
     assert took == "True"
     _, default_faults = _faults("off")
-    # glibc's default hands part of the freed buffers back to the system and
-    # faults them in again on the next page; kept, they are reused.
-    assert faults <= 0.75 * default_faults, (faults, default_faults)
+    # glibc's default hands the freed buffers back to the system and faults
+    # them in again on the next page (here 20 pages, ~163k faults); kept, they
+    # are reused after the first page (~8k).
+    one_page = 2 * 16 * 1024 * 1024 // resource.getpagesize()
+    assert faults <= 1.5 * one_page, (faults, default_faults)
+    assert default_faults >= 5 * one_page, (faults, default_faults)
