@@ -248,7 +248,7 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
     pipeline = _Pipeline(run, progress)
     started = time.perf_counter()
     try:
-        _start_reading(run, pipeline)
+        _begin(run, pipeline)
     except Exception as exc:  # reported below, after "started"
         not_started: Exception | None = exc
     else:
@@ -266,9 +266,9 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
     try:
         if not_started is not None:
             raise not_started
-        # Other dispatches' dead runs, while the first chunk is read.
+        # Other dispatches' dead runs, while the first chunks are on their way.
         sweep()
-        _process(run, pipeline)
+        pipeline.wait()
     except Exception as exc:  # every failure is recorded, then reported
         pipeline.abort()
         beat.stop()
@@ -409,21 +409,20 @@ class _Heartbeat(threading.Thread):
 # --------------------------------------------------------------------------
 
 
-def _start_reading(run: DispatchRun, pipeline: _Pipeline) -> None:
-    """Checks that need no model, then the source read starts: its first
-    chunk is fetched while the run is logged and the model resolved."""
+def _begin(run: DispatchRun, pipeline: _Pipeline) -> None:
+    """Start the run's three threads as early as each can start: after the
+    checks that need no model, the source read and the sink's transaction
+    (the writer thread); once the model is resolved, predicting. The first
+    chunk is on its way while the run is logged and dead runs are swept."""
+    from registry import services as registry
+
     dispatch = run.dispatch
     _check_names(dispatch)
     memory.keep_freed_buffers()  # page buffers reused, not faulted in afresh
     for name in {dispatch.source_datasource, dispatch.sink_datasource}:
         _prepare_sqlite(name)
     pipeline.start_reading()
-
-
-def _process(run: DispatchRun, pipeline: _Pipeline) -> None:
-    from registry import services as registry
-
-    dispatch = run.dispatch
+    pipeline.start_writing()
     version = registry.resolve(dispatch.model, dispatch.version_ref)
     run.model_version = version
     DispatchRun.objects.filter(pk=run.pk).update(model_version=version)
@@ -436,7 +435,7 @@ def _process(run: DispatchRun, pipeline: _Pipeline) -> None:
             scored_at.astimezone(dt.UTC).replace(tzinfo=None), pa.timestamp("ms")
         ),
     }
-    pipeline.run(version, constants, registry)
+    pipeline.start_predicting(version, constants, registry)
 
 
 def _check_names(dispatch: Dispatch) -> None:
@@ -527,8 +526,10 @@ def _yield_cpu() -> None:
 
 
 class _Pipeline:
-    """Three stages in three threads: read (start_reading, as soon as the run
-    is claimed), then predict and write (run, once the model is known)."""
+    """Three stages in three threads joined by bounded queues: read and write
+    start as soon as the run is claimed (start_reading, start_writing),
+    predict once the model is known (start_predicting); wait() until the
+    writer has committed or the first failure."""
 
     def __init__(self, run, progress) -> None:
         self.dispatch_run = run
@@ -538,7 +539,7 @@ class _Pipeline:
         self.write_queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
         self.failed = threading.Event()
         self.errors: list[BaseException] = []
-        self.reader: threading.Thread | None = None
+        self.threads: dict[str, threading.Thread] = {}
 
     # Each stage hands its output to the next; a failing stage records its
     # error and sets `failed`, which every other stage checks while waiting.
@@ -563,38 +564,53 @@ class _Pipeline:
         self.errors.append(exc)
         self.failed.set()
 
+    def _start(self, stage: str, target) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except BaseException as exc:
+                self._fail(exc)
+
+        thread = threading.Thread(target=guarded, name=f"dispatch-{stage}", daemon=True)
+        self.threads[stage] = thread
+        thread.start()
+
     def start_reading(self) -> None:
-        self.reader = threading.Thread(
-            target=self._read, name="dispatch-read", daemon=True
-        )
-        self.reader.start()
+        self._start("read", self._read)
 
-    def abort(self) -> None:
-        """Stop reading (the run failed before predicting started)."""
-        self.failed.set()
-        if self.reader is not None:
-            self.reader.join(timeout=30)
+    def start_writing(self) -> None:
+        # Started from the run's thread, so it keeps the run's priority
+        # (the read and predict threads lower theirs: _yield_cpu).
+        self._start("write", self._write)
 
-    def run(self, version, constants, registry) -> None:
+    def start_predicting(self, version, constants, registry) -> None:
         self.version = version
         self.constants = constants
         self.registry = registry
         self.numeric = {
             f["name"] for f in version.features if f.get("kind") == "numeric"
         }
-        predictor = threading.Thread(
-            target=self._predict, name="dispatch-predict", daemon=True
-        )
-        predictor.start()
-        try:
-            self._write()
-        except BaseException as exc:
-            self._fail(exc)
-        finally:
-            self.reader.join(timeout=30)
-            predictor.join(timeout=30)
+        self._start("predict", self._predict)
+
+    def wait(self) -> None:
+        """Until the writer is done (committed, or rolled back on a failure
+        anywhere); then the first failure is raised."""
+        self.threads["write"].join()
+        self._join_others()
         if self.errors:
             raise self.errors[0]
+
+    def abort(self) -> None:
+        """Stop every stage; the writer rolls back before this returns."""
+        self.failed.set()
+        if "write" in self.threads:
+            self.threads["write"].join(timeout=60)
+        self._join_others()
+
+    def _join_others(self) -> None:
+        for stage in ("read", "predict"):
+            if stage in self.threads:
+                self.threads[stage].join(timeout=30)
 
     def _read(self) -> None:
         dispatch = self.dispatch
@@ -635,14 +651,10 @@ class _Pipeline:
                     break
             self._put(self.read_queue, _DONE)
         except odbc.OdbcError as exc:
-            self._fail(
-                RunError(
-                    f"Reading the source ({dispatch.source_datasource}) failed: {exc}",
-                    transient=odbc.is_transient(exc),
-                )
-            )
-        except BaseException as exc:
-            self._fail(exc)
+            raise RunError(
+                f"Reading the source ({dispatch.source_datasource}) failed: {exc}",
+                transient=odbc.is_transient(exc),
+            ) from None
 
     def _predict(self) -> None:
         first = True
@@ -652,8 +664,7 @@ class _Pipeline:
             while True:
                 batch = self._get(self.read_queue)
                 if batch is _DONE:
-                    self._put(self.write_queue, _DONE)
-                    return
+                    break
                 if first:
                     self._check_schema(batch.schema.names)
                     first = False
@@ -669,8 +680,7 @@ class _Pipeline:
                 offset += batch.num_rows
                 if not self._put(self.write_queue, out):
                     return
-        except BaseException as exc:
-            self._fail(exc)
+            self._put(self.write_queue, _DONE)
         finally:
             close_old_connections()
 
@@ -736,7 +746,7 @@ class _Pipeline:
             # Connected (and the run's old rows deleted, in a replace mode)
             # while the first chunk is read and predicted.
             started = time.perf_counter()
-            writer = self._connect_sink()
+            writer, exists = self._connect_sink()
             self.progress.add("write", time.perf_counter() - started)
             while True:
                 batch = self._get(self.write_queue)
@@ -745,10 +755,9 @@ class _Pipeline:
                 started = time.perf_counter()
                 if schema is None:
                     schema = batch.schema
-                    if writer is None:
-                        writer = self._create_sink(schema)
-                    else:
-                        self._start(writer, schema)
+                    if not exists:
+                        self._create_sink(writer, schema)
+                    self._start_insert(writer, schema)
                 elif batch.schema != schema:
                     batch = batch.cast(schema)
                 try:
@@ -766,9 +775,10 @@ class _Pipeline:
             if self.failed.is_set():
                 return
             started = time.perf_counter()
-            # No writer: no rows, and no table to replace rows in.
-            if writer is not None:
-                writer.commit()  # an empty run still replaces (_clear)
+            # No rows and no table: nothing to commit, and no table to
+            # replace rows in. An empty run into an existing table still
+            # replaces (_clear).
+            writer.commit()
             committed = True
             self.progress.add("write", time.perf_counter() - started)
         except odbc.OdbcError as exc:
@@ -780,20 +790,20 @@ class _Pipeline:
             if writer is not None and not committed:
                 writer.rollback()
 
-    def _connect_sink(self) -> odbc.TransactionWriter | None:
-        """The sink's transaction, opened before the first chunk arrives, when
-        the table exists; None when it is to be created (that needs the
-        first chunk's columns)."""
+    def _connect_sink(self) -> tuple[odbc.TransactionWriter, bool]:
+        """The sink's connection and transaction, opened before the first
+        chunk arrives, and whether the table exists; when it does, what the
+        sink mode replaces is deleted now."""
         dispatch = self.dispatch
-        if not odbc.table_exists(dispatch.sink_datasource, dispatch.sink_table):
-            return None
         writer = odbc.TransactionWriter(dispatch.sink_datasource)
         try:
-            self._clear(writer)
+            exists = writer.table_exists(dispatch.sink_table)
+            if exists:
+                self._clear(writer)
         except BaseException:
             writer.rollback()
             raise
-        return writer
+        return writer, exists
 
     def _clear(self, writer: odbc.TransactionWriter) -> None:
         """Delete what the sink mode replaces, inside the run's transaction."""
@@ -809,16 +819,16 @@ class _Pipeline:
         elif dispatch.sink_mode == SinkMode.REPLACE_ALL:
             writer.execute(f"DELETE FROM {target}")  # noqa: S608
 
-    def _start(self, writer: odbc.TransactionWriter, schema: pa.Schema) -> None:
+    def _start_insert(self, writer: odbc.TransactionWriter, schema: pa.Schema) -> None:
         writer.start(
             self.dispatch.sink_table,
             schema,
             chunk_size=min(self.dispatch.chunk_size, 10_000),
         )
 
-    def _create_sink(self, schema: pa.Schema) -> odbc.TransactionWriter:
+    def _create_sink(self, writer: odbc.TransactionWriter, schema: pa.Schema) -> None:
         """The sink table did not exist when the run started: create it (when
-        the dispatch may), then open the run's transaction on it."""
+        the dispatch may) from the first chunk's columns."""
         dispatch = self.dispatch
         name, table = dispatch.sink_datasource, dispatch.sink_table
         if not odbc.table_exists(name, table):  # or another run created it since
@@ -827,7 +837,8 @@ class _Pipeline:
                     f"The sink table {table} does not exist in {name} and the "
                     "dispatch does not create tables."
                 )
-            # DDL outside the transaction: MariaDB commits DDL implicitly.
+            # DDL on its own connection, outside the run's transaction: MariaDB
+            # commits DDL implicitly.
             odbc.create_table(
                 name,
                 table,
@@ -835,7 +846,4 @@ class _Pipeline:
                 types={"run_key": "VARCHAR(64)", "model_version": "VARCHAR(100)"},
                 index=["run_key"],
             )
-        writer = odbc.TransactionWriter(name)
         self._clear(writer)  # rows another run wrote since, in a replace mode
-        self._start(writer, schema)
-        return writer

@@ -324,6 +324,18 @@ class TransactionWriter:
         except arrow_odbc.Error as exc:
             raise OdbcError(name, str(exc)) from None
 
+    def table_exists(self, table: str) -> bool:
+        """Whether the table exists, asked on this connection (one connection
+        fewer than table_exists()); the check's transaction is rolled back."""
+        target = quote_identifier(table, self.text)
+        try:
+            self._connection.execute(f"SELECT 1 FROM {target} WHERE 1 = 0")  # noqa: S608
+            return True
+        except arrow_odbc.Error:
+            return False
+        finally:
+            self.rollback()
+
     def execute(self, statement: str, params: list[str | None] | None = None) -> None:
         try:
             self._connection.execute(statement, parameters=params)
