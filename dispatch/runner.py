@@ -99,12 +99,15 @@ def run_scheduled(dispatch_id: int) -> DispatchRun:
         trigger=Trigger.CRON,
         scheduled_for=dispatch.previous_due(),
     )
-    return execute(run.pk)
+    return _execute(run)
 
 
 def execute(run_id: int) -> DispatchRun:
     """Execute a queued run, retrying transient failures as the dispatch says."""
-    run = DispatchRun.objects.select_related("dispatch").get(pk=run_id)
+    return _execute(DispatchRun.objects.select_related("dispatch").get(pk=run_id))
+
+
+def _execute(run: DispatchRun) -> DispatchRun:
     while True:
         run = _execute_once(run)
         dispatch = run.dispatch
@@ -266,8 +269,6 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
     try:
         if not_started is not None:
             raise not_started
-        # Other dispatches' dead runs, while the first chunks are on their way.
-        sweep()
         pipeline.wait()
     except Exception as exc:  # every failure is recorded, then reported
         pipeline.abort()
@@ -316,7 +317,18 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
         Dispatch.objects.filter(pk=dispatch.pk, claimed_run_id=run.pk).update(
             claimed_run_id=None
         )
+    _sweep_others()
     return run
+
+
+def _sweep_others() -> None:
+    """Other dispatches' dead runs, once this run is done: not while its
+    first chunks are on their way (the sweep's queries would share the CPU
+    with them), and a failing sweep does not fail the run."""
+    try:
+        sweep()
+    except Exception:
+        logger.exception("sweeping dead dispatch runs failed")
 
 
 def _finish(run, progress, started, status, error) -> None:

@@ -8,10 +8,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from django.db import transaction
 from django.utils import timezone
-from pandas.api.types import infer_dtype, is_numeric_dtype
+from pandas.api.types import infer_dtype, is_integer_dtype, is_numeric_dtype
 
 from mlframework.events.log import log_event
 from registry import acceleration, store
@@ -130,13 +131,13 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
         column = frame[name]
         kind = feature.get("kind")
         if kind == "numeric" and is_numeric_dtype(column.dtype):
-            columns[name] = column.astype("float64", copy=False)  # nothing to check
+            columns[name] = _numbers(feature, column)  # nothing to check
         elif kind == "numeric":
             numbers = pd.to_numeric(column, errors="coerce")
             bad = numbers.isna() & column.notna()
             if bad.any():
                 wrong[name] = f"expected numbers, got {column[bad].iloc[0]!r}"
-            columns[name] = numbers.astype("float64")
+            columns[name] = _numbers(feature, numbers)
         elif kind == "datetime":
             dates = pd.to_datetime(column, errors="coerce")
             bad = dates.isna() & column.notna()
@@ -163,6 +164,31 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
             wrong_type=wrong,
         )
     return pd.DataFrame(columns, index=frame.index)
+
+
+_INT64 = np.dtype("int64")
+_FLOAT64 = np.dtype("float64")
+
+
+def _numbers(feature: dict, column: pd.Series) -> pd.Series:
+    """A numeric feature's values as float64; as int64 when it was trained
+    as integers and is given integers with no missing value. AutoGluon's
+    type conversion then finds the trained types and skips its pass over
+    the frame (~1.3 ms per call, which a dispatch pays per chunk and the
+    Showroom per request); it would make the same integers of the floats."""
+    dtype = column.dtype
+    if feature.get("dtype") == "int64" and is_integer_dtype(dtype):
+        numpy = np.dtype(getattr(dtype, "numpy_dtype", dtype))
+        small = numpy.kind == "i" or numpy.itemsize < 8  # uint64 may not fit
+        if small and (isinstance(dtype, np.dtype) or not column.hasnans):
+            return _as(column, _INT64)
+    return _as(column, _FLOAT64)
+
+
+def _as(column: pd.Series, dtype: np.dtype) -> pd.Series:
+    # A column that has the type already is taken as it is (astype looks the
+    # type up even when there is nothing to convert).
+    return column if column.dtype == dtype else column.astype(dtype, copy=False)
 
 
 def _entry(version: ModelVersion):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -21,9 +22,11 @@ MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
 
 
+@functools.cache
 def keep_freed_buffers() -> bool:
     """Reuse freed buffers of up to 32 MB instead of returning them to the
-    system; True when glibc took the settings (False elsewhere, harmless)."""
+    system; True when glibc took the settings (False elsewhere, harmless).
+    Once per process: finding libc costs a few milliseconds (ldconfig)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt

@@ -331,10 +331,35 @@ def test_coerce_gives_the_trained_types_whatever_the_input_types(
     typed = services._coerce(tiny_classifier, frame)
     checked = services._coerce(tiny_classifier, as_text)
     pd.testing.assert_frame_equal(typed, checked)
+    trained = {f["name"]: f["dtype"] for f in tiny_classifier.features}
     numeric = [
         f["name"] for f in tiny_classifier.features if f.get("kind") == "numeric"
     ]
-    assert numeric and all(typed[name].dtype == "float64" for name in numeric)
+    assert numeric and all(typed[name].dtype == trained[name] for name in numeric)
     assert typed["island"].iloc[0] is None
     assert typed["island"].iloc[1] == frame["island"].iloc[1]
     assert typed["bill_length_mm"].isna().iloc[1]
+
+
+def test_integer_features_stay_integers_unless_values_are_missing(
+    tiny_classifier, penguins_frame
+):
+    # year was trained as int64: given integers it stays int64, so AutoGluon's
+    # type conversion has nothing to do; with a missing value it is float64,
+    # as before. The predictions are the same either way.
+    assert {f["name"]: f["dtype"] for f in tiny_classifier.features}["year"] == "int64"
+    frame = penguins_frame.head(30).copy()
+    for year in (frame["year"], frame["year"].astype("int64")):  # Int64, int64
+        frame["year"] = year
+        assert services._coerce(tiny_classifier, frame)["year"].dtype == "int64"
+    as_floats = frame.assign(year=frame["year"].astype("float64"))
+    assert services._coerce(tiny_classifier, as_floats)["year"].dtype == "float64"
+    with_missing = frame.assign(year=frame["year"].astype("Int64"))
+    with_missing.loc[with_missing.index[0], "year"] = pd.NA
+    assert services._coerce(tiny_classifier, with_missing)["year"].dtype == "float64"
+    big = frame.assign(year=frame["year"].astype("uint64"))
+    assert services._coerce(tiny_classifier, big)["year"].dtype == "float64"
+    pd.testing.assert_frame_equal(
+        services.predict(tiny_classifier, frame, probabilities=True),
+        services.predict(tiny_classifier, as_floats, probabilities=True),
+    )
