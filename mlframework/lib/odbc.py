@@ -393,6 +393,7 @@ def read_pages(
     first_page_size: int | None = None,
     max_bytes_per_batch: int | None = 512 * 1024 * 1024,
     max_text_size: int | None = None,
+    first_page_bytes: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """A query's rows in pages ordered by an integer key column, one query per
     page (`WHERE key > last ORDER BY key LIMIT n`), all in one transaction.
@@ -405,7 +406,11 @@ def read_pages(
     else stops the read with the reason instead of skipping rows.
     `first_page_size` (default: page_size) makes the first page smaller, so
     a consumer can start on it sooner; each next page is then twice the last,
-    up to page_size.
+    up to page_size. `first_page_bytes` gives the first page fetch buffers of
+    that size, filled on the reading thread: a new process faults fresh
+    buffers in page by page, and a second buffer and fetch thread only pay
+    off over many batches (MariaDB, 1,000 rows in a new process: 8 -> 4 ms
+    with 1 MB instead of 4 MB, concurrently).
     """
     text = connection_string(name)
     column = quote_identifier(key, text)
@@ -433,13 +438,17 @@ def read_pages(
                 f"SELECT * FROM ({source}) AS mlf_pages "  # noqa: S608 - quoted key
                 f"{where}ORDER BY {column} LIMIT {limit}"
             )
+            opening = last is None and first_page_bytes is not None
             try:
                 reader = connection.read_arrow_batches(
                     statement,
                     batch_size=limit,
-                    max_bytes_per_batch=max_bytes_per_batch,
+                    max_bytes_per_batch=(
+                        first_page_bytes if opening else max_bytes_per_batch
+                    ),
                     max_text_size=max_text_size,
                     parameters=None if last is None else [str(last)],
+                    fetch_concurrently=not opening,
                 )
                 rows, seen = 0, last
                 for batch in reader:

@@ -112,6 +112,20 @@ def test_read_pages_reads_every_row_once_in_key_order(source, table):
     )
     assert [r["id"] for b in batches for r in b.to_pylist()] == list(range(1, 12))
     assert [b.num_rows for b in batches] == [1, 2, 4, 4]
+    # The first page with its own (small) fetch buffers: 150 bytes hold one
+    # row of VARCHAR(20) at a time; the next pages have the usual buffers.
+    batches = list(
+        odbc.read_pages(
+            source,
+            f"SELECT * FROM {table}",
+            "id",
+            8,
+            first_page_size=3,
+            first_page_bytes=150,
+        )
+    )
+    assert [r["id"] for b in batches for r in b.to_pylist()] == list(range(1, 12))
+    assert [b.num_rows for b in batches] == [1, 1, 1, 6, 2]
 
 
 @pytest.mark.parametrize(
