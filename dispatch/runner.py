@@ -320,14 +320,14 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
         Dispatch.objects.filter(pk=dispatch.pk, claimed_run_id=run.pk).update(
             claimed_run_id=None
         )
-    _sweep_others()
     return run
 
 
-def _sweep_others() -> None:
-    """Other dispatches' dead runs, once this run is done: not while its
-    first chunks are on their way (the sweep's queries would share the CPU
-    with them), and a failing sweep does not fail the run."""
+def sweep_after_run() -> None:
+    """What the entry points (cron's command, the "Run now" task) do once a
+    run is over: sweep other dispatches' dead runs. Not during a run, whose
+    first chunks would share the CPU with the sweep's queries; a failing
+    sweep is logged and changes nothing about the run."""
     try:
         sweep()
     except Exception:

@@ -7,5 +7,8 @@ from django_tasks import task
 def execute_run(run_id: int) -> str:
     from dispatch import runner
 
-    run = runner.execute(run_id)
+    try:
+        run = runner.execute(run_id)
+    finally:
+        runner.sweep_after_run()
     return run.status

@@ -1,6 +1,7 @@
 """Management commands: crontab sync/show, dispatch run/sweep, demo_dispatch;
 transient source failures retried as the dispatch says."""
 
+import datetime as dt
 import io
 
 import pytest
@@ -56,6 +57,57 @@ def test_dispatch_run_and_sweep_succeed(tiny_classifier, make_dispatch, tables):
     assert "succeeded, 344 read, 344 written" in out
     out, _ = _call("dispatch", "sweep")
     assert "0 dead run(s)" in out
+
+
+def test_dispatch_run_sweeps_other_dispatches_dead_runs_after_the_run(
+    tiny_classifier, make_dispatch, tables, monkeypatch
+):
+    core_demo.load()
+    dispatch = make_dispatch(
+        model=tiny_classifier.model,
+        source_query="SELECT * FROM penguins",
+        sink_table=tables("demo", "sink"),
+    )
+    other = make_dispatch()
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    dead = other.runs.create(
+        status=RunStatus.RUNNING, host="elsewhere", started=old, heartbeat=old
+    )
+    Dispatch.objects.filter(pk=other.pk).update(claimed_run_id=dead.pk)
+    order = []
+    commit, sweep = odbc.TransactionWriter.commit, runner.sweep
+    monkeypatch.setattr(
+        odbc.TransactionWriter,
+        "commit",
+        lambda self: order.append("commit") or commit(self),
+    )
+    monkeypatch.setattr(
+        runner, "sweep", lambda now=None: order.append("sweep") or sweep(now)
+    )
+    out, _ = _call("dispatch", "run", str(dispatch.pk))
+    assert "succeeded" in out
+    assert order == ["commit", "sweep"]  # once the run is over, not during it
+    dead.refresh_from_db()
+    assert dead.status == RunStatus.FAILED and "no heartbeat" in dead.error
+
+
+def test_a_failing_sweep_after_a_run_changes_nothing_about_it(
+    tiny_classifier, make_dispatch, tables, monkeypatch, caplog
+):
+    core_demo.load()
+    dispatch = make_dispatch(
+        model=tiny_classifier.model,
+        source_query="SELECT * FROM penguins",
+        sink_table=tables("demo", "sink"),
+    )
+
+    def broken(now=None):
+        raise RuntimeError("the platform database went away")
+
+    monkeypatch.setattr(runner, "sweep", broken)
+    out, _ = _call("dispatch", "run", str(dispatch.pk))
+    assert "succeeded, 344 read, 344 written" in out
+    assert "sweeping dead dispatch runs failed" in caplog.text
 
 
 def test_a_source_that_is_down_is_retried_then_fails(

@@ -338,39 +338,3 @@ def test_the_sweeper_releases_claims_of_ended_or_vanished_runs(make_dispatch):
     claims = dict(Dispatch.objects.values_list("pk", "claimed_run_id"))
     assert claims[ended.pk] is None and claims[vanished.pk] is None
     assert claims[stuck.pk] is None and claims[fresh.pk] == starting.pk
-
-
-def test_a_run_sweeps_other_dispatches_dead_runs_once_it_is_done(
-    scoring, make_dispatch, monkeypatch
-):
-    other = make_dispatch()
-    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
-    dead = other.runs.create(
-        status=RunStatus.RUNNING, host="elsewhere", started=old, heartbeat=old
-    )
-    Dispatch.objects.filter(pk=other.pk).update(claimed_run_id=dead.pk)
-    order = []
-    commit, sweep = odbc.TransactionWriter.commit, runner.sweep
-    monkeypatch.setattr(
-        odbc.TransactionWriter,
-        "commit",
-        lambda self: order.append("commit") or commit(self),
-    )
-    monkeypatch.setattr(
-        runner, "sweep", lambda now=None: order.append("sweep") or sweep(now)
-    )
-    run = runner.run_scheduled(scoring("demo").pk)
-    assert run.status == RunStatus.SUCCEEDED, run.error
-    assert order == ["commit", "sweep"]  # not while the run's rows are on their way
-    dead.refresh_from_db()
-    assert dead.status == RunStatus.FAILED and "no heartbeat" in dead.error
-
-
-def test_a_failing_sweep_does_not_fail_the_run(scoring, monkeypatch, caplog):
-    def broken(now=None):
-        raise RuntimeError("the platform database went away")
-
-    monkeypatch.setattr(runner, "sweep", broken)
-    run = runner.run_scheduled(scoring("demo").pk)
-    assert run.status == RunStatus.SUCCEEDED, run.error
-    assert "sweeping dead dispatch runs failed" in caplog.text

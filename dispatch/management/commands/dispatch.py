@@ -24,6 +24,8 @@ class Command(BaseCommand):
             run = runner.run_scheduled(options["dispatch_id"])
         except runner.RunError as exc:
             raise CommandError(str(exc)) from None
+        finally:
+            runner.sweep_after_run()
         summary = (
             f"dispatch {run.dispatch.name} run {run.pk}: {run.status}, "
             f"{run.rows_read} read, {run.rows_written} written"
