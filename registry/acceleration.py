@@ -228,6 +228,42 @@ def attach(version: ModelVersion, predictor) -> int:
     return len(ready)
 
 
+def skip_ensemble(version: ModelVersion, predictor) -> str | None:
+    """Have a loaded predictor whose best model is a one-member weighted
+    ensemble predict through that member, once checked to give exactly the
+    same predictions on rows built from the version's features; return the
+    member (None: predictions go through the ensemble as before)."""
+    probe = probe_frame(version.features)
+    if probe is None:
+        return None
+    return predictor.skip_single_member_ensemble(probe)
+
+
+def probe_frame(features: list[dict]) -> pd.DataFrame | None:
+    """Rows that visit each feature's range, categories, an unseen category
+    and missing values; None when a feature is of a kind it cannot fill."""
+    rows = 6
+    columns = {}
+    for feature in features:
+        name, kind = feature["name"], feature.get("kind")
+        if kind == "numeric":
+            low, high = feature.get("min", 0), feature.get("max", 0)
+            mean = feature.get("mean", low)
+            if feature.get("dtype") == "int64":  # no missing: trained without
+                values = [low, high, round(mean), low, high, round(mean)]
+                columns[name] = pd.Series(values, dtype="int64")
+            else:
+                values = [low, high, mean, None, high, low]
+                columns[name] = pd.Series(values, dtype="float64")
+        elif kind == "categorical":
+            seen = list(feature.get("categories") or [])
+            values = (seen + [None, "mlf-unseen-category"] * rows)[:rows]
+            columns[name] = pd.Series(values, dtype=object)
+        else:
+            return None
+    return pd.DataFrame(columns)
+
+
 def usable_here(version: ModelVersion) -> bool:
     """Whether the version has compiled code this server can use."""
     try:

@@ -60,6 +60,7 @@ class PredictorCache:
                 predictor = store.load(version)
                 predictor.persist()
                 acceleration.attach(version, predictor)
+                acceleration.skip_ensemble(version, predictor)
             finally:
                 with self._lock:
                     self._loading.pop(key, None)

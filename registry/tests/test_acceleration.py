@@ -339,3 +339,82 @@ def _call(*args) -> str:
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
+
+
+class _Ensemble:
+    def __init__(self, weights):
+        self.weights = weights
+
+    def _get_model_weights(self):
+        return self.weights
+
+
+def _with_best_weights(monkeypatch, predictor, weights):
+    trainer = predictor._predictor._trainer
+    load = trainer.load_model
+    best = predictor.best_model
+    monkeypatch.setattr(
+        trainer,
+        "load_model",
+        lambda name, *a, **k: (
+            _Ensemble(weights) if name == best else load(name, *a, **k)
+        ),
+    )
+
+
+def test_a_one_member_ensemble_predicts_through_its_member(
+    tiny_classifier, penguins_frame, monkeypatch
+):
+    predictor = _as_trained(tiny_classifier)
+    probe = acceleration.probe_frame(tiny_classifier.features)
+    assert predictor.sole_member() is None  # the tiny model is no ensemble
+    assert predictor.skip_single_member_ensemble(probe) is None
+    # All the weight on one member: that is the sole member.
+    member = predictor.best_model
+    _with_best_weights(monkeypatch, predictor, {member: 1.0, "Other": 0.0})
+    assert predictor.sole_member() == member
+    monkeypatch.undo()
+    # One whose predictions are the best model's (here the model itself): used.
+    monkeypatch.setattr(predictor, "sole_member", lambda: member)
+    assert predictor.skip_single_member_ensemble(probe) == member
+    rows = services._coerce(tiny_classifier, penguins_frame.head(20))
+    predicted, proba = predictor.predict_both(rows)
+    plain, plain_proba = _as_trained(tiny_classifier).predict_both(rows)
+    assert predicted.equals(plain) and proba.equals(plain_proba)
+
+
+def test_an_ensemble_is_kept_unless_one_member_gives_the_same_predictions(
+    tiny_classifier, monkeypatch
+):
+    predictor = _as_trained(tiny_classifier)
+    probe = acceleration.probe_frame(tiny_classifier.features)
+    member = predictor.best_model
+    _with_best_weights(monkeypatch, predictor, {member: 0.5, "Other": 0.5})
+    assert predictor.sole_member() is None
+    monkeypatch.undo()
+    monkeypatch.setattr(predictor, "sole_member", lambda: member)
+    ask = predictor._predictor.predict_proba
+
+    def differs(data, *args, model=None, **kwargs):
+        proba = ask(data, *args, model=None, **kwargs)
+        return proba + 0.01 if model == member else proba
+
+    monkeypatch.setattr(predictor._predictor, "predict_proba", differs)
+    assert predictor.skip_single_member_ensemble(probe) is None
+    assert predictor._member is None
+
+
+def test_probe_rows_cover_each_features_range_categories_and_missing(
+    tiny_classifier,
+):
+    probe = acceleration.probe_frame(tiny_classifier.features)
+    for feature in tiny_classifier.features:
+        column = probe[feature["name"]]
+        if feature["kind"] == "numeric":
+            assert column.min() == feature["min"] and column.max() == feature["max"]
+            assert str(column.dtype) == feature["dtype"]
+        else:
+            assert set(feature["categories"]) <= set(column)
+            assert column.isna().any() and "mlf-unseen-category" in set(column)
+    dated = [*tiny_classifier.features, {"name": "when", "kind": "datetime"}]
+    assert acceleration.probe_frame(dated) is None
