@@ -63,6 +63,14 @@ RESERVED = ("prediction", "run_id", "model_version", "run_key", "scored_at")
 _DONE = object()
 
 
+@dataclass
+class _Expected:
+    """The columns the predict stage expects to hand the writer, sent ahead
+    of its first chunk so the insert is prepared while that is predicted."""
+
+    schema: pa.Schema
+
+
 class RunError(Exception):
     """A run failed for a reason the user can act on; str() says what and where."""
 
@@ -691,6 +699,9 @@ class _Pipeline:
                     break
                 if first:
                     self._check_schema(batch.schema.names)
+                    expected = self._expected(batch.schema)
+                    if expected is not None:
+                        self._put(self.write_queue, _Expected(expected))
                     first = False
                 started = time.perf_counter()
                 frame = self._frame(batch, offset)
@@ -744,6 +755,32 @@ class _Pipeline:
                 frame[column] = converted.astype("float64")
         return frame
 
+    def _expected(self, source: pa.Schema) -> pa.Schema | None:
+        """The schema _output will give, from the source's key columns and
+        the version's labels; None when it cannot be told (the insert is then
+        prepared from the first chunk, as it always can be): probabilities
+        come as float32 or float64 depending on the model."""
+        version = self.version
+        if self.dispatch.include_probabilities and version.is_classification:
+            return None
+        # As _output builds them: the source's types, nullable, no metadata.
+        fields = [
+            pa.field(key, source.field(key).type) for key in self.dispatch.key_columns
+        ]
+        if version.is_classification:
+            try:
+                label = pa.array(list(version.classes)).type
+            except (pa.ArrowException, TypeError, ValueError):
+                return None
+            if not (pa.types.is_string(label) or pa.types.is_integer(label)):
+                return None
+        else:
+            label = pa.float64()
+        fields.append(pa.field("prediction", label))
+        for name, scalar in self.constants.items():
+            fields.append(pa.field(name, scalar.type))
+        return pa.schema(fields)
+
     def _output(self, batch: pa.RecordBatch, predictions: pd.DataFrame):
         columns: dict[str, pa.Array] = {}
         for key in self.dispatch.key_columns:
@@ -772,11 +809,21 @@ class _Pipeline:
             started = time.perf_counter()
             writer, exists = self._connect_sink()
             self.progress.add("write", time.perf_counter() - started)
+            guessed = False  # the insert was prepared for _Expected columns
             while True:
                 batch = self._get(self.write_queue)
                 if batch is _DONE:
                     break
                 started = time.perf_counter()
+                if isinstance(batch, _Expected):
+                    if exists and schema is None:
+                        schema, guessed = batch.schema, True
+                        self._start_insert(writer, schema)
+                        self.progress.add("write", time.perf_counter() - started)
+                    continue
+                if guessed and batch.schema != schema:
+                    schema = None  # guessed wrong: prepared again for the real ones
+                guessed = False
                 if schema is None:
                     schema = batch.schema
                     if not exists:

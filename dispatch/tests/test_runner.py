@@ -338,3 +338,60 @@ def test_the_sweeper_releases_claims_of_ended_or_vanished_runs(make_dispatch):
     claims = dict(Dispatch.objects.values_list("pk", "claimed_run_id"))
     assert claims[ended.pk] is None and claims[vanished.pk] is None
     assert claims[stuck.pk] is None and claims[fresh.pk] == starting.pk
+
+
+def _count_inserts_prepared(monkeypatch) -> list:
+    prepared = []
+    start = odbc.TransactionWriter.start
+
+    def spy(self, table, schema, *args, **kwargs):
+        prepared.append(schema)
+        return start(self, table, schema, *args, **kwargs)
+
+    monkeypatch.setattr(odbc.TransactionWriter, "start", spy)
+    return prepared
+
+
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_the_insert_is_prepared_once(scoring, monkeypatch, probabilities):
+    # Without probabilities ahead of the first chunk, from the expected
+    # columns (right here); with them, from the first chunk.
+    dispatch = scoring("demo", include_probabilities=probabilities)
+    runner.run_scheduled(dispatch.pk)  # creates the sink (from the first chunk)
+    prepared = _count_inserts_prepared(monkeypatch)
+    sent = []
+    put = runner._Pipeline._put
+    monkeypatch.setattr(
+        runner._Pipeline,
+        "_put",
+        lambda self, target, item: (
+            sent.append(type(item).__name__) or put(self, target, item)
+        ),
+    )
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert len(prepared) == 1
+    assert ("_Expected" in sent) is not probabilities
+    assert sink_count("demo", dispatch.sink_table) == 2 * 344
+
+
+def test_a_wrong_guess_of_the_columns_is_prepared_again(scoring, monkeypatch):
+    import pyarrow as pa
+
+    dispatch = scoring("demo")
+    runner.run_scheduled(dispatch.pk)
+    expected = runner._Pipeline._expected
+
+    def wrong(self, source):
+        schema = expected(self, source)
+        at = schema.get_field_index("prediction")
+        return schema.set(at, pa.field("prediction", pa.int64()))
+
+    monkeypatch.setattr(runner._Pipeline, "_expected", wrong)
+    prepared = _count_inserts_prepared(monkeypatch)
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert [s.field("prediction").type for s in prepared] == [pa.int64(), pa.string()]
+    rows = sink_rows("demo", dispatch.sink_table)
+    assert {r["prediction"] for r in rows} <= {"Adelie", "Chinstrap", "Gentoo"}
+    assert len(rows) == 2 * 344
