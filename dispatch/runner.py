@@ -436,7 +436,7 @@ def _begin(run: DispatchRun, pipeline: _Pipeline) -> None:
     """Start the run's three threads as early as each can start: after the
     checks that need no model, the source read and the sink's transaction
     (the writer thread); once the model is resolved, predicting. The first
-    chunk is on its way while the run is logged and dead runs are swept."""
+    chunk is on its way while the run is logged."""
     from registry import services as registry
 
     dispatch = run.dispatch
@@ -821,9 +821,10 @@ class _Pipeline:
                         self._start_insert(writer, schema)
                         self.progress.add("write", time.perf_counter() - started)
                     continue
-                if guessed and batch.schema != schema:
-                    schema = None  # guessed wrong: prepared again for the real ones
-                guessed = False
+                if guessed:
+                    guessed = False
+                    if batch.schema != schema:  # guessed wrong: prepare again
+                        schema = None
                 if schema is None:
                     schema = batch.schema
                     if not exists:
@@ -846,9 +847,8 @@ class _Pipeline:
             if self.failed.is_set():
                 return
             started = time.perf_counter()
-            # No rows and no table: nothing to commit, and no table to
-            # replace rows in. An empty run into an existing table still
-            # replaces (_clear).
+            # An empty run commits too: into an existing table it still
+            # replaces (_clear); without one its transaction is empty.
             writer.commit()
             committed = True
             self.progress.add("write", time.perf_counter() - started)

@@ -237,11 +237,16 @@ def is_sqlite(name: str) -> bool:
     return "sqlite" in driver_name(connection_string(name)).lower()
 
 
+def _exists_statement(table: str, connection: str) -> str:
+    """A query that fails when the table does not exist and returns no rows."""
+    target = quote_identifier(table, connection)
+    return f"SELECT 1 FROM {target} WHERE 1 = 0"  # noqa: S608 - quoted identifier
+
+
 def table_exists(name: str, table: str) -> bool:
-    target = quote_identifier(table, connection_string(name))
     try:
         with connect(name) as connection:
-            connection.execute(f"SELECT 1 FROM {target} WHERE 1 = 0")  # noqa: S608
+            connection.execute(_exists_statement(table, connection_string(name)))
         return True
     except pyodbc.Error:
         return False
@@ -327,9 +332,8 @@ class TransactionWriter:
     def table_exists(self, table: str) -> bool:
         """Whether the table exists, asked on this connection (one connection
         fewer than table_exists()); the check's transaction is rolled back."""
-        target = quote_identifier(table, self.text)
         try:
-            self._connection.execute(f"SELECT 1 FROM {target} WHERE 1 = 0")  # noqa: S608
+            self._connection.execute(_exists_statement(table, self.text))
             return True
         except arrow_odbc.Error:
             return False

@@ -418,3 +418,34 @@ def test_probe_rows_cover_each_features_range_categories_and_missing(
             assert column.isna().any() and "mlf-unseen-category" in set(column)
     dated = [*tiny_classifier.features, {"name": "when", "kind": "datetime"}]
     assert acceleration.probe_frame(dated) is None
+
+
+def test_a_trained_one_member_ensemble_predicts_through_its_member(
+    tmp_path, penguins_frame, tiny_classifier
+):
+    """LightGBM and k-nearest-neighbours on the penguins: AutoGluon's best
+    model is WeightedEnsemble_L2 with all its weight on LightGBM."""
+    from autogluon.tabular import TabularPredictor
+
+    path = str(tmp_path / "ensemble")
+    TabularPredictor(label="species", path=path, verbosity=0).fit(
+        penguins_frame.drop(columns=["id"]),
+        hyperparameters={"GBM": {}, "KNN": {}},
+        num_cpus=1,
+    )
+    shortcut = autogluon.Predictor(TabularPredictor.load(path))
+    through_ensemble = autogluon.Predictor(TabularPredictor.load(path))
+    for predictor in (shortcut, through_ensemble):
+        predictor.persist()
+    assert shortcut.best_model == "WeightedEnsemble_L2"
+    assert shortcut.sole_member() == "LightGBM"
+    # Same columns as the tiny classifier: its features describe these rows.
+    probe = acceleration.probe_frame(tiny_classifier.features)
+    assert shortcut.skip_single_member_ensemble(probe) == "LightGBM"
+    assert through_ensemble._member is None
+    rows = services._coerce(
+        tiny_classifier, _odd_rows(penguins_frame.drop(columns=["species"]))
+    )
+    ours, ours_proba = shortcut.predict_both(rows)
+    theirs, theirs_proba = through_ensemble.predict_both(rows)
+    assert ours.equals(theirs) and ours_proba.equals(theirs_proba)
