@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
@@ -528,6 +529,23 @@ class _Chunker:
         return chunk
 
 
+def _coded_text(batch: pa.RecordBatch, names: set[str]) -> pa.RecordBatch:
+    """The batch with its text columns among `names` dictionary-encoded by
+    Arrow, so pandas gets them as categoricals: no Python string per row,
+    and the model codes each distinct value once (autogluon.FusedFeatures)."""
+    arrays = list(batch.columns)
+    coded = False
+    for index, column in enumerate(batch.schema):
+        if column.name in names and (
+            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        ):
+            arrays[index] = pc.dictionary_encode(arrays[index])
+            coded = True
+    if not coded:
+        return batch
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
 def _sink_column(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", str(name))[:64]
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"c_{cleaned}"[:64]
@@ -620,6 +638,9 @@ class _Pipeline:
         self.registry = registry
         self.numeric = {
             f["name"] for f in version.features if f.get("kind") == "numeric"
+        }
+        self.categorical = {
+            f["name"] for f in version.features if f.get("kind") == "categorical"
         }
         self._start("predict", self._predict)
 
@@ -738,7 +759,7 @@ class _Pipeline:
             )
 
     def _frame(self, batch: pa.RecordBatch, offset: int) -> pd.DataFrame:
-        frame = batch.to_pandas()
+        frame = _coded_text(batch, self.categorical).to_pandas()
         # Some drivers (SQLite3) return DECIMAL as text: numeric features are
         # converted here, and a value that is not a number is reported by row.
         for column in self.numeric & set(frame.columns):

@@ -239,6 +239,43 @@ def skip_ensemble(version: ModelVersion, predictor) -> str | None:
     return predictor.skip_single_member_ensemble(probe)
 
 
+def fuse_features(version: ModelVersion, predictor) -> bool:
+    """Have a loaded predictor make its model's input columns in one pass
+    (autogluon.FusedFeatures), once checked to give exactly AutoGluon's
+    columns on rows built from the version's features, with text given as
+    text and as categoricals; returns whether it does."""
+    probes = feature_probes(version.features)
+    return bool(probes) and predictor.fuse_features(probes)
+
+
+def feature_probes(features: list[dict]) -> list[pd.DataFrame]:
+    """probe_frame's rows, and rows with every category, the empty text, an
+    unseen category and missing values, with the text columns once as
+    objects and once as categoricals (as a dispatch's chunks bring them);
+    [] when a feature is of a kind probe_frame cannot fill."""
+    base = probe_frame(features)
+    if base is None:
+        return []
+    extra = [None, "", "mlf-unseen-category"]
+    rows = max([12] + [len(f.get("categories") or []) + len(extra) for f in features])
+    plain, coded = {}, {}
+    for feature in features:
+        name = feature["name"]
+        if feature.get("kind") == "numeric":
+            column = base[name]
+            plain[name] = coded[name] = pd.Series(
+                np.resize(column.to_numpy(), rows), dtype=column.dtype
+            )
+        else:
+            values = list(feature.get("categories") or []) + extra
+            values = np.resize(np.array(values, dtype=object), rows)
+            plain[name] = pd.Series(values, dtype=object)
+            # Categories in another order than trained, as Arrow's come.
+            present = [v for v in dict.fromkeys(values) if v is not None]
+            coded[name] = pd.Series(pd.Categorical(values, categories=present[::-1]))
+    return [base, pd.DataFrame(plain), pd.DataFrame(coded)]
+
+
 def probe_frame(features: list[dict]) -> pd.DataFrame | None:
     """Rows that visit each feature's range, categories, an unseen category
     and missing values; None when a feature is of a kind it cannot fill."""

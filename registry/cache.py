@@ -61,6 +61,7 @@ class PredictorCache:
                 predictor.persist()
                 acceleration.attach(version, predictor)
                 acceleration.skip_ensemble(version, predictor)
+                acceleration.fuse_features(version, predictor)
             finally:
                 with self._lock:
                     self._loading.pop(key, None)

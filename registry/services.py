@@ -150,6 +150,12 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
                 "empty",
             ):
                 columns[name] = column  # text already (None stays missing)
+            elif isinstance(
+                column.dtype, pd.CategoricalDtype
+            ) and column.cat.categories.inferred_type in ("string", "empty"):
+                # Text as categoricals (a dispatch's chunks): AutoGluon makes
+                # objects of it; FusedFeatures codes it by its categories.
+                columns[name] = column
             elif all(isinstance(c, str) for c in feature.get("categories") or []):
                 column = column.astype(object)
                 columns[name] = column.where(column.isna(), column.astype(str))

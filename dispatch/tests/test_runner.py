@@ -316,6 +316,26 @@ def test_fetched_batches_are_cut_into_chunks_that_double_up_to_the_chunk_size():
     assert chunks[0].column(0).to_pylist() == list(range(7000, 15_000))
 
 
+def test_the_models_text_columns_reach_pandas_as_categoricals():
+    import pyarrow as pa
+
+    batch = pa.record_batch(
+        {
+            "id": [1, 2, 3],
+            "island": ["Dream", None, "Dream"],
+            "note": ["a", "b", "c"],  # not a categorical feature
+            "sex": pa.array(["male", "", None], pa.large_string()),
+        }
+    )
+    frame = runner._coded_text(batch, {"island", "sex", "id"}).to_pandas()
+    assert isinstance(frame["island"].dtype, pd.CategoricalDtype)
+    assert frame["island"].isna().tolist() == [False, True, False]
+    assert frame["island"].dropna().tolist() == ["Dream", "Dream"]
+    assert frame["sex"].dropna().tolist() == ["male", ""]
+    assert frame["note"].dtype == object and frame["id"].dtype == "int64"
+    assert runner._coded_text(batch, {"note2"}) is batch
+
+
 def test_the_sweeper_releases_claims_of_ended_or_vanished_runs(make_dispatch):
     import datetime as dt
 
