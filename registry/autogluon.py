@@ -455,7 +455,9 @@ class FusedFeatures:
         columns = {}
         for name in self.features_in:
             column = data.get(name)
-            if column is None or not self._trained_type(name, column.dtype):
+            if not isinstance(column, pd.Series) or not self._trained_type(
+                name, column.dtype
+            ):
                 return self.fallback(data)
             columns[name] = column
         made = {}

@@ -92,6 +92,10 @@ def test_columns_not_of_the_trained_types_go_through_autogluon(
     assert fused(odd).equals(ask(odd)) and calls == [1]
     numbered = rows.assign(island=pd.Categorical(rows["island"].factorize()[0]))
     assert fused(numbered).equals(ask(numbered)) and calls == [1, 1]
+    # A missing column: AutoGluon's own error.
+    with pytest.raises(KeyError, match="island"):
+        fused(rows.drop(columns=["island"]))
+    assert calls == [1, 1, 1]
 
 
 def test_a_pipeline_with_a_generator_it_does_not_know_is_left_to_autogluon(
