@@ -178,17 +178,31 @@ _FLOAT64 = np.dtype("float64")
 
 def _numbers(feature: dict, column: pd.Series) -> pd.Series:
     """A numeric feature's values as float64; as int64 when it was trained
-    as integers and is given integers with no missing value. AutoGluon's
-    type conversion then finds the trained types and skips its pass over
-    the frame (~1.3 ms per call, which a dispatch pays per chunk and the
-    Showroom per request); it would make the same integers of the floats."""
+    as integers and is given integers, or floats, with no missing value.
+    AutoGluon's type conversion then finds the trained types and skips its
+    pass over the frame (~1.3 ms per call, which a dispatch pays per chunk
+    and the Showroom per request; its feature pipeline then runs in one pass,
+    autogluon.FusedFeatures). That pass would make the same integers of the
+    floats: numpy's astype, as here."""
     dtype = column.dtype
     if feature.get("dtype") == "int64" and is_integer_dtype(dtype):
         numpy = np.dtype(getattr(dtype, "numpy_dtype", dtype))
         small = numpy.kind == "i" or numpy.itemsize < 8  # uint64 may not fit
         if small and (isinstance(dtype, np.dtype) or not column.hasnans):
             return _as(column, _INT64)
+    elif feature.get("dtype") == "int64" and _fits_int64(column):
+        # A form or JSON gives 2008 as 2008.0 once a row has a decimal.
+        return column.astype(_INT64)
     return _as(column, _FLOAT64)
+
+
+def _fits_int64(column: pd.Series) -> bool:
+    """Plain floats, none missing, all within int64's range."""
+    if not (isinstance(column.dtype, np.dtype) and column.dtype.kind == "f"):
+        return False
+    values = column.to_numpy()
+    with np.errstate(invalid="ignore"):
+        return bool(((values >= -(2.0**63)) & (values < 2.0**63)).all())
 
 
 def _as(column: pd.Series, dtype: np.dtype) -> pd.Series:

@@ -169,3 +169,28 @@ def test_feature_probes_give_text_as_objects_and_as_categoricals(tiny_classifier
         assert categories != sorted(categories)  # not the trained order
     dated = [*tiny_classifier.features, {"name": "when", "kind": "datetime"}]
     assert acceleration.feature_probes(dated) == []
+
+
+def test_showroom_rows_take_the_one_pass(tiny_classifier, monkeypatch):
+    """The Showroom's checked rows (a form, JSON: 2008 may come as 2008.0)
+    reach the model in the trained types, so the one pass is used."""
+    from showroom import schema
+
+    fused = _fused(predictors.get(tiny_classifier).predictor)
+    calls = []
+    ask = fused.fallback
+    monkeypatch.setattr(fused, "fallback", lambda data: calls.append(1) or ask(data))
+    row = {
+        "island": "Biscoe",
+        "bill_length_mm": 47.5,
+        "bill_depth_mm": 14.2,
+        "flipper_length_mm": 217,
+        "body_mass_g": 4900,
+        "sex": "female",
+        "year": 2008,
+    }
+    for rows in ([row], [row, {**row, "year": "2009", "sex": None}]):
+        checked = schema.check_rows(tiny_classifier.features, rows, prefix="rows")
+        assert checked.ok
+        services.predict(tiny_classifier, checked.frame, probabilities=True)
+    assert calls == []

@@ -344,22 +344,41 @@ def test_coerce_gives_the_trained_types_whatever_the_input_types(
 def test_integer_features_stay_integers_unless_values_are_missing(
     tiny_classifier, penguins_frame
 ):
-    # year was trained as int64: given integers it stays int64, so AutoGluon's
-    # type conversion has nothing to do; with a missing value it is float64,
-    # as before. The predictions are the same either way.
+    # year was trained as int64: given integers, or floats (a form's or
+    # JSON's 2008.0), it is int64, so AutoGluon's type conversion has nothing
+    # to do; with a missing value it is float64, as before. The predictions
+    # are the same either way.
     assert {f["name"]: f["dtype"] for f in tiny_classifier.features}["year"] == "int64"
     frame = penguins_frame.head(30).copy()
     for year in (frame["year"], frame["year"].astype("int64")):  # Int64, int64
         frame["year"] = year
         assert services._coerce(tiny_classifier, frame)["year"].dtype == "int64"
     as_floats = frame.assign(year=frame["year"].astype("float64"))
-    assert services._coerce(tiny_classifier, as_floats)["year"].dtype == "float64"
+    assert services._coerce(tiny_classifier, as_floats)["year"].dtype == "int64"
+    halves = frame.assign(year=frame["year"] + 0.5)  # cut as AutoGluon cuts them
+    assert services._coerce(tiny_classifier, halves)["year"].tolist() == (
+        frame["year"].tolist()
+    )
     with_missing = frame.assign(year=frame["year"].astype("Int64"))
     with_missing.loc[with_missing.index[0], "year"] = pd.NA
     assert services._coerce(tiny_classifier, with_missing)["year"].dtype == "float64"
+    missing_float = as_floats.copy()
+    missing_float.loc[missing_float.index[0], "year"] = float("nan")
+    assert services._coerce(tiny_classifier, missing_float)["year"].dtype == "float64"
+    for huge in (1e19, float("inf")):
+        out_of_range = as_floats.assign(year=huge)
+        assert services._coerce(tiny_classifier, out_of_range)["year"].dtype == (
+            "float64"
+        )
     big = frame.assign(year=frame["year"].astype("uint64"))
     assert services._coerce(tiny_classifier, big)["year"].dtype == "float64"
-    pd.testing.assert_frame_equal(
-        services.predict(tiny_classifier, frame, probabilities=True),
-        services.predict(tiny_classifier, as_floats, probabilities=True),
+    plain = services.predict(tiny_classifier, frame, probabilities=True)
+    for other in (as_floats, halves):
+        pd.testing.assert_frame_equal(
+            plain, services.predict(tiny_classifier, other, probabilities=True)
+        )
+    # What AutoGluon predicts for the same floats, its own type pass included.
+    theirs = store.load(tiny_classifier).predict(
+        halves.drop(columns=["id", "species"], errors="ignore")
     )
+    assert plain["prediction"].tolist() == theirs.tolist()
