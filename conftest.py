@@ -234,3 +234,13 @@ def tiny_regressor(db, penguins_frame):
     from registry.testing import train_tiny
 
     return train_tiny(penguins_frame, "body_mass_g", "penguins-mass")
+
+
+@pytest.fixture
+def fresh_predictors():
+    """The registry's predictor cache, empty before and after the test."""
+    from registry.cache import predictors
+
+    predictors.clear()
+    yield predictors
+    predictors.clear()

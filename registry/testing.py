@@ -83,3 +83,11 @@ def train_tiny(
             _fitted[key] = keep
             _compiled[key] = version.lineage.get("compiled") or {}
     return version
+
+
+def as_trained(version: ModelVersion) -> autogluon.Predictor:
+    """The version's predictor as AutoGluon trained it, loaded apart from the
+    registry's cache: no compiled code attached, no shortcut taken."""
+    predictor = store.load(version)
+    predictor.persist()
+    return predictor

@@ -16,24 +16,15 @@ from registry import acceleration, autogluon, services, store
 from registry import compiled as native
 from registry.cache import predictors
 from registry.models import ModelVersion
-from registry.testing import train_tiny
+from registry.testing import as_trained, train_tiny
 from registry.training import TrainOptions, train_version
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    predictors.clear()
-    yield
-    predictors.clear()
-
-
-def _as_trained(version) -> autogluon.Predictor:
-    """The predictor as AutoGluon trained it: no compiled code attached."""
-    predictor = store.load(version)
-    predictor.persist()
-    return predictor
+def _fresh_cache(fresh_predictors):
+    return fresh_predictors
 
 
 def _odd_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +77,7 @@ def test_trained_versions_predict_with_compiled_trees_equal_to_lightgbm(
     rows = _odd_rows(penguins_frame.drop(columns=[label]))
     ours = services.predict(version, rows, probabilities=True)
     assert _kinds(predictors.get(version).predictor) == ["_CompiledBooster"]
-    plain = _as_trained(version)
+    plain = as_trained(version)
     assert _kinds(plain) == ["Booster"]
     theirs, proba = plain.predict_both(services._coerce(version, rows))
     if proba is None:
@@ -365,7 +356,7 @@ def _with_best_weights(monkeypatch, predictor, weights):
 def test_a_one_member_ensemble_predicts_through_its_member(
     tiny_classifier, penguins_frame, monkeypatch
 ):
-    predictor = _as_trained(tiny_classifier)
+    predictor = as_trained(tiny_classifier)
     probe = acceleration.probe_frame(tiny_classifier.features)
     assert predictor.sole_member() is None  # the tiny model is no ensemble
     assert predictor.skip_single_member_ensemble(probe) is None
@@ -379,14 +370,14 @@ def test_a_one_member_ensemble_predicts_through_its_member(
     assert predictor.skip_single_member_ensemble(probe) == member
     rows = services._coerce(tiny_classifier, penguins_frame.head(20))
     predicted, proba = predictor.predict_both(rows)
-    plain, plain_proba = _as_trained(tiny_classifier).predict_both(rows)
+    plain, plain_proba = as_trained(tiny_classifier).predict_both(rows)
     assert predicted.equals(plain) and proba.equals(plain_proba)
 
 
 def test_an_ensemble_is_kept_unless_one_member_gives_the_same_predictions(
     tiny_classifier, monkeypatch
 ):
-    predictor = _as_trained(tiny_classifier)
+    predictor = as_trained(tiny_classifier)
     probe = acceleration.probe_frame(tiny_classifier.features)
     member = predictor.best_model
     _with_best_weights(monkeypatch, predictor, {member: 0.5, "Other": 0.5})

@@ -4,23 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from registry import acceleration, autogluon, services, store
+from registry import acceleration, autogluon, services
 from registry.cache import predictors
+from registry.testing import as_trained
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    predictors.clear()
-    yield
-    predictors.clear()
-
-
-def _as_trained(version) -> autogluon.Predictor:
-    predictor = store.load(version)
-    predictor.persist()
-    return predictor
+def _fresh_cache(fresh_predictors):
+    return fresh_predictors
 
 
 def _fused(predictor: autogluon.Predictor):
@@ -66,7 +59,7 @@ def test_loaded_versions_make_autogluons_columns_in_one_pass(
             fused(features), fused.fallback(features), check_exact=True
         )
     # And the predictions are AutoGluon's own, text given either way.
-    theirs, theirs_proba = _as_trained(version).predict_both(
+    theirs, theirs_proba = as_trained(version).predict_both(
         services._coerce(version, rows)
     )
     for given in (rows, _as_categoricals(rows)):
@@ -107,7 +100,7 @@ def test_a_pipeline_with_a_generator_it_does_not_know_is_left_to_autogluon(
     )
 
     probes = acceleration.feature_probes(tiny_classifier.features)
-    predictor = _as_trained(tiny_classifier)
+    predictor = as_trained(tiny_classifier)
     learner = predictor._predictor._learner
     assert autogluon.FusedFeatures.build(learner) is not None
     stages = learner.feature_generators[0].generators
@@ -145,7 +138,7 @@ def test_a_fused_pass_that_differs_on_the_probes_is_not_used(
         return frame
 
     monkeypatch.setattr(autogluon.FusedFeatures, "__call__", off_by_one_code)
-    predictor = _as_trained(tiny_classifier)
+    predictor = as_trained(tiny_classifier)
     assert not predictor.fuse_features(probes)
     assert _fused(predictor) is None
     monkeypatch.undo()
@@ -169,28 +162,3 @@ def test_feature_probes_give_text_as_objects_and_as_categoricals(tiny_classifier
         assert categories != sorted(categories)  # not the trained order
     dated = [*tiny_classifier.features, {"name": "when", "kind": "datetime"}]
     assert acceleration.feature_probes(dated) == []
-
-
-def test_showroom_rows_take_the_one_pass(tiny_classifier, monkeypatch):
-    """The Showroom's checked rows (a form, JSON: 2008 may come as 2008.0)
-    reach the model in the trained types, so the one pass is used."""
-    from showroom import schema
-
-    fused = _fused(predictors.get(tiny_classifier).predictor)
-    calls = []
-    ask = fused.fallback
-    monkeypatch.setattr(fused, "fallback", lambda data: calls.append(1) or ask(data))
-    row = {
-        "island": "Biscoe",
-        "bill_length_mm": 47.5,
-        "bill_depth_mm": 14.2,
-        "flipper_length_mm": 217,
-        "body_mass_g": 4900,
-        "sex": "female",
-        "year": 2008,
-    }
-    for rows in ([row], [row, {**row, "year": "2009", "sex": None}]):
-        checked = schema.check_rows(tiny_classifier.features, rows, prefix="rows")
-        assert checked.ok
-        services.predict(tiny_classifier, checked.frame, probabilities=True)
-    assert calls == []
