@@ -228,24 +228,19 @@ def attach(version: ModelVersion, predictor) -> int:
     return len(ready)
 
 
-def skip_ensemble(version: ModelVersion, predictor) -> str | None:
-    """Have a loaded predictor whose best model is a one-member weighted
-    ensemble predict through that member, once checked to give exactly the
-    same predictions on rows built from the version's features; return the
-    member (None: predictions go through the ensemble as before)."""
-    probe = probe_frame(version.features)
-    if probe is None:
-        return None
-    return predictor.skip_single_member_ensemble(probe)
-
-
-def fuse_features(version: ModelVersion, predictor) -> bool:
-    """Have a loaded predictor make its model's input columns in one pass
-    (autogluon.FusedFeatures), once checked to give exactly AutoGluon's
-    columns on rows built from the version's features, with text given as
-    text and as categoricals; returns whether it does."""
+def take_shortcuts(version: ModelVersion, predictor) -> None:
+    """The per-call shortcuts a loaded predictor takes, each only once checked
+    to give exactly AutoGluon's results on probe rows built from the
+    version's features (feature_probes): a best model that is a one-member
+    weighted ensemble predicts through that member, and the feature pipeline
+    runs in one pass (autogluon.FusedFeatures). A version with features the
+    probes cannot fill (dates, text) takes neither."""
     probes = feature_probes(version.features)
-    return bool(probes) and predictor.fuse_features(probes)
+    if not probes:
+        return
+    base, plain, _ = probes
+    predictor.skip_single_member_ensemble(pd.concat([base, plain], ignore_index=True))
+    predictor.fuse_features(probes)
 
 
 def feature_probes(features: list[dict]) -> list[pd.DataFrame]:

@@ -22,6 +22,8 @@ import pandas as pd
 
 from registry.errors import AutoGluonError, TrainingCancelled
 
+logger = logging.getLogger(__name__)
+
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
 DEFAULT_METRIC = {
     "binary": "accuracy",
@@ -332,11 +334,14 @@ class FusedFeatures:
         generator (or a setting) this does not do exactly."""
         try:
             return cls._build(learner)
+        except _Refused:
+            return None
         except Exception:  # AutoGluon's internals changed: no shortcut
+            logger.warning("AutoGluon's feature pipeline not read", exc_info=True)
             return None
 
     @classmethod
-    def _build(cls, learner) -> FusedFeatures | None:
+    def _build(cls, learner) -> FusedFeatures:
         from autogluon.features.generators import (
             AsTypeFeatureGenerator,
             BulkFeatureGenerator,
@@ -346,104 +351,35 @@ class FusedFeatures:
             FillNaFeatureGenerator,
             IdentityFeatureGenerator,
         )
-        from autogluon.features.generators.memory_minimize import (
-            CategoryMemoryMinimizeFeatureGenerator,
-        )
 
-        def plain(generator, posts: int = 0) -> bool:
-            return (
-                not (generator.passthrough and generator.passthrough_features)
-                and generator._pre_astype_generator is None
-                and len(generator._post_generators or []) <= posts
-                and all(isinstance(f, str) for f in generator.features_in)
-            )
-
+        steps = {
+            AsTypeFeatureGenerator: _types_step,
+            FillNaFeatureGenerator: _fill_step,
+            IdentityFeatureGenerator: _same_step,
+            DropUniqueFeatureGenerator: _same_step,
+            DropDuplicatesFeatureGenerator: _same_step,
+            CategoryFeatureGenerator: _category_step,
+        }
         generators = list(learner.feature_generators)
-        if len(generators) != 1 or not isinstance(generators[0], BulkFeatureGenerator):
-            return None
+        _require(len(generators) == 1)
         pipeline = generators[0]
-        if not plain(pipeline) or not pipeline.features_in:
-            return None
+        _require(isinstance(pipeline, BulkFeatureGenerator) and _simple(pipeline))
+        _require(bool(pipeline.features_in))
         recipes = {name: _Recipe(name) for name in pipeline.features_in}
-        dtypes: dict[str, np.dtype] | None = None
+        dtypes: dict[str, np.dtype] = {}  # AsType's, the pipeline's first step
         for stage in pipeline.generators:
             made: dict[str, _Recipe] = {}
             for generator in stage:
-                kind = type(generator)
+                step = steps.get(type(generator))  # exact types, no subclass
+                _require(step is not None)
                 taken = {name: recipes[name] for name in generator.features_in}
-                if kind is AsTypeFeatureGenerator and plain(generator):
-                    if dtypes is not None or len(generator._bool_features):
-                        return None
-                    if any(r.source != name for name, r in taken.items()):
-                        return None
-                    dtypes = dict(generator._type_map_real_opt)
-                    if set(dtypes) != set(pipeline.features_in):
-                        return None
-                    out = taken
-                elif kind is FillNaFeatureGenerator and plain(generator):
-                    out = {}
-                    fills = generator._fillna_feature_map or {}
-                    for name, recipe in taken.items():
-                        if name in fills:
-                            value = fills[name]
-                            if (
-                                dtypes is None
-                                or dtypes.get(recipe.source) != np.dtype(object)
-                                or recipe.fill is not None
-                                or recipe.categories is not None
-                                or not isinstance(value, str)
-                            ):
-                                return None
-                            recipe = _Recipe(recipe.source, fill=value)
-                        out[name] = recipe
-                elif kind in (
-                    IdentityFeatureGenerator,
-                    DropUniqueFeatureGenerator,
-                    DropDuplicatesFeatureGenerator,
-                ) and plain(generator):
-                    out = taken
-                elif kind is CategoryFeatureGenerator and plain(generator, posts=1):
-                    posts = generator._post_generators or []
-                    if posts and not (
-                        type(posts[0]) is CategoryMemoryMinimizeFeatureGenerator
-                        and plain(posts[0])
-                        and posts[0].features_in == generator.features_out
-                    ):
-                        return None
-                    category_map = generator.category_map or {}
-                    if (
-                        not generator._stateful_categories
-                        or generator._fillna_map is not None
-                        or list(category_map) != list(generator.features_in)
-                    ):
-                        return None
-                    out = {}
-                    for name, recipe in taken.items():
-                        if (
-                            dtypes is None
-                            or dtypes.get(recipe.source) != np.dtype(object)
-                            or recipe.categories is not None
-                        ):
-                            return None
-                        categories = pd.Index(category_map[name])
-                        renamed = (
-                            pd.Index(posts[0]._category_maps[name])
-                            if posts
-                            else categories
-                        )
-                        if len(renamed) != len(categories):
-                            return None
-                        out[name] = _Recipe(
-                            recipe.source, recipe.fill, categories, renamed
-                        )
-                else:
-                    return None
-                if list(out) != list(generator.features_out) or set(out) & set(made):
-                    return None
+                out = step(generator, taken, dtypes)
+                _require(list(out) == list(generator.features_out))
+                _require(not set(out) & set(made))
                 made.update(out)
             recipes = made
-        if dtypes is None or list(recipes) != list(pipeline.features_out):
-            return None
+        _require(set(dtypes) == set(pipeline.features_in))
+        _require(list(recipes) == list(pipeline.features_out))
         return cls(
             list(pipeline.features_in),
             {name: np.dtype(dtype) for name, dtype in dtypes.items()},
@@ -498,6 +434,81 @@ class FusedFeatures:
         return pd.Categorical.from_codes(
             codes, dtype=pd.CategoricalDtype(recipe.renamed)
         )
+
+
+class _Refused(Exception):
+    """The feature pipeline holds something FusedFeatures does not do exactly."""
+
+
+def _require(condition: bool) -> None:
+    if not condition:
+        raise _Refused
+
+
+def _simple(generator, posts: int = 0) -> bool:
+    """No passthrough, no type step of its own, at most `posts` post-steps."""
+    return (
+        not (generator.passthrough and generator.passthrough_features)
+        and generator._pre_astype_generator is None
+        and len(generator._post_generators or []) <= posts
+        and all(isinstance(f, str) for f in generator.features_in)
+    )
+
+
+def _text(recipe: _Recipe, dtypes: dict) -> bool:
+    """An input trained as text (object), not coded into categories yet."""
+    return dtypes.get(recipe.source) == np.dtype(object) and recipe.categories is None
+
+
+def _types_step(generator, taken: dict, dtypes: dict) -> dict:
+    # Types as trained: checked per call (FusedFeatures._trained_type).
+    _require(_simple(generator) and not dtypes and not len(generator._bool_features))
+    _require(all(recipe.source == name for name, recipe in taken.items()))
+    dtypes.update(generator._type_map_real_opt)
+    return taken
+
+
+def _same_step(generator, taken: dict, dtypes: dict) -> dict:
+    # Identity; the drops dropped their columns when fitted.
+    _require(_simple(generator))
+    return taken
+
+
+def _fill_step(generator, taken: dict, dtypes: dict) -> dict:
+    _require(_simple(generator))
+    fills = generator._fillna_feature_map or {}
+    out = {}
+    for name, recipe in taken.items():
+        if name in fills:
+            value = fills[name]
+            _require(_text(recipe, dtypes) and recipe.fill is None)
+            _require(isinstance(value, str))
+            recipe = _Recipe(recipe.source, fill=value)
+        out[name] = recipe
+    return out
+
+
+def _category_step(generator, taken: dict, dtypes: dict) -> dict:
+    from autogluon.features.generators.memory_minimize import (
+        CategoryMemoryMinimizeFeatureGenerator,
+    )
+
+    _require(_simple(generator, posts=1))
+    posts = generator._post_generators or []
+    for post in posts:  # the categories renamed 0..n-1
+        _require(type(post) is CategoryMemoryMinimizeFeatureGenerator)
+        _require(_simple(post) and post.features_in == generator.features_out)
+    category_map = generator.category_map or {}
+    _require(generator._stateful_categories and generator._fillna_map is None)
+    _require(list(category_map) == list(generator.features_in))
+    out = {}
+    for name, recipe in taken.items():
+        _require(_text(recipe, dtypes))
+        categories = pd.Index(category_map[name])
+        renamed = pd.Index(posts[0]._category_maps[name]) if posts else categories
+        _require(len(renamed) == len(categories))
+        out[name] = _Recipe(recipe.source, recipe.fill, categories, renamed)
+    return out
 
 
 class _CompiledBooster:

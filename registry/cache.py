@@ -60,8 +60,7 @@ class PredictorCache:
                 predictor = store.load(version)
                 predictor.persist()
                 acceleration.attach(version, predictor)
-                acceleration.skip_ensemble(version, predictor)
-                acceleration.fuse_features(version, predictor)
+                acceleration.take_shortcuts(version, predictor)
             finally:
                 with self._lock:
                     self._loading.pop(key, None)

@@ -185,12 +185,14 @@ def _numbers(feature: dict, column: pd.Series) -> pd.Series:
     autogluon.FusedFeatures). That pass would make the same integers of the
     floats: numpy's astype, as here."""
     dtype = column.dtype
-    if feature.get("dtype") == "int64" and is_integer_dtype(dtype):
+    if feature.get("dtype") != "int64":
+        return _as(column, _FLOAT64)
+    if is_integer_dtype(dtype):
         numpy = np.dtype(getattr(dtype, "numpy_dtype", dtype))
         small = numpy.kind == "i" or numpy.itemsize < 8  # uint64 may not fit
         if small and (isinstance(dtype, np.dtype) or not column.hasnans):
             return _as(column, _INT64)
-    elif feature.get("dtype") == "int64" and _fits_int64(column):
+    elif _fits_int64(column):
         # A form or JSON gives 2008 as 2008.0 once a row has a decimal.
         return column.astype(_INT64)
     return _as(column, _FLOAT64)

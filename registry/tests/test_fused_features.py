@@ -162,3 +162,17 @@ def test_feature_probes_give_text_as_objects_and_as_categoricals(tiny_classifier
         assert categories != sorted(categories)  # not the trained order
     dated = [*tiny_classifier.features, {"name": "when", "kind": "datetime"}]
     assert acceleration.feature_probes(dated) == []
+
+
+def test_a_pipeline_it_cannot_read_is_logged_and_left_to_autogluon(
+    tiny_classifier, monkeypatch, caplog
+):
+    learner = as_trained(tiny_classifier)._predictor._learner
+
+    def changed(*args):
+        raise AttributeError("'FillNaFeatureGenerator' has no '_fillna_feature_map'")
+
+    monkeypatch.setattr(autogluon, "_fill_step", changed)
+    with caplog.at_level("WARNING", logger="registry.autogluon"):
+        assert autogluon.FusedFeatures.build(learner) is None
+    assert "feature pipeline not read" in caplog.text
