@@ -48,7 +48,9 @@ def scoring(tiny_classifier, make_dispatch, source_table, tables):
     return make
 
 
-def test_it_scores_every_row_into_the_sink(datasource, scoring, tiny_classifier):
+def test_it_scores_every_row_into_the_sink(
+    datasource, scoring, tiny_classifier, penguins_frame
+):
     dispatch = scoring(datasource, include_probabilities=True)
     run = runner.run_scheduled(dispatch.pk)
     assert run.status == RunStatus.SUCCEEDED, run.error
@@ -70,6 +72,17 @@ def test_it_scores_every_row_into_the_sink(datasource, scoring, tiny_classifier)
     truth = pd.read_csv("demo/penguins.csv")["species"].tolist()
     right = sum(r["prediction"] == t for r, t in zip(rows, truth, strict=True))
     assert right > 300
+    # Exactly what AutoGluon itself predicts for these rows, though the run
+    # hands it text coded by Arrow and takes the one-pass feature pipeline.
+    from registry.testing import as_trained
+
+    theirs, proba = as_trained(tiny_classifier).predict_both(
+        penguins_frame.drop(columns=["species"])
+    )
+    assert [r["prediction"] for r in rows] == theirs.tolist()
+    for label in tiny_classifier.classes:
+        ours = [r[f"proba_{label}"] for r in rows]
+        assert ours == pytest.approx(proba[label].tolist(), rel=1e-12, abs=1e-15)
     assert _events(run)[0] == "started" and _events(run)[-1] == "finished"
 
 
