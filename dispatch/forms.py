@@ -168,6 +168,9 @@ class DispatchForm(_CronField, forms.ModelForm):
             columns, rows = odbc.preview(
                 data["source_datasource"], data["source_query"], PREVIEW_ROWS
             )
+        except odbc.ReadOnlyError as exc:
+            self.add_error("source_query", f"The query is refused: {exc}")
+            return
         except odbc.OdbcError as exc:
             self.add_error("source_query", f"The query failed: {exc}")
             return

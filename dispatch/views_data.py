@@ -31,13 +31,12 @@ def chart(dispatch: Dispatch) -> dict:
     }
 
 
-def _query(run: DispatchRun, limit: int | None = None) -> str:
+def _query(run: DispatchRun) -> str:
     dispatch = run.dispatch
     text = odbc.connection_string(dispatch.sink_datasource)
     table = odbc.quote_identifier(dispatch.sink_table, text)
     column = odbc.quote_identifier("run_id", text)
-    query = f"SELECT * FROM {table} WHERE {column} = {int(run.pk)}"  # noqa: S608
-    return query + (f" LIMIT {int(limit)}" if limit else "")
+    return f"SELECT * FROM {table} WHERE {column} = {int(run.pk)}"  # noqa: S608
 
 
 def sink_preview(run: DispatchRun) -> dict | None:
@@ -46,7 +45,7 @@ def sink_preview(run: DispatchRun) -> dict | None:
         return None
     try:
         columns, rows = odbc.preview(
-            run.dispatch.sink_datasource, _query(run, PREVIEW_ROWS), PREVIEW_ROWS
+            run.dispatch.sink_datasource, _query(run), PREVIEW_ROWS
         )
     except (odbc.OdbcError, ValueError) as exc:
         return {"error": f"The sink cannot be read: {exc}"}

@@ -111,6 +111,8 @@ class DatasourceConfig:
     test_query: str = "SELECT 1"
     timeout: int = 10
     critical: bool = True
+    query_timeout: int = 15  # previews, test-runs and case queries (s)
+    run_query_timeout: int = 3600  # a dispatch run's source query (s)
 
     def validate(self, path: str) -> None:
         if "driver=" not in self.connection.lower() and "dsn=" not in (
@@ -121,6 +123,9 @@ class DatasourceConfig:
             )
         if self.timeout < 1:
             raise _Invalid(f"{path}.timeout", "must be at least 1")
+        for key in ("query_timeout", "run_query_timeout"):
+            if not 1 <= getattr(self, key) <= 86_400:
+                raise _Invalid(f"{path}.{key}", "must be between 1 and 86400 seconds")
 
 
 @dataclass(frozen=True)

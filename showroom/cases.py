@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
 from mlframework.lib import odbc
 from showroom.services import jsonable
@@ -27,20 +26,19 @@ class Cases:
 
 
 def run_query(datasource: str, query: str, max_rows: int) -> Cases:
-    """The first max_rows rows of a case query (only those are fetched)."""
-    if max_rows < 1:  # arrow-odbc aborts the process on a zero batch size
+    """The first max_rows rows of a case query: checked read-only, limited in
+    the SQL, stopped after the datasource's query_timeout."""
+    if max_rows < 1:
         raise CaseError("Ask for at least one row.")
-    batches = odbc.read_batches(datasource, query, batch_size=max_rows)
     try:
-        first = next(batches, None)
+        columns, rows = odbc.preview(datasource, query, max_rows)
+    except odbc.ReadOnlyError as exc:
+        raise CaseError(f"The case query is refused: {exc}") from None
     except odbc.OdbcError as exc:
         raise CaseError(f"The case query failed: {exc}") from None
-    finally:
-        batches.close()
-    if first is None:
+    if not rows:
         return Cases("query", note="The case query returned no rows.")
-    table = pa.Table.from_batches([first]).slice(0, max_rows)
-    return Cases("query", list(table.column_names), table.to_pylist())
+    return Cases("query", columns, rows)
 
 
 def from_source(source) -> Cases:

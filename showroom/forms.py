@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 
+from mlframework.lib import odbc
 from showroom import schema
 from showroom.models import CaseSource
 
@@ -133,9 +134,6 @@ class VersionForm(forms.Form):
         return ref
 
 
-_SELECT = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
-
-
 class CaseSourceForm(forms.ModelForm):
     """The case query for one model: run once on save, so a broken one is
     refused with the database's own message instead of failing later."""
@@ -172,22 +170,20 @@ class CaseSourceForm(forms.ModelForm):
         self.preview = None
 
     def clean_query(self) -> str:
-        query = self.cleaned_data["query"].strip().rstrip(";").strip()
-        if not _SELECT.match(query):
-            raise forms.ValidationError(
-                "The case query must be a single SELECT (or WITH … SELECT)."
-            )
-        if ";" in query:
-            raise forms.ValidationError(
-                "The case query must be one statement: remove the ';' inside it."
-            )
-        return query
+        # Whether it only reads is decided by odbc.check_read_only in clean(),
+        # which needs the datasource's dialect.
+        return self.cleaned_data["query"].strip().rstrip(";").strip()
 
     def clean(self):
         from showroom import cases
 
         cleaned = super().clean()
         if self.errors:
+            return cleaned
+        try:
+            odbc.check_read_only(cleaned["datasource"], cleaned["query"])
+        except odbc.ReadOnlyError as exc:
+            self.add_error("query", f"The case query is refused: {exc}")
             return cleaned
         try:
             self.preview = cases.run_query(

@@ -316,8 +316,13 @@ def test_a_case_query_on_mariadb(analyst_client, tiny_classifier, mariadb):
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({"query": "DELETE FROM penguins"}, "query", "must be a single SELECT"),
-        ({"query": "SELECT 1; DROP TABLE penguins"}, "query", "must be one statement"),
+        ({"query": "DELETE FROM penguins"}, "query", "DELETE is not a read"),
+        ({"query": "SELECT 1; DROP TABLE penguins"}, "query", "holds 2 statements"),
+        (
+            {"query": "WITH x AS (SELECT 1) DELETE FROM penguins WHERE id > 0"},
+            "query",
+            "DELETE inside a WITH is not a read",
+        ),
         (
             {"query": "SELECT * FROM missing_table"},
             "query",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import pyarrow as pa
 import pyodbc
 from django.conf import settings
 
+from mlframework.lib.odbc import dialects, readonly
+from mlframework.lib.odbc.dialects import Dialect
 from mlframework.lib.redact import redact
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -34,6 +37,14 @@ class OdbcError(Exception):
     def __init__(self, datasource: str, message: str) -> None:
         self.datasource = datasource
         super().__init__(f"{datasource}: {redact(message)}")
+
+
+class ReadOnlyError(OdbcError):
+    """A query that may not run on a read path (it writes, or is not one SELECT)."""
+
+
+class QueryTimeout(OdbcError):
+    """A query ran past its datasource's timeout and was stopped."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,62 @@ def quote_identifier(name: str, connection: str = "") -> str:
     return f'"{name}"'
 
 
+def dialect(name: str) -> Dialect:
+    """The engine behind a datasource, from its driver's name."""
+    return dialects.for_driver(driver_name(connection_string(name)))
+
+
+def check_read_only(name: str, query: str) -> readonly.ReadQuery:
+    """The one decision whether a query may run on a read path of a datasource:
+    parsed in its dialect, exactly one statement that only reads."""
+    try:
+        return readonly.check(query, dialect(name))
+    except readonly.NotReadOnly as exc:
+        raise ReadOnlyError(name, str(exc)) from None
+
+
+def _datasource(name: str):
+    try:
+        return settings.CONFIG.datasources[name]
+    except KeyError:
+        raise OdbcError(name, "is not a configured datasource") from None
+
+
+def _make_read_only(name: str, execute, timeout: int) -> None:
+    """Open the session read-only and bound its statements' time, where the
+    engine can (see dialects): the second guard, after check_read_only."""
+    engine = dialect(name)
+    for statement in engine.read_only:
+        try:
+            execute(statement)
+        except (pyodbc.Error, arrow_odbc.Error) as exc:
+            raise OdbcError(
+                name, f"the session could not be made read-only: {_message(exc)}"
+            ) from None
+    errors = []
+    for statement in engine.timeout_statements(timeout):
+        try:
+            execute(statement)
+            return
+        except (pyodbc.Error, arrow_odbc.Error) as exc:
+            errors.append(_message(exc))
+    if errors:
+        raise OdbcError(name, f"the query timeout could not be set: {errors[-1]}")
+
+
+def _read_connection(name: str, timeout: int, *, autocommit: bool = True):
+    """An arrow-odbc connection whose session is read-only."""
+    text = connection_string(name)
+    try:
+        connection = arrow_odbc.connect(
+            text, login_timeout_sec=_datasource(name).timeout, autocommit=autocommit
+        )
+    except arrow_odbc.Error as exc:
+        raise OdbcError(name, str(exc)) from None
+    _make_read_only(name, connection.execute, timeout)
+    return connection
+
+
 def connect(name: str, *, autocommit: bool = True) -> pyodbc.Connection:
     timeout = (
         settings.CONFIG.datasources[name].timeout
@@ -141,28 +208,41 @@ def read_batches(
     max_bytes_per_batch: int | None = 512 * 1024 * 1024,
     streaming: bool = False,
     max_text_size: int | None = None,
+    timeout: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream a query's rows as Arrow record batches.
+    """Stream a query's rows as Arrow record batches, on a read path: the
+    query is checked (check_read_only) and run in a read-only session.
 
     Buffers are sized for the widest value a column may hold (VARCHAR(4000),
     TEXT), so `max_bytes_per_batch` caps a batch's rows for wide tables.
     `streaming` keeps memory flat for huge results (SQLite: StepAPI, see
     _streaming). `max_text_size` (bytes) caps the buffer of unbounded text
     columns (TEXT); a longer value is an error, never silently cut.
+    `timeout` (s; default the datasource's run_query_timeout) bounds the
+    statement on engines that enforce it, and the time between batches on
+    the others.
     """
+    read = check_read_only(name, query)
+    timeout = timeout or _datasource(name).run_query_timeout
     text = connection_string(name)
     try:
         connection = arrow_odbc.connect(
             _streaming(text) if streaming else text,
-            login_timeout_sec=settings.CONFIG.datasources[name].timeout,
+            login_timeout_sec=_datasource(name).timeout,
         )
+        _make_read_only(name, connection.execute, timeout)
+        started = time.monotonic()
         reader = connection.read_arrow_batches(
-            query,
+            read.text,
             batch_size=batch_size,
             max_bytes_per_batch=max_bytes_per_batch,
             max_text_size=max_text_size,
+            query_timeout_sec=timeout,
         )
-        yield from reader
+        for batch in reader:
+            yield batch
+            if time.monotonic() - started > timeout:
+                raise QueryTimeout(name, _timeout_message(name, timeout, "run"))
     except arrow_odbc.Error as exc:
         message = str(exc)
         if max_text_size and "too large to be written into the allocated" in message:
@@ -171,7 +251,29 @@ def read_batches(
                 "column is read with; shorten or cast it in the query "
                 f"({message})"
             )
-        raise OdbcError(name, message) from None
+        raise _error(name, message, timeout, "run") from None
+
+
+def _timeout_message(name: str, seconds: int, kind: str) -> str:
+    key = "query_timeout" if kind == "preview" else "run_query_timeout"
+    return (
+        f"the query ran longer than {seconds} s and was stopped "
+        f"(datasources.{name}.{key})"
+    )
+
+
+# Servers' words for a statement stopped by its time limit.
+_TIMED_OUT = re.compile(
+    r"max_statement_time|max_execution_time|statement timeout|canceling statement"
+    r"|query execution was interrupted|\binterrupted\b|HYT00|HY008",
+    re.IGNORECASE,
+)
+
+
+def _error(name: str, message: str, timeout: int, kind: str) -> OdbcError:
+    if _TIMED_OUT.search(message):
+        return QueryTimeout(name, _timeout_message(name, timeout, kind))
+    return OdbcError(name, message)
 
 
 def write_table(
@@ -398,6 +500,7 @@ def read_pages(
     max_bytes_per_batch: int | None = 512 * 1024 * 1024,
     max_text_size: int | None = None,
     first_page_bytes: int | None = None,
+    timeout: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """A query's rows in pages ordered by an integer key column, one query per
     page (`WHERE key > last ORDER BY key LIMIT n`), all in one transaction.
@@ -418,15 +521,9 @@ def read_pages(
     """
     text = connection_string(name)
     column = quote_identifier(key, text)
-    source = query.strip().rstrip(";").strip()
-    try:
-        connection = arrow_odbc.connect(
-            text,
-            login_timeout_sec=settings.CONFIG.datasources[name].timeout,
-            autocommit=False,
-        )
-    except arrow_odbc.Error as exc:
-        raise OdbcError(name, str(exc)) from None
+    source = check_read_only(name, query).text
+    timeout = timeout or _datasource(name).run_query_timeout
+    connection = _read_connection(name, timeout, autocommit=False)
     last = None
     size = int(min(first_page_size or page_size, page_size))
     try:
@@ -453,6 +550,7 @@ def read_pages(
                     max_text_size=max_text_size,
                     parameters=None if last is None else [str(last)],
                     fetch_concurrently=not opening,
+                    query_timeout_sec=timeout,
                 )
                 rows, seen = 0, last
                 for batch in reader:
@@ -466,7 +564,7 @@ def read_pages(
                     if batch.num_rows:
                         yield batch
             except arrow_odbc.Error as exc:
-                raise OdbcError(name, str(exc)) from None
+                raise _error(name, str(exc), timeout, "run") from None
             if rows < size:
                 return
             size = min(size * 2, int(page_size))
@@ -503,18 +601,47 @@ def _check_page_keys(name: str, key: str, batch: pa.RecordBatch, last):
     return int(values[-1])
 
 
-def preview(name: str, query: str, rows: int = 5) -> tuple[list[str], list[dict]]:
-    """Run a query and return its column names and first few rows."""
+def preview(
+    name: str, query: str, rows: int = 5, *, timeout: int | None = None
+) -> tuple[list[str], list[dict]]:
+    """A query's column names and first rows, on a read path: checked, run in
+    a read-only session, limited to `rows` in the SQL (so the server stops
+    there), and stopped after `timeout` s (default the datasource's
+    query_timeout), so a request never waits on it longer."""
+    if rows < 1:
+        raise OdbcError(name, "ask for at least one row")
+    read = check_read_only(name, query)
+    timeout = timeout or _datasource(name).query_timeout
+    connection = connect(name)
+    watchdog = None
     try:
-        connection = arrow_odbc.connect(
-            connection_string(name),
-            login_timeout_sec=settings.CONFIG.datasources[name].timeout,
-        )
-        reader = connection.read_arrow_batches(query, batch_size=max(rows, 1))
-        names = list(reader.schema.names)
-        first = next(iter(reader), None)
-    except arrow_odbc.Error as exc:
-        raise OdbcError(name, str(exc)) from None
-    if first is None:
-        return names, []
-    return names, first.slice(0, rows).to_pylist()
+        _make_read_only(name, connection.execute, timeout)
+        cursor = connection.cursor()
+        # Engines without a server-side limit (SQLite) are stopped by SQLCancel.
+        stopped = threading.Event()
+
+        def stop() -> None:
+            stopped.set()
+            with contextlib.suppress(pyodbc.Error):
+                cursor.cancel()
+
+        watchdog = threading.Timer(timeout + 0.5, stop)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            cursor.execute(read.limited(rows))
+            names = [column[0] for column in cursor.description or ()]
+            fetched = cursor.fetchmany(rows)
+        except pyodbc.Error as exc:
+            if stopped.is_set():
+                raise QueryTimeout(
+                    name, _timeout_message(name, timeout, "preview")
+                ) from None
+            raise _error(name, _message(exc), timeout, "preview") from None
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        with contextlib.suppress(pyodbc.Error):
+            connection.rollback()
+        connection.close()
+    return names, [dict(zip(names, row, strict=True)) for row in fetched]
