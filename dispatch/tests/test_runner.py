@@ -144,6 +144,23 @@ def test_paging_by_a_key_that_repeats_fails_and_writes_nothing(datasource, scori
     assert sink_count(datasource, dispatch.sink_table) == 0
 
 
+def test_a_stored_query_that_writes_fails_its_run_and_changes_nothing(
+    datasource, scoring
+):
+    # Saved before queries were checked, or written to the database directly.
+    dispatch = scoring(datasource, retries=2, retry_backoff_seconds=1)
+    table = dispatch.source_query.split()[-1]
+    before = sink_count(datasource, table)
+    Dispatch.objects.filter(pk=dispatch.pk).update(
+        source_query=f"WITH x AS (SELECT 1) DELETE FROM {table} WHERE id > 0"
+    )
+    run = runner.run_scheduled(dispatch.pk)
+    assert run.status == RunStatus.FAILED
+    assert "DELETE inside a WITH is not a read" in run.error
+    assert run.attempt == 1  # refused, not retried
+    assert sink_count(datasource, table) == before
+
+
 def test_a_source_without_a_model_column_fails_naming_it(datasource, scoring):
     dispatch = scoring(datasource)
     dispatch.source_query = dispatch.source_query.replace(

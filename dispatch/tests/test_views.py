@@ -8,6 +8,7 @@ from dispatch import crontab, runner
 from dispatch.models import Dispatch, DispatchRun, RunStatus
 from dispatch.tests.conftest import sink_count
 from mlframework.events.models import Event
+from mlframework.lib import odbc
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
@@ -148,6 +149,33 @@ def test_bad_input_is_refused_with_a_clear_message_and_no_side_effect(
     assert message in response.content.decode()
     assert not Dispatch.objects.exists()
     assert crontab.managed_entries() == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("DELETE FROM {t}", "DELETE is not a read"),
+        ("WITH x AS (SELECT 1) DELETE FROM {t} WHERE id > 0", "inside a WITH"),
+        ("INSERT INTO {t} SELECT * FROM {t}", "INSERT is not a read"),
+        ("SELECT * FROM {t}; DELETE FROM {t}", "holds 2 statements"),
+        ("VACUUM INTO '{path}'", "VACUUM is not a read"),
+        ("ATTACH DATABASE '{path}' AS other", "ATTACH is not a read"),
+    ],
+)
+def test_a_source_query_that_writes_is_refused_before_it_runs(
+    operator_client, form_data, source_table, tmp_path, query, message
+):
+    table = form_data["source_query"].split()[-1]
+    before = odbc.preview("demo", f"SELECT COUNT(*) AS n FROM {table}")[1]
+    path = tmp_path / "made.sqlite3"
+    form_data["source_query"] = query.format(t=table, path=path)
+    response = operator_client.post(reverse("dispatch:create"), form_data)
+    assert response.status_code == 400
+    assert "The query is refused" in response.content.decode()
+    assert message in response.content.decode()
+    assert odbc.preview("demo", f"SELECT COUNT(*) AS n FROM {table}")[1] == before
+    assert not path.exists()
+    assert not Dispatch.objects.exists()
 
 
 def test_a_query_missing_model_columns_names_them(operator_client, form_data):
