@@ -97,7 +97,7 @@ def test_a_write_never_reaches_the_driver(source, table, statement):
         lambda q: list(odbc.read_batches(source, q)),
         lambda q: list(odbc.read_pages(source, q, "id")),
     ):
-        with pytest.raises(odbc.ReadOnlyError, match="not a read|statements"):
+        with pytest.raises(odbc.ReadOnlyError, match=r"not a read|statements"):
             read(statement.format(t=table))
     assert count(source, table) == 2
     assert odbc.preview(source, f"SELECT name FROM {table} WHERE id = 1")[1] == [
@@ -116,7 +116,7 @@ def test_sqlite_file_statements_create_no_file(tmp_path):
 def test_the_session_itself_refuses_writes(source, table):
     # The second guard: a write that got past the parser fails at the server.
     connection = odbc._read_connection(source, 10)
-    with pytest.raises(Exception, match="readonly|READ ONLY|read-only"):
+    with pytest.raises(Exception, match=r"readonly|READ ONLY|read-only"):
         connection.execute(f"INSERT INTO {table} VALUES (9, 'nine')")
     assert count(source, table) == 2
 
