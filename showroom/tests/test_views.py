@@ -2,6 +2,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from mlframework.lib import odbc
 from showroom.models import CaseSource
 from showroom.tests.conftest import showroom_events
 
@@ -83,6 +84,34 @@ def test_a_broken_case_query_is_explained_on_the_page(analyst_client, case_sourc
     assert response.status_code == 200
     assert b"The case query failed" in response.content
     assert b"nowhere" in response.content
+
+
+def test_a_stored_case_query_that_writes_is_refused_on_every_view(
+    analyst_client, case_source
+):
+    # Saved before queries were checked, or written to the database directly.
+    CaseSource.objects.filter(pk=case_source.pk).update(
+        query="WITH x AS (SELECT 1) DELETE FROM penguins WHERE id > 0"
+    )
+    for _ in range(2):
+        response = analyst_client.get(reverse("showroom:model", args=["penguins"]))
+        assert response.status_code == 200
+        assert b"The case query is refused" in response.content
+    assert odbc.preview("demo", "SELECT COUNT(*) AS n FROM penguins")[1] == [
+        {"n": 344}
+    ]
+
+
+def test_a_case_query_of_millions_of_rows_lists_only_its_rows(
+    analyst_client, case_source
+):
+    CaseSource.objects.filter(pk=case_source.pk).update(
+        query="WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n "
+        "WHERE x < 6000000) SELECT p.* FROM n JOIN penguins p ON p.id = 1 + x % 300"
+    )
+    response = analyst_client.get(reverse("showroom:model", args=["penguins"]))
+    [query_cases, *_] = response.context["listed"]
+    assert len(query_cases.rows) == 5
 
 
 def test_the_model_page_picks_a_version(
