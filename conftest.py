@@ -25,6 +25,23 @@ def require_service(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available (run `make test`)")
 
 
+# The ODBC datasources of the test config, one per engine: SQLite (the demo
+# file), MariaDB and PostgreSQL (throwaway servers started by ops/test.sh).
+ODBC_DATASOURCES = ["demo", "mariadb", "postgres"]
+
+
+def require_datasource(name: str) -> None:
+    from mlframework.lib import odbc
+
+    if name == "demo":
+        odbc.sqlite_database_path("demo").parent.mkdir(parents=True, exist_ok=True)
+        return
+    require_service(
+        name in odbc.datasource_names() and odbc.probe(name).ok,
+        f"the {name} datasource",
+    )
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _var_folders():
     from django.conf import settings

@@ -2,18 +2,18 @@
 # Install the Debian/Ubuntu packages the platform needs, if any are missing.
 # As root (or with sudo) it runs apt-get; otherwise it prints the command.
 #   ops/install_system.sh          runtime packages
-#   ops/install_system.sh --test   plus MariaDB server and Chromium for the tests
+#   ops/install_system.sh --test   plus MariaDB, PostgreSQL and Chromium for the tests
 set -euo pipefail
 
 runtime=(build-essential pkg-config default-libmysqlclient-dev
-         unixodbc unixodbc-dev libsqliteodbc odbc-mariadb procps)
+         unixodbc unixodbc-dev libsqliteodbc odbc-mariadb odbc-postgresql procps)
 # The distribution's Python only when the one on PATH cannot make a venv.
 python3 -c "import venv, ensurepip" 2>/dev/null || runtime+=(python3 python3-venv)
 python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(
   os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null \
   || runtime+=(python3-dev)
 norecommends=(cron)
-test=(mariadb-server mariadb-client chromium)
+test=(mariadb-server mariadb-client postgresql chromium)
 [ "${1:-}" = "--test" ] && runtime+=("${test[@]}")
 
 missing() {

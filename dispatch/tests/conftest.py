@@ -6,6 +6,8 @@ import itertools
 
 import pytest
 
+from conftest import ODBC_DATASOURCES, require_datasource
+
 _names = itertools.count(1)
 
 
@@ -58,19 +60,10 @@ def _crontab_cleanup():
             crontab._write(cron)
 
 
-@pytest.fixture(params=["demo", "mariadb"])
+@pytest.fixture(params=ODBC_DATASOURCES)
 def datasource(request):
-    """Each real ODBC driver in turn: SQLite3 and MariaDB Unicode."""
-    from conftest import require_service
-    from mlframework.lib import odbc
-
-    if request.param == "mariadb":
-        require_service(
-            "mariadb" in odbc.datasource_names() and odbc.probe("mariadb").ok,
-            "the MariaDB datasource",
-        )
-    else:
-        odbc.sqlite_database_path("demo").parent.mkdir(parents=True, exist_ok=True)
+    """Each real ODBC driver in turn: SQLite3, MariaDB Unicode, PostgreSQL Unicode."""
+    require_datasource(request.param)
     return request.param
 
 

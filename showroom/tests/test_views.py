@@ -97,9 +97,7 @@ def test_a_stored_case_query_that_writes_is_refused_on_every_view(
         response = analyst_client.get(reverse("showroom:model", args=["penguins"]))
         assert response.status_code == 200
         assert b"The case query is refused" in response.content
-    assert odbc.preview("demo", "SELECT COUNT(*) AS n FROM penguins")[1] == [
-        {"n": 344}
-    ]
+    assert odbc.preview("demo", "SELECT COUNT(*) AS n FROM penguins")[1] == [{"n": 344}]
 
 
 def test_a_case_query_of_millions_of_rows_lists_only_its_rows(

@@ -95,15 +95,14 @@ def _streaming(text: str) -> str:
 
 
 def quote_identifier(name: str, connection: str = "") -> str:
-    """Validate a user-given table or column name and quote it for the driver."""
+    """Validate a user-given table or column name and quote it for the driver
+    of `connection` (a connection string)."""
     if not _IDENTIFIER.match(name or ""):
         raise ValueError(
             f"{name!r} is not a valid name: use letters, digits and _, "
             "starting with a letter or _, at most 64 characters"
         )
-    if "mariadb" in connection.lower() or "mysql" in connection.lower():
-        return f"`{name}`"
-    return f'"{name}"'
+    return dialects.for_driver(driver_name(connection)).quote(name)
 
 
 def dialect(name: str) -> Dialect:
@@ -238,6 +237,7 @@ def read_batches(
             max_bytes_per_batch=max_bytes_per_batch,
             max_text_size=max_text_size,
             query_timeout_sec=timeout,
+            map_schema=_wide_floats,
         )
         for batch in reader:
             yield batch
@@ -252,6 +252,18 @@ def read_batches(
                 f"({message})"
             )
         raise _error(name, message, timeout, "run") from None
+
+
+def _wide_floats(schema: pa.Schema) -> pa.Schema:
+    # psqlODBC reports DOUBLE PRECISION with 17 digits, which arrow-odbc reads
+    # as float32, losing digits; float64 holds every float32 exactly too.
+    return pa.schema(
+        [
+            field.with_type(pa.float64()) if pa.types.is_float32(field.type) else field
+            for field in schema
+        ],
+        metadata=schema.metadata,
+    )
 
 
 def _timeout_message(name: str, seconds: int, kind: str) -> str:
@@ -355,29 +367,11 @@ def table_exists(name: str, table: str) -> bool:
 
 
 def sql_type(name: str, arrow_type: pa.DataType) -> str:
-    """The column type to create for an Arrow type, per driver."""
-    mariadb = is_mariadb(name)
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_int64(arrow_type) or pa.types.is_uint32(arrow_type):
-        return "BIGINT"
-    if pa.types.is_integer(arrow_type):
-        return "INTEGER"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_decimal(arrow_type):
-        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_timestamp(arrow_type):
-        return "DATETIME(6)" if mariadb else "TIMESTAMP"
-    if pa.types.is_time(arrow_type):
-        return "TIME"
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        # Bounded, so readers size their buffers for 1000 characters, not for
-        # TEXT's 64 KiB.
-        return "VARCHAR(1000)" if mariadb else "VARCHAR(4000)"
-    raise OdbcError(name, f"cannot store values of type {arrow_type} in a column")
+    """The column type to create for an Arrow type, per engine."""
+    column_type = dialect(name).column_type(arrow_type)
+    if column_type is None:
+        raise OdbcError(name, f"cannot store values of type {arrow_type} in a column")
+    return column_type
 
 
 def create_table(
@@ -522,6 +516,7 @@ def read_pages(
     text = connection_string(name)
     column = quote_identifier(key, text)
     source = check_read_only(name, query).text
+    nulls = dialect(name).nulls_first
     timeout = timeout or _datasource(name).run_query_timeout
     connection = _read_connection(name, timeout, autocommit=False)
     last = None
@@ -537,7 +532,7 @@ def read_pages(
                 where, limit = f"WHERE {column} >= ? ", size + 1
             statement = (
                 f"SELECT * FROM ({source}) AS mlf_pages "  # noqa: S608 - quoted key
-                f"{where}ORDER BY {column} LIMIT {limit}"
+                f"{where}ORDER BY {column}{nulls} LIMIT {limit}"
             )
             opening = last is None and first_page_bytes is not None
             try:
@@ -551,6 +546,7 @@ def read_pages(
                     parameters=None if last is None else [str(last)],
                     fetch_concurrently=not opening,
                     query_timeout_sec=timeout,
+                    map_schema=_wide_floats,
                 )
                 rows, seen = 0, last
                 for batch in reader:

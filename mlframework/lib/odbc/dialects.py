@@ -4,7 +4,9 @@ statements' time, and how a row limit is written."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -20,12 +22,59 @@ class Dialect:
     # cancels the statement from a watchdog thread.
     server_timeout: bool = False
     limit_style: str = "limit"  # "limit": ... LIMIT n; "top": SELECT TOP n ...
+    quotes: tuple[str, str] = ('"', '"')
+    # Where NULL keys sort in ORDER BY: paging must meet them on its first page
+    # (and refuse them), not lose them past its last.
+    nulls_first: str = ""
+    # Column types of created sinks, by Arrow type family, over _TYPES.
+    types: dict[str, str] = field(default_factory=dict)
+
+    def quote(self, name: str) -> str:
+        """A validated identifier, quoted (see odbc.quote_identifier)."""
+        return f"{self.quotes[0]}{name}{self.quotes[1]}"
+
+    def column_type(self, arrow_type: pa.DataType) -> str | None:
+        """The column type to create for an Arrow type; None if there is none."""
+        family = _family(arrow_type)
+        if family is None:
+            return None
+        if family == "decimal":
+            return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
+        return self.types.get(family, _TYPES[family])
 
     def timeout_statements(self, seconds: int) -> list[str]:
         return [
             statement.format(seconds=int(seconds), milliseconds=int(seconds) * 1000)
             for statement in self.timeouts
         ]
+
+
+_TYPES = {
+    "boolean": "BOOLEAN",
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    "double": "DOUBLE",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "time": "TIME",
+    # Bounded, so readers size their buffers for it, not for TEXT's 64 KiB.
+    "text": "VARCHAR(4000)",
+}
+
+
+def _family(arrow_type: pa.DataType) -> str | None:
+    checks = (
+        ("boolean", pa.types.is_boolean),
+        ("bigint", lambda t: pa.types.is_int64(t) or pa.types.is_uint32(t)),
+        ("integer", pa.types.is_integer),
+        ("double", pa.types.is_floating),
+        ("decimal", pa.types.is_decimal),
+        ("date", pa.types.is_date),
+        ("timestamp", pa.types.is_timestamp),
+        ("time", pa.types.is_time),
+        ("text", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    )
+    return next((name for name, check in checks if check(arrow_type)), None)
 
 
 SQLITE = Dialect(
@@ -43,6 +92,8 @@ MYSQL = Dialect(
         "SET SESSION max_execution_time = {milliseconds}",  # MySQL
     ),
     server_timeout=True,
+    quotes=("`", "`"),
+    types={"timestamp": "DATETIME(6)", "text": "VARCHAR(1000)"},
 )
 POSTGRESQL = Dialect(
     "postgresql",
@@ -50,9 +101,22 @@ POSTGRESQL = Dialect(
     read_only=("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",),
     timeouts=("SET statement_timeout = {milliseconds}",),
     server_timeout=True,
+    nulls_first=" NULLS FIRST",
+    types={"double": "DOUBLE PRECISION"},
 )
 # SQL Server has no read-only session: the parser and a read-only login guard it.
-MSSQL = Dialect("mssql", "tsql", limit_style="top")
+MSSQL = Dialect(
+    "mssql",
+    "tsql",
+    limit_style="top",
+    quotes=("[", "]"),
+    types={
+        "boolean": "BIT",
+        "double": "FLOAT",
+        "timestamp": "DATETIME2",
+        "text": "NVARCHAR(4000)",
+    },
+)
 GENERIC = Dialect("generic", None)
 
 _BY_DRIVER = (

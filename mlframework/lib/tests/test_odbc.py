@@ -8,21 +8,14 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from conftest import require_service
+from conftest import ODBC_DATASOURCES, require_datasource
 from mlframework.lib import odbc
 
 
-@pytest.fixture(params=["demo", "mariadb"])
+@pytest.fixture(params=ODBC_DATASOURCES)
 def source(request):
-    name = request.param
-    if name == "mariadb":
-        require_service(
-            "mariadb" in odbc.datasource_names() and odbc.probe("mariadb").ok,
-            "the MariaDB datasource",
-        )
-    else:
-        odbc.sqlite_database_path("demo").parent.mkdir(parents=True, exist_ok=True)
-    return name
+    require_datasource(request.param)
+    return request.param
 
 
 @pytest.fixture
@@ -50,7 +43,7 @@ def test_write_then_read_round_trips_types(source, table):
     odbc.execute(
         source,
         f"CREATE TABLE {table} (id INTEGER, name VARCHAR(40), price DECIMAL(12,2), "
-        "day DATE, score DOUBLE)",
+        f"day DATE, score {odbc.sql_type(source, pa.float64())})",
     )
     data = pa.table(
         {

@@ -8,7 +8,7 @@ import uuid
 import psutil
 import pytest
 
-from conftest import require_service
+from conftest import ODBC_DATASOURCES, require_datasource
 from mlframework.lib import odbc
 
 # A result of millions of rows the server makes without a table.
@@ -22,6 +22,10 @@ MILLIONS = {
         "FROM information_schema.COLUMNS a, information_schema.COLUMNS b, "
         "information_schema.COLUMNS c"
     ),
+    "postgres": (
+        "SELECT x, 'some text to make the row wider' AS pad "
+        "FROM generate_series(1, 6000000) AS x"
+    ),
 }
 # Takes far longer than a second, returning one row at the end.
 SLOW = {
@@ -34,20 +38,14 @@ SLOW = {
         "information_schema.COLUMNS b, information_schema.COLUMNS c, "
         "information_schema.COLUMNS d"
     ),
+    "postgres": "SELECT count(*) AS c FROM generate_series(1, 2000000000) AS x",
 }
 
 
-@pytest.fixture(params=["demo", "mariadb"])
+@pytest.fixture(params=ODBC_DATASOURCES)
 def source(request):
-    name = request.param
-    if name == "mariadb":
-        require_service(
-            "mariadb" in odbc.datasource_names() and odbc.probe("mariadb").ok,
-            "the MariaDB datasource",
-        )
-    else:
-        odbc.sqlite_database_path("demo").parent.mkdir(parents=True, exist_ok=True)
-    return name
+    require_datasource(request.param)
+    return request.param
 
 
 @pytest.fixture
@@ -137,13 +135,11 @@ def test_a_slow_preview_is_stopped_at_the_query_timeout(source, short_timeout):
     assert odbc.preview(source, "SELECT 1 AS one")[1] == [{"one": 1}]
 
 
-def test_a_slow_run_query_is_stopped_at_the_run_timeout(short_timeout):
-    require_service(
-        "mariadb" in odbc.datasource_names() and odbc.probe("mariadb").ok,
-        "the MariaDB datasource",
-    )
+@pytest.mark.parametrize("server", ["mariadb", "postgres"])
+def test_a_slow_run_query_is_stopped_at_the_run_timeout(short_timeout, server):
+    require_datasource(server)
     with pytest.raises(odbc.QueryTimeout, match="run_query_timeout"):
-        list(odbc.read_batches("mariadb", SLOW["mariadb"]))
+        list(odbc.read_batches(server, SLOW[server]))
 
 
 def test_an_error_never_shows_the_password(source):
