@@ -105,6 +105,18 @@ def schedule_for(dispatch) -> str:
         raise CrontabError(f"dispatch {dispatch.name}: {exc}") from None
 
 
+def check_schedule(expression: str) -> None:
+    """CrontabError unless python-crontab takes the expression as it is.
+
+    croniter (the validator) accepts more than cron does: "L", "1#2", */8 in
+    the days of the week; the form asks here too so they are refused there.
+    """
+    try:
+        CronTab(tab="").new(command="true").setall(expression)
+    except (ValueError, KeyError) as exc:
+        raise CrontabError(f"cron refuses {expression!r}: {exc}") from None
+
+
 def line_for(dispatch) -> str:
     """The exact line the platform writes for this dispatch.
 

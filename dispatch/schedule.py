@@ -40,10 +40,27 @@ def validate(expression: str) -> str:
     normalised = " ".join(fields)
     if not croniter.is_valid(normalised):
         raise ScheduleError(f"{normalised!r} is not a valid cron expression")
+    _refuse_backward_ranges(normalised)
     reason = never_fires(normalised)
     if reason:
         raise ScheduleError(reason)
     return normalised
+
+
+FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+
+
+def _refuse_backward_ranges(expression: str) -> None:
+    # croniter wraps 5-2 around; cron (and python-crontab) refuse it, so the
+    # form must too, or the dispatch saves and then cannot be installed.
+    for name, value in zip(FIELD_NAMES, expression.split(), strict=True):
+        for part in value.split(","):
+            low, _, high = part.split("/")[0].partition("-")
+            if low.isdigit() and high.isdigit() and int(low) > int(high):
+                raise ScheduleError(
+                    f"{expression!r}: the {name} range {low}-{high} runs backwards; "
+                    f"cron needs the low end first (e.g. {high}-{low})"
+                )
 
 
 def _times(expression: str, start: dt.datetime, **options) -> croniter:
