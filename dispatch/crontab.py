@@ -34,12 +34,17 @@ class SyncResult:
     removed: list[int] = field(default_factory=list)
     fixed: list[int] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
+    # Enabled but never firing: no line, on purpose (the reason in words).
+    skipped: dict[int, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         text = (
             f"{len(self.added)} added, {len(self.removed)} removed, "
             f"{len(self.fixed)} fixed"
         )
+        if self.skipped:
+            reasons = "; ".join(self.skipped.values())
+            text += f", {len(self.skipped)} skipped ({reasons})"
         return text + (f", {len(self.errors)} failed" if self.errors else "")
 
 
@@ -98,6 +103,18 @@ def schedule_for(dispatch) -> str:
         return for_cron_daemon(dispatch.cron, dispatch.timezone)
     except ScheduleError as exc:
         raise CrontabError(f"dispatch {dispatch.name}: {exc}") from None
+
+
+def check_schedule(expression: str) -> None:
+    """CrontabError unless python-crontab takes the expression as it is.
+
+    croniter (the validator) accepts more than cron does: "L", "1#2", */8 in
+    the days of the week; the form asks here too so they are refused there.
+    """
+    try:
+        CronTab(tab="").new(command="true").setall(expression)
+    except (ValueError, KeyError) as exc:
+        raise CrontabError(f"cron refuses {expression!r}: {exc}") from None
 
 
 def line_for(dispatch) -> str:
@@ -169,11 +186,14 @@ def managed_entries() -> dict[int, str]:
 
 
 def entry_state(dispatch, entries: dict[int, str] | None = None) -> str:
-    """ "ok", "missing", "mismatch" or "unexpected" (a line while disabled)."""
+    """ "ok", "missing", "mismatch", "unexpected" (a line while disabled) or
+    "never_fires" (enabled, no line because the schedule never fires)."""
     entries = managed_entries() if entries is None else entries
     installed = entries.get(dispatch.pk)
     if not dispatch.enabled:
         return "unexpected" if installed else "ok"
+    if dispatch.never_fires():
+        return "mismatch" if installed else "never_fires"
     if installed is None:
         return "missing"
     try:
@@ -247,6 +267,14 @@ def sync() -> SyncResult:
                 result.removed.append(pk)
         for pk, dispatch in wanted.items():
             jobs = installed.get(pk, [])
+            reason = dispatch.never_fires()
+            if reason:
+                for job in jobs:
+                    cron.remove(job)
+                if jobs:
+                    result.removed.append(pk)
+                result.skipped[pk] = f"dispatch {dispatch.name}: {reason}"
+                continue
             try:
                 if len(jobs) == 1 and _render(jobs[0]) == line_for(dispatch):
                     continue

@@ -9,7 +9,7 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 
-from dispatch import schedule
+from dispatch import crontab, schedule
 from dispatch.models import Dispatch, RunStatus, Trigger
 from dispatch.runner import RESERVED
 from mlframework.lib import odbc
@@ -26,9 +26,11 @@ class _CronField:
 
     def clean_cron(self) -> str:
         try:
-            return schedule.validate(self.cleaned_data["cron"])
-        except schedule.ScheduleError as exc:
+            expression = schedule.validate(self.cleaned_data["cron"])
+            crontab.check_schedule(expression)
+        except (schedule.ScheduleError, crontab.CrontabError) as exc:
             raise forms.ValidationError(str(exc)) from None
+        return expression
 
 
 class DispatchForm(_CronField, forms.ModelForm):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from croniter import croniter
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from dispatch import schedule
 
 
 class SinkMode(models.TextChoices):
@@ -112,30 +113,33 @@ class Dispatch(models.Model):
         return zoneinfo.ZoneInfo(self.timezone)
 
     def next_runs(self, count: int = 5, after: dt.datetime | None = None) -> list:
-        """The next times cron fires this dispatch, aware, in its timezone."""
-        start = (after or timezone.now()).astimezone(self.tz)
-        schedule = croniter(self.cron, start)
-        return [schedule.get_next(dt.datetime) for _ in range(count)]
+        """The next times cron fires this dispatch, aware, in its timezone
+        (none when the schedule never fires)."""
+        return schedule.next_times(self.cron, self.timezone, count, after)
 
     def next_run(self) -> dt.datetime | None:
         if not self.enabled:
             return None
-        return self.next_runs(1)[0]
+        runs = self.next_runs(1)
+        return runs[0] if runs else None
 
-    def previous_due(self, now: dt.datetime | None = None) -> dt.datetime:
+    def never_fires(self) -> str:
+        """Why the schedule has no run in the coming years ("" when it has one).
+
+        The form refuses such schedules; rows saved before that check, or
+        written around it, are shown as "never fires" instead of breaking.
+        """
+        return schedule.never_fires(self.cron, self.timezone)
+
+    def previous_due(self, now: dt.datetime | None = None) -> dt.datetime | None:
         """The last time cron should have fired (now itself when it is due)."""
-        start = (now or timezone.now()).astimezone(self.tz)
-        # croniter's get_prev excludes a start that matches exactly; nudge it.
-        schedule = croniter(self.cron, start + dt.timedelta(seconds=1))
-        return schedule.get_prev(dt.datetime)
+        return schedule.previous_time(self.cron, self.timezone, now or timezone.now())
 
     def last_run(self) -> DispatchRun | None:
         return self.runs.order_by("-id").first()
 
     def describe_schedule(self) -> str:
-        from dispatch.schedule import describe
-
-        return describe(self.cron, self.timezone)
+        return schedule.describe(self.cron, self.timezone)
 
     def run_key_for(self, when: dt.datetime) -> str:
         return when.astimezone(self.tz).strftime(self.run_key_format)[:64]

@@ -8,7 +8,9 @@ whether a run is late or missed.
 A run is *late* when the last time cron should have fired plus the dispatch's
 grace time has passed and no run has started since; it is *missed* when the
 next time has come too and that run still never happened. Only time since the
-dispatch was created, edited or enabled counts.
+dispatch was created, edited or enabled counts. A schedule with no run in the
+coming years (saved before the form refused those) *never fires*: flagged,
+with no crontab line, and it does not stop the other dispatches' checks.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import statistics
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
 from dispatch import crontab
+from dispatch import schedule as schedule_times
 from dispatch.models import Dispatch, DispatchRun, RunStatus
 from monitor.alerts import Finding
 from monitor.models import Rule
@@ -35,8 +39,9 @@ class Timing:
     DUE = "due"  # due, still within its grace time
     LATE = "late"
     MISSED = "missed"
+    NEVER_FIRES = "never_fires"
 
-    FLAGGED = (LATE, MISSED)
+    FLAGGED = (LATE, MISSED, NEVER_FIRES)
 
 
 CRONTAB_WORDS = {
@@ -45,6 +50,7 @@ CRONTAB_WORDS = {
     "mismatch": "line differs from the database",
     "unexpected": "line present although paused: cron still runs it",
     "error": "crontab unreadable",
+    "never_fires": "no line: the schedule never fires",
 }
 
 
@@ -58,6 +64,7 @@ class Schedule:
     timing: str
     due: dt.datetime | None  # the slot the timing is about
     watched_since: dt.datetime
+    never_fires: str = ""  # why the schedule has no run in the coming years
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -66,7 +73,8 @@ class Schedule:
 
     @property
     def crontab_ok(self) -> bool:
-        return self.crontab_state == "ok"
+        # A never-firing schedule is meant to have no line; its own problem says so.
+        return self.crontab_state in ("ok", "never_fires")
 
     @property
     def flagged(self) -> bool:
@@ -117,10 +125,14 @@ def timing_of(
     """(timing, the slot it is about) for one dispatch at `now`."""
     if not dispatch.enabled:
         return Timing.PAUSED, None
+    if dispatch.never_fires():
+        return Timing.NEVER_FIRES, None
     grace = dt.timedelta(minutes=dispatch.grace_minutes)
     latest = dispatch.previous_due(now)
     # The newest slot whose grace time is over: it must have a run by now.
     settled = dispatch.previous_due(now - grace)
+    if latest is None or settled is None:
+        return Timing.WAITING, None  # it fires soon but has not fired for years
 
     def ran_since(moment: dt.datetime) -> bool:
         return dispatch.runs.filter(
@@ -169,6 +181,7 @@ def collect(now: dt.datetime | None = None) -> list[Schedule]:
             timing=timing,
             due=due,
             watched_since=watched_since,
+            never_fires=dispatch.never_fires(),
         )
         schedule.problems = _problems(schedule)
         schedules.append(schedule)
@@ -179,27 +192,23 @@ def installed_next_run(
     line: str, dispatch: Dispatch, now: dt.datetime
 ) -> dt.datetime | None:
     """When cron will really fire an installed line, in the dispatch's timezone."""
-    import zoneinfo
-
-    from croniter import croniter
-
     fields = line.split()
     expression = (
         fields[0] if fields[:1] and fields[0].startswith("@") else " ".join(fields[:5])
     )
-    daemon = zoneinfo.ZoneInfo(settings.CONFIG.cron.timezone)
-    try:
-        moment = croniter(expression, now.astimezone(daemon)).get_next(dt.datetime)
-    except (ValueError, KeyError):
-        return None
-    return moment.astimezone(dispatch.tz)
+    found = schedule_times.next_times(
+        expression, settings.CONFIG.cron.timezone, 1, after=now
+    )
+    return found[0].astimezone(dispatch.tz) if found else None
 
 
 def _problems(schedule: Schedule) -> list[str]:
     problems = []
     if not schedule.crontab_ok:
         problems.append(f"crontab {schedule.crontab_words}")
-    if schedule.timing == Timing.LATE:
+    if schedule.timing == Timing.NEVER_FIRES:
+        problems.append(schedule.never_fires)
+    elif schedule.timing == Timing.LATE:
         problems.append(f"late: due at {_local(schedule.due)}, no run has started")
     elif schedule.timing == Timing.MISSED:
         problems.append(f"missed: the run due at {_local(schedule.due)} never started")
@@ -212,6 +221,32 @@ def _local(moment: dt.datetime | None) -> str:
 
 def mismatched(schedules: list[Schedule]) -> bool:
     return any(not s.crontab_ok for s in schedules)
+
+
+def never_firing(dispatches=None, *, details: bool = False) -> dict:
+    """The "schedules" part of /healthz: how many schedules never fire; which
+    and why only with details. It never changes the status a load balancer
+    reads, and a database that cannot be read is said, not raised."""
+    try:
+        found = [
+            (d, reason)
+            for d in (Dispatch.objects.all() if dispatches is None else dispatches)
+            if (reason := d.never_fires())
+        ]
+    except DatabaseError:
+        return {"never_fires": None, "error": "the dispatches cannot be read"}
+    body: dict = {"never_fires": len(found)}
+    if details:
+        body["dispatches"] = [
+            {
+                "name": d.name,
+                "status": "never fires",
+                "enabled": d.enabled,
+                "error": reason,
+            }
+            for d, reason in found
+        ]
+    return body
 
 
 # --------------------------------------------------------------------------

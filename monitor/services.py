@@ -103,6 +103,7 @@ def sync_crontab(user) -> str:
             "removed": result.removed,
             "fixed": result.fixed,
             "errors": {str(k): v for k, v in result.errors.items()},
+            "skipped": {str(k): v for k, v in result.skipped.items()},
         },
     )
     return str(result)

@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 
 from dispatch import crontab
+from dispatch.models import Dispatch
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
@@ -150,3 +151,50 @@ def test_an_untranslatable_timezone_is_a_clear_error(make_dispatch):
     dispatch = make_dispatch(cron="0 6 * * *", timezone="Asia/Kolkata")
     with pytest.raises(crontab.CrontabError, match="whole number of hours"):
         crontab.install(dispatch)
+
+
+def _install_raw(dispatch, expression: str) -> None:
+    """A line as an older version wrote it, before never-firing was refused."""
+    with crontab._locked():
+        cron = crontab._read()
+        job = cron.new(
+            command=crontab.command_for(dispatch.pk),
+            comment=crontab._comment(dispatch.pk),
+        )
+        job.setall(expression)
+        crontab._write(cron)
+
+
+def test_sync_skips_a_schedule_that_never_fires_and_takes_its_old_line_away(
+    make_dispatch,
+):
+    fires = make_dispatch(enabled=True)
+    never = make_dispatch(enabled=True)
+    Dispatch.objects.filter(pk=never.pk).update(cron="0 0 31 2 *")
+    never.refresh_from_db()
+    _install_raw(never, "0 0 31 2 *")
+    assert crontab.entry_state(never) == "mismatch"
+    result = crontab.sync()
+    assert result.added == [fires.pk] and result.removed == [never.pk]
+    assert result.skipped == {
+        never.pk: f"dispatch {never.name}: 0 0 31 2 * never fires: February has no 31st"
+    }
+    assert "1 skipped (dispatch " in str(result) and not result.errors
+    assert set(crontab.managed_entries()) == {fires.pk}
+    assert crontab.entry_state(never) == "never_fires"
+    again = crontab.sync()
+    assert (again.added, again.removed, list(again.skipped)) == ([], [], [never.pk])
+
+
+def test_install_refuses_a_schedule_that_never_fires_with_the_reason(make_dispatch):
+    dispatch = make_dispatch(enabled=True, cron="0 0 30 2 *")
+    with pytest.raises(crontab.CrontabError, match="February has no 30th"):
+        crontab.install(dispatch)
+    assert dispatch.pk not in crontab.managed_entries()
+
+
+def test_check_schedule_refuses_what_cron_cannot_take():
+    crontab.check_schedule("*/5 * * * 1-5")
+    for expression in ("0 0 L * *", "0 0 * * 1#2", "0 0 * * */8"):
+        with pytest.raises(crontab.CrontabError, match="cron refuses"):
+            crontab.check_schedule(expression)

@@ -128,6 +128,9 @@ def test_creating_needs_the_operate_permission(analyst_client, form_data):
     [
         ("cron", "every five minutes", "needs 5 fields"),
         ("cron", "61 * * * *", "not a valid cron expression"),
+        ("cron", "0 0 31 2 *", "0 0 31 2 * never fires: February has no 31st"),
+        ("cron", "0 0 * * */8", "cron refuses &#x27;0 0 * * */8&#x27;"),
+        ("cron", "30-10 * * * *", "the minute range 30-10 runs backwards"),
         ("timezone", "Mars/Olympus", "not a known IANA timezone"),
         ("sink_table", "scores; DROP TABLE x", "is not a valid name"),
         ("key_columns", "id, prediction", "a column the dispatch adds itself"),
@@ -417,3 +420,63 @@ def test_schedule_preview(viewer_client):
     # Shown in place (htmx swaps only successful responses).
     assert bad.status_code == 200
     assert "not a valid cron expression" in bad.content.decode()
+
+
+def test_the_schedule_preview_names_why_a_schedule_never_fires(viewer_client):
+    url = reverse("dispatch:schedule_preview")
+    response = viewer_client.get(url, {"cron": "0 0 30 2 *", "timezone": "UTC"})
+    # Like any bad expression: shown in place, with the reason.
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "cron: 0 0 30 2 * never fires: February has no 30th" in body
+    assert "<li>" not in body
+
+
+# --- a stored schedule that never fires ---------------------------------------
+
+
+@pytest.fixture
+def never_fires(make_dispatch):
+    """Saved before the form refused such schedules (or written around it)."""
+    dispatch = make_dispatch(enabled=True)
+    Dispatch.objects.filter(pk=dispatch.pk).update(cron="0 0 31 2 *")
+    dispatch.refresh_from_db()
+    return dispatch
+
+
+def test_the_list_and_page_show_a_schedule_that_never_fires(
+    viewer_client, never_fires, make_dispatch
+):
+    make_dispatch(enabled=True, cron="*/5 * * * *")
+    listing = viewer_client.get(reverse("dispatch:index"))
+    assert listing.status_code == 200
+    assert listing.content.decode().count("data-never-fires") == 1
+    page = viewer_client.get(reverse("dispatch:detail", args=[never_fires.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "0 0 31 2 * never fires: February has no 31st." in body
+    assert "No crontab line is installed" in body
+    assert "<small>UTC</small></li>" not in body  # no next runs listed
+
+
+def test_the_edit_form_of_a_schedule_that_never_fires_opens(
+    operator_client, never_fires
+):
+    url = reverse("dispatch:edit", args=[never_fires.pk])
+    assert operator_client.get(url).status_code == 200
+
+
+def test_enabling_a_schedule_that_never_fires_is_refused_with_the_reason(
+    operator_client, never_fires
+):
+    Dispatch.objects.filter(pk=never_fires.pk).update(enabled=False)
+    response = operator_client.post(
+        reverse("dispatch:switch", args=[never_fires.pk]),
+        {"enabled": "on"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 409
+    assert "never fires: February has no 31st" in response.content.decode()
+    never_fires.refresh_from_db()
+    assert not never_fires.enabled
+    assert never_fires.pk not in crontab.managed_entries()

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from monitor import probes, services
+from monitor import probes, schedules, services
 
 
 class Command(BaseCommand):
@@ -41,9 +41,11 @@ class Command(BaseCommand):
         else:
             current, sent = services.check_and_alert()
         if as_json:
-            self.stdout.write(
-                json.dumps(probes.summary(current.checks, details=True), indent=2)
+            body = probes.summary(current.checks, details=True)
+            body["schedules"] = schedules.never_firing(
+                [s.dispatch for s in current.schedules], details=True
             )
+            self.stdout.write(json.dumps(body, indent=2))
         else:
             for line in services.summary_lines(current):
                 self.stdout.write(line)
