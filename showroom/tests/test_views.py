@@ -1,7 +1,9 @@
+import pyarrow as pa
 import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from conftest import require_datasource
 from mlframework.lib import odbc
 from showroom.models import CaseSource
 from showroom.tests.conftest import showroom_events
@@ -307,19 +309,20 @@ def test_an_analyst_configures_the_case_query(
     assert "3 rows" in event.message
 
 
-def test_a_case_query_on_mariadb(analyst_client, tiny_classifier, mariadb):
-    from mlframework.lib import odbc
-
-    odbc.execute("mariadb", "DROP TABLE IF EXISTS showroom_cases")
+@pytest.mark.parametrize("server", ["mariadb", "postgres"])
+def test_a_case_query_on_a_database_server(analyst_client, tiny_classifier, server):
+    require_datasource(server)
+    double = odbc.sql_type(server, pa.float64())
+    odbc.execute(server, "DROP TABLE IF EXISTS showroom_cases")
     odbc.execute(
-        "mariadb",
-        "CREATE TABLE showroom_cases (island VARCHAR(20), bill_length_mm DOUBLE, "
-        "bill_depth_mm DOUBLE, flipper_length_mm INT, body_mass_g INT, "
+        server,
+        f"CREATE TABLE showroom_cases (island VARCHAR(20), bill_length_mm {double}, "
+        f"bill_depth_mm {double}, flipper_length_mm INT, body_mass_g INT, "
         "sex VARCHAR(8), year INT)",
     )
     try:
         odbc.execute(
-            "mariadb",
+            server,
             "INSERT INTO showroom_cases VALUES "
             "('Biscoe', 47.5, 14.2, 217, 4900, 'female', 2008)",
         )
@@ -327,7 +330,7 @@ def test_a_case_query_on_mariadb(analyst_client, tiny_classifier, mariadb):
         response = analyst_client.post(
             url,
             {
-                "datasource": "mariadb",
+                "datasource": server,
                 "query": "SELECT * FROM showroom_cases",
                 "max_rows": "10",
             },
@@ -337,7 +340,7 @@ def test_a_case_query_on_mariadb(analyst_client, tiny_classifier, mariadb):
         response = analyst_client.post(predict, {"origin": "query", "index": "0"})
         assert response.context["outcome"].results[0].prediction == "Gentoo"
     finally:
-        odbc.execute("mariadb", "DROP TABLE IF EXISTS showroom_cases")
+        odbc.execute(server, "DROP TABLE IF EXISTS showroom_cases")
 
 
 @pytest.mark.parametrize(
