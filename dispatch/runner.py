@@ -463,11 +463,11 @@ def _begin(run: DispatchRun, pipeline: _Pipeline) -> None:
 
 
 def _check_names(dispatch: Dispatch) -> None:
-    sink = odbc.connection_string(dispatch.sink_datasource)
+    sink = dispatch.sink_datasource
     try:
-        odbc.quote_identifier(dispatch.sink_table, sink)
+        odbc.quote(sink, dispatch.sink_table)
         for column in dispatch.key_columns:
-            odbc.quote_identifier(column, sink)
+            odbc.quote(sink, column)
     except ValueError as exc:
         raise RunError(f"The sink of dispatch {dispatch.name}: {exc}") from None
     clash = sorted(set(dispatch.key_columns) & set(RESERVED))
@@ -900,12 +900,12 @@ class _Pipeline:
     def _clear(self, writer: odbc.TransactionWriter) -> None:
         """Delete what the sink mode replaces, inside the run's transaction."""
         dispatch = self.dispatch
-        text = odbc.connection_string(dispatch.sink_datasource)
-        target = odbc.quote_identifier(dispatch.sink_table, text)
+        sink = dispatch.sink_datasource
+        target = odbc.quote(sink, dispatch.sink_table)
         if dispatch.sink_mode == SinkMode.REPLACE_RUN_KEY:
             writer.execute(
                 f"DELETE FROM {target} WHERE "  # noqa: S608 - quoted identifiers
-                f"{odbc.quote_identifier('run_key', text)} = ?",
+                f"{odbc.quote(sink, 'run_key')} = ?",
                 [self.dispatch_run.run_key],
             )
         elif dispatch.sink_mode == SinkMode.REPLACE_ALL:

@@ -33,9 +33,8 @@ def chart(dispatch: Dispatch) -> dict:
 
 def _query(run: DispatchRun) -> str:
     dispatch = run.dispatch
-    text = odbc.connection_string(dispatch.sink_datasource)
-    table = odbc.quote_identifier(dispatch.sink_table, text)
-    column = odbc.quote_identifier("run_id", text)
+    table = odbc.quote(dispatch.sink_datasource, dispatch.sink_table)
+    column = odbc.quote(dispatch.sink_datasource, "run_id")
     return f"SELECT * FROM {table} WHERE {column} = {int(run.pk)}"  # noqa: S608
 
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from mlframework.lib.odbc import dialects
+
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -113,6 +115,7 @@ class DatasourceConfig:
     critical: bool = True
     query_timeout: int = 15  # previews, test-runs and case queries (s)
     run_query_timeout: int = 3600  # a dispatch run's source query (s)
+    engine: str = "auto"  # auto: from the driver's name
 
     def validate(self, path: str) -> None:
         if "driver=" not in self.connection.lower() and "dsn=" not in (
@@ -126,6 +129,23 @@ class DatasourceConfig:
         for key in ("query_timeout", "run_query_timeout"):
             if not 1 <= getattr(self, key) <= 86_400:
                 raise _Invalid(f"{path}.{key}", "must be between 1 and 86400 seconds")
+        engines = ", ".join(sorted(dialects.BY_ENGINE))
+        if self.engine != "auto" and self.engine not in dialects.BY_ENGINE:
+            raise _Invalid(f"{path}.engine", f"must be auto or one of {engines}")
+        if self.engine == "auto":
+            match = re.search(r"(?i)\bdriver\s*=\s*\{([^}]*)\}", self.connection)
+            if match is None:
+                raise _Invalid(
+                    f"{path}.engine",
+                    f"is required when the connection names no DRIVER={{...}}: "
+                    f"one of {engines}",
+                )
+            if dialects.for_driver(match.group(1)) is dialects.GENERIC:
+                raise _Invalid(
+                    f"{path}.engine",
+                    f"is required: the driver {match.group(1)!r} has no known SQL "
+                    f"dialect; set it to one of {engines}",
+                )
 
 
 @dataclass(frozen=True)

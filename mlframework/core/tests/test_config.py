@@ -153,9 +153,9 @@ def test_it_interpolates_variables_files_and_fallbacks(tmp_path):
         MINIMAL,
         "datasources",
         {
-            "a": {"connection": "DRIVER={X};PWD=${A_PWD}"},
-            "b": {"connection": "DRIVER={X};PWD=${B_PWD}"},
-            "c": {"connection": "DRIVER={X};PWD=${C_PWD:-fallback}"},
+            "a": {"connection": "DRIVER={SQLite3};PWD=${A_PWD}"},
+            "b": {"connection": "DRIVER={SQLite3};PWD=${B_PWD}"},
+            "c": {"connection": "DRIVER={SQLite3};PWD=${C_PWD:-fallback}"},
         },
     )
     environ = {"A_PWD": "from-env", "B_PWD_FILE": str(secret_file)}
@@ -265,3 +265,52 @@ def test_a_subprocess_sees_the_test_databases(process_env):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("1")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            {"connection": "DRIVER={Acme ODBC};SERVER=x"},
+            "datasources.s.engine is required: the driver 'Acme ODBC' has no known "
+            "SQL dialect; set it to one of mssql, mysql, postgresql, sqlite",
+        ),
+        (
+            {"connection": "DSN=sales;UID=ml"},
+            "datasources.s.engine is required when the connection names no DRIVER",
+        ),
+        (
+            {"connection": "DRIVER={SQLite3};Database=x", "engine": "oracle"},
+            "datasources.s.engine must be auto or one of mssql, mysql",
+        ),
+        (
+            {"connection": "DRIVER={SQLite3};Database=x", "query_timeout": 0},
+            "datasources.s.query_timeout must be between 1 and 86400 seconds",
+        ),
+        (
+            {"connection": "DRIVER={SQLite3};Database=x", "run_query_timeout": 10**6},
+            "datasources.s.run_query_timeout must be between 1 and 86400 seconds",
+        ),
+    ],
+)
+def test_a_datasource_needs_an_engine_and_sane_timeouts(tmp_path, source, message):
+    assert message in error_for(tmp_path, with_(MINIMAL, "datasources.s", source))
+
+
+@pytest.mark.parametrize(
+    ("connection", "engine", "expected"),
+    [
+        ("DRIVER={MariaDB Unicode};SERVER=db", "auto", "mysql"),
+        ("DRIVER={PostgreSQL Unicode};SERVER=db", "auto", "postgresql"),
+        ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=db", "auto", "mssql"),
+        ("DSN=warehouse", "postgresql", "postgresql"),
+    ],
+)
+def test_the_engine_is_read_from_the_driver_or_declared(
+    tmp_path, settings, connection, engine, expected
+):
+    from mlframework.lib import odbc
+
+    data = with_(MINIMAL, "datasources.s", {"connection": connection, "engine": engine})
+    settings.CONFIG = load_config(write(tmp_path, data), environ={})
+    assert odbc.dialect("s").engine == expected

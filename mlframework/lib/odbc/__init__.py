@@ -96,17 +96,30 @@ def _streaming(text: str) -> str:
 
 def quote_identifier(name: str, connection: str = "") -> str:
     """Validate a user-given table or column name and quote it for the driver
-    of `connection` (a connection string)."""
+    of `connection` (a connection string); see quote() for a datasource's."""
+    return dialects.for_driver(driver_name(connection)).quote(_valid(name))
+
+
+def quote(datasource: str, identifier: str) -> str:
+    """Validate a user-given table or column name and quote it for a datasource."""
+    return dialect(datasource).quote(_valid(identifier))
+
+
+def _valid(name: str) -> str:
     if not _IDENTIFIER.match(name or ""):
         raise ValueError(
             f"{name!r} is not a valid name: use letters, digits and _, "
             "starting with a letter or _, at most 64 characters"
         )
-    return dialects.for_driver(driver_name(connection)).quote(name)
+    return name
 
 
 def dialect(name: str) -> Dialect:
-    """The engine behind a datasource, from its driver's name."""
+    """The engine behind a datasource: declared (datasources.<name>.engine) or
+    read from its driver's name."""
+    engine = _datasource(name).engine
+    if engine != "auto":
+        return dialects.BY_ENGINE[engine]
     return dialects.for_driver(driver_name(connection_string(name)))
 
 
@@ -293,7 +306,7 @@ def write_table(
 ) -> None:
     """Insert an Arrow table into an existing table, all rows in one transaction."""
     text = connection_string(name)
-    target = quote_identifier(table, text)
+    target = quote(name, table)
     try:
         connection = arrow_odbc.connect(
             text,
@@ -343,24 +356,23 @@ def is_transient(error: Exception | str) -> bool:
 
 
 def is_mariadb(name: str) -> bool:
-    driver = driver_name(connection_string(name)).lower()
-    return "mariadb" in driver or "mysql" in driver
+    return dialect(name).engine == "mysql"
 
 
 def is_sqlite(name: str) -> bool:
-    return "sqlite" in driver_name(connection_string(name)).lower()
+    return dialect(name).engine == "sqlite"
 
 
-def _exists_statement(table: str, connection: str) -> str:
+def _exists_statement(name: str, table: str) -> str:
     """A query that fails when the table does not exist and returns no rows."""
-    target = quote_identifier(table, connection)
+    target = quote(name, table)
     return f"SELECT 1 FROM {target} WHERE 1 = 0"  # noqa: S608 - quoted identifier
 
 
 def table_exists(name: str, table: str) -> bool:
     try:
         with connect(name) as connection:
-            connection.execute(_exists_statement(table, connection_string(name)))
+            connection.execute(_exists_statement(name, table))
         return True
     except pyodbc.Error:
         return False
@@ -383,19 +395,17 @@ def create_table(
     index: list[str] | None = None,
 ) -> None:
     """CREATE TABLE for an Arrow schema (`types` overrides per column)."""
-    text = connection_string(name)
     columns = ", ".join(
-        f"{quote_identifier(f.name, text)} "
-        f"{(types or {}).get(f.name) or sql_type(name, f.type)}"
+        f"{quote(name, f.name)} {(types or {}).get(f.name) or sql_type(name, f.type)}"
         for f in schema
     )
-    execute(name, f"CREATE TABLE {quote_identifier(table, text)} ({columns})")
+    execute(name, f"CREATE TABLE {quote(name, table)} ({columns})")
     for column in index or []:
-        index_name = quote_identifier(f"ix_{table[:40]}_{column[:20]}", text)
+        index_name = quote(name, f"ix_{table[:40]}_{column[:20]}")
         execute(
             name,
-            f"CREATE INDEX {index_name} ON {quote_identifier(table, text)} "
-            f"({quote_identifier(column, text)})",
+            f"CREATE INDEX {index_name} ON {quote(name, table)} "
+            f"({quote(name, column)})",
         )
 
 
@@ -429,7 +439,7 @@ class TransactionWriter:
         """Whether the table exists, asked on this connection (one connection
         fewer than table_exists()); the check's transaction is rolled back."""
         try:
-            self._connection.execute(_exists_statement(table, self.text))
+            self._connection.execute(_exists_statement(self.name, table))
             return True
         except arrow_odbc.Error:
             return False
@@ -450,7 +460,7 @@ class TransactionWriter:
                 connection_handle=self._connection.handle,
                 reader=_SchemaOnly(schema),
                 chunk_size=chunk_size,
-                table=quote_identifier(table, self.text),
+                table=quote(self.name, table),
             )
         except arrow_odbc.Error as exc:
             raise OdbcError(self.name, str(exc)) from None
@@ -513,10 +523,9 @@ def read_pages(
     off over many batches (MariaDB, 1,000 rows in a new process: 8 -> 4 ms
     with 1 MB instead of 4 MB, concurrently).
     """
-    text = connection_string(name)
-    column = quote_identifier(key, text)
+    column = quote(name, key)
     source = check_read_only(name, query).text
-    nulls = dialect(name).nulls_first
+    engine = dialect(name)
     timeout = timeout or _datasource(name).run_query_timeout
     connection = _read_connection(name, timeout, autocommit=False)
     last = None
@@ -530,10 +539,7 @@ def read_pages(
             where, limit = "", size
             if last is not None:
                 where, limit = f"WHERE {column} >= ? ", size + 1
-            statement = (
-                f"SELECT * FROM ({source}) AS mlf_pages "  # noqa: S608 - quoted key
-                f"{where}ORDER BY {column}{nulls} LIMIT {limit}"
-            )
+            statement = engine.page(source, column, where, limit)
             opening = last is None and first_page_bytes is not None
             try:
                 reader = connection.read_arrow_batches(

@@ -42,6 +42,18 @@ class Dialect:
             return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
         return self.types.get(family, _TYPES[family])
 
+    def page(self, source: str, key: str, where: str, rows: int) -> str:
+        """One page of a checked read, ordered by a quoted key column."""
+        if self.limit_style == "top":
+            return (
+                f"SELECT TOP {int(rows)} * FROM ({source}) AS mlf_pages "  # noqa: S608
+                f"{where}ORDER BY {key}"
+            )
+        return (
+            f"SELECT * FROM ({source}) AS mlf_pages "  # noqa: S608 - checked read
+            f"{where}ORDER BY {key}{self.nulls_first} LIMIT {int(rows)}"
+        )
+
     def timeout_statements(self, seconds: int) -> list[str]:
         return [
             statement.format(seconds=int(seconds), milliseconds=int(seconds) * 1000)
@@ -118,6 +130,8 @@ MSSQL = Dialect(
     },
 )
 GENERIC = Dialect("generic", None)
+
+BY_ENGINE = {d.engine: d for d in (SQLITE, MYSQL, POSTGRESQL, MSSQL)}
 
 _BY_DRIVER = (
     ("sqlite", SQLITE),
