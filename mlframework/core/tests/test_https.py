@@ -29,8 +29,12 @@ print(json.dumps({
         "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_SSL_REDIRECT",
         "SECURE_PROXY_SSL_HEADER")},
     "plain": [plain.status_code, plain.get("Location", "")],
-    "proxied": [proxied.status_code, proxied.get("Strict-Transport-Security", ""),
-                proxied.cookies["csrftoken"]["secure"] if "csrftoken" in proxied.cookies else None],
+    "proxied": [
+        proxied.status_code,
+        proxied.get("Strict-Transport-Security", ""),
+        proxied.cookies["csrftoken"]["secure"] if "csrftoken" in proxied.cookies
+        else None,
+    ],
 }))
 """
 
