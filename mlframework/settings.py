@@ -281,5 +281,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Failures and lockouts are events (source "auth"); no line per login.
+        "axes": {"level": "WARNING"},
+    },
 }
