@@ -9,6 +9,7 @@ import time_machine
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.management import call_command
+from django.db import router
 from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
@@ -243,3 +244,9 @@ def test_the_throttling_keys_have_defaults_and_reach_axes(tmp_path):
         == settings.AXES_COOLOFF_TIME
     )
     assert settings.AUTHENTICATION_BACKENDS[0] == "axes.backends.AxesStandaloneBackend"
+
+
+def test_the_attempts_live_in_the_default_database():
+    assert router.db_for_write(AccessAttempt) == "default"
+    assert router.allow_migrate("events", "axes") is False
+    assert router.allow_migrate("default", "axes") is not False
