@@ -8,6 +8,7 @@ When a test needs one that is missing it fails under `make test`
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,16 @@ def browser_login(page, live_server, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+
+def wait_until(page, expression: str, arg=None, timeout: float = 10.0) -> None:
+    """Like page.wait_for_function, which the Content-Security-Policy refuses
+    (it evaluates a string in the page); page.evaluate goes around it."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(100)
 
 
 # --- Trained models (registry): real AutoGluon on the demo penguins ---------

@@ -64,11 +64,23 @@ class WebConfig:
     csrf_trusted_origins: list[str] = field(default_factory=list)
     time_zone: str = "UTC"
     session_age_hours: int = 12
+    # Wrong passwords (or API tokens) from one address for one user before a
+    # lockout of lockout_minutes (django-axes).
+    login_failure_limit: int = 5
+    lockout_minutes: int = 15
+    # Served behind a TLS proxy: secure cookies, HSTS, redirect to https.
+    https: bool = False
 
     def validate(self, path: str) -> None:
         _check_timezone(self.time_zone, f"{path}.time_zone")
         if self.session_age_hours < 1:
             raise _Invalid(f"{path}.session_age_hours", "must be at least 1")
+        if not 1 <= self.login_failure_limit <= 1000:
+            raise _Invalid(f"{path}.login_failure_limit", "must be between 1 and 1000")
+        if not 1 <= self.lockout_minutes <= 10080:
+            raise _Invalid(
+                f"{path}.lockout_minutes", "must be between 1 and 10080 (a week)"
+            )
 
 
 @dataclass(frozen=True)

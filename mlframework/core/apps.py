@@ -14,7 +14,10 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from mlframework.core import checks  # noqa: F401  (registers the checks)
+        from mlframework.core import (
+            checks,  # noqa: F401  (registers the checks)
+            lockout,  # noqa: F401  (connects its receivers)
+        )
         from mlframework.core.roles import ensure_groups
 
         post_migrate.connect(ensure_groups, sender=self)

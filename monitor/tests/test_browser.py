@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import browser_login
+from conftest import browser_login, wait_until
 from dispatch import crontab
 from dispatch import services as dispatch_services
 from mlframework.config import HostConfig
@@ -62,10 +62,11 @@ def test_the_parts_refresh_themselves(
     page.mouse.move(10, 10)  # activity: the fast refresh applies
     with page.expect_response(lambda r: r.url.endswith("/monitor/checks/")):
         pass
-    page.wait_for_function(
+    wait_until(
+        page,
         "text => document.querySelector('#checks small:last-of-type') &&"
         " document.querySelectorAll('#checks small')[document.querySelectorAll("
         "'#checks small').length - 1].innerText !== text",
         arg=first,
-        timeout=15_000,
+        timeout=15,
     )

@@ -45,7 +45,7 @@ def test_the_page_lists_checks_schedules_and_alerts(
     assert "Every critical check passes." in html
     assert "Every schedule is on time and matches the crontab." in html
     assert 'hx-get="/monitor/checks/"' in html
-    assert "mlfMonitor.due('schedules')" in html
+    assert 'hx-trigger="mlf-refresh"' in html  # polled by static/monitor/monitor.js
     assert "Pause all" not in html  # superusers only
     assert 'name="enable"' not in html  # viewers get no buttons
 

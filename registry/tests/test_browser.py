@@ -6,7 +6,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from conftest import browser_login
+from conftest import browser_login, wait_until
 from mlframework.core import demo
 from registry.models import TrainingJob
 
@@ -72,7 +72,7 @@ def test_upload_train_and_open_the_model(page, live_server, analyst, worker):
     # The page reloads itself until the analysis is in (it may be already).
     page.wait_for_selector("[data-testid=analysis]", state="detached", timeout=60_000)
     # Chart.js drew the leaderboard (the canvas has pixels, not only a tag).
-    page.wait_for_function(
-        "document.getElementById('leaderboard-chart').toDataURL().length > 2000"
+    wait_until(
+        page, "document.getElementById('leaderboard-chart').toDataURL().length > 2000"
     )
     assert worker.poll() is None  # the worker is still up

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import browser_login
+from conftest import browser_login, wait_until
 from showroom.tests.conftest import showroom_events
 
 pytestmark = [
@@ -23,8 +23,9 @@ def test_predict_a_demo_case_and_see_the_result(page, live_server, case_source):
     assert prediction.inner_text().strip() == "Adelie"
     assert page.url == f"{live_server.url}/showroom/penguins/"  # no reload
     # Chart.js drew the class probabilities.
-    page.wait_for_function(
-        "document.querySelector('#result canvas.probabilities').dataset.drawn === '1'"
+    wait_until(
+        page,
+        "document.querySelector('#result canvas.probabilities').dataset.drawn === '1'",
     )
     assert "ms" in page.locator("#result footer").inner_text()
     # The recent-predictions panel refreshed itself.
@@ -36,8 +37,8 @@ def test_edit_a_case_then_predict_it(page, live_server, case_source):
     browser_login(page, live_server, "ana")
     page.goto(f"{live_server.url}/showroom/penguins/")
     page.locator("#cases-query button", has_text="Edit").first.click()
-    page.wait_for_function(
-        "document.querySelector('#case-form [name=island]').value === 'Torgersen'"
+    wait_until(
+        page, "document.querySelector('#case-form [name=island]').value === 'Torgersen'"
     )
     # A Gentoo's measurements on the first penguin's island.
     page.fill("#case-form [name=bill_length_mm]", "47.5")
