@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from dispatch.models import Dispatch, DispatchRun, RunStatus, SinkMode, Trigger
 from mlframework.events.log import log_event
 from mlframework.lib import memory, odbc
+from registry.errors import RegistryError, SchemaError
 
 logger = logging.getLogger("mlframework.dispatch")
 
@@ -289,7 +289,7 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
         if isinstance(exc, odbc.OdbcError):
             transient = odbc.is_transient(exc)
         message = _describe(exc)
-        if not isinstance(exc, RunError | odbc.OdbcError) and not _is_registry(exc):
+        if not isinstance(exc, RunError | odbc.OdbcError | RegistryError):
             logger.exception("dispatch run %s failed unexpectedly", run.pk)
         _finish(run, progress, started, RunStatus.FAILED, message)
         run._transient = transient
@@ -366,14 +366,8 @@ def _finish(run, progress, started, status, error) -> None:
     )
 
 
-def _is_registry(exc: Exception) -> bool:
-    from registry.errors import RegistryError
-
-    return isinstance(exc, RegistryError)
-
-
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, RunError | odbc.OdbcError) or _is_registry(exc):
+    if isinstance(exc, RunError | odbc.OdbcError | RegistryError):
         return str(exc)
     return f"unexpected error: {type(exc).__name__}: {exc}"
 
@@ -438,6 +432,8 @@ def _begin(run: DispatchRun, pipeline: _Pipeline) -> None:
     checks that need no model, the source read and the sink's transaction
     (the writer thread); once the model is resolved, predicting. The first
     chunk is on its way while the run is logged."""
+    # Here, not at the top: registry.services loads AutoGluon, which the
+    # commands that only sweep or sync the crontab never need.
     from registry import services as registry
 
     dispatch = run.dispatch
@@ -527,23 +523,6 @@ class _Chunker:
             self.pending = table.slice(rows).to_batches()
         self.rows -= rows
         return chunk
-
-
-def _coded_text(batch: pa.RecordBatch, names: set[str]) -> pa.RecordBatch:
-    """The batch with its text columns among `names` dictionary-encoded by
-    Arrow, so pandas gets them as categoricals: no Python string per row,
-    and the model codes each distinct value once (autogluon.FusedFeatures)."""
-    arrays = list(batch.columns)
-    coded = False
-    for index, column in enumerate(batch.schema):
-        if column.name in names and (
-            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-        ):
-            arrays[index] = pc.dictionary_encode(arrays[index])
-            coded = True
-    if not coded:
-        return batch
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 def _sink_column(name: str) -> str:
@@ -636,12 +615,6 @@ class _Pipeline:
         self.version = version
         self.constants = constants
         self.registry = registry
-        self.numeric = {
-            f["name"] for f in version.features if f.get("kind") == "numeric"
-        }
-        self.categorical = {
-            f["name"] for f in version.features if f.get("kind") == "categorical"
-        }
         self._start("predict", self._predict)
 
     def wait(self) -> None:
@@ -725,13 +698,15 @@ class _Pipeline:
                         self._put(self.write_queue, _Expected(expected))
                     first = False
                 started = time.perf_counter()
-                frame = self._frame(batch, offset)
-                predictions = self.registry.predict(
-                    self.version,
-                    frame,
-                    probabilities=self.dispatch.include_probabilities,
-                )
-                out = self._output(batch, predictions)
+                try:
+                    predictions = self.registry.predict_batch(
+                        self.version,
+                        batch,
+                        probabilities=self.dispatch.include_probabilities,
+                    )
+                except SchemaError as exc:
+                    raise self._bad_row(exc, offset) from None
+                out = self._output(batch, predictions.frame())
                 self.progress.add("predict", time.perf_counter() - started)
                 offset += batch.num_rows
                 if not self._put(self.write_queue, out):
@@ -741,8 +716,6 @@ class _Pipeline:
             close_old_connections()
 
     def _check_schema(self, columns: list[str]) -> None:
-        from registry.errors import SchemaError
-
         check = self.registry.check_schema(self.version, columns)
         if check.missing:
             raise SchemaError(
@@ -758,23 +731,17 @@ class _Pipeline:
                 "source query's result."
             )
 
-    def _frame(self, batch: pa.RecordBatch, offset: int) -> pd.DataFrame:
-        frame = _coded_text(batch, self.categorical).to_pandas()
-        # Some drivers (SQLite3) return DECIMAL as text: numeric features are
-        # converted here, and a value that is not a number is reported by row.
-        for column in self.numeric & set(frame.columns):
-            series = frame[column]
-            if series.dtype == object:
-                converted = pd.to_numeric(series, errors="coerce")
-                bad = converted.isna() & series.notna()
-                if bad.any():
-                    row = int(bad.to_numpy().nonzero()[0][0])
-                    raise RunError(
-                        f"Source row {offset + row + 1}, column {column}: "
-                        f"{series.iloc[row]!r} is not a number."
-                    )
-                frame[column] = converted.astype("float64")
-        return frame
+    @staticmethod
+    def _bad_row(exc: SchemaError, offset: int) -> Exception:
+        # The rows stream in batches: name the source row, not the batch's.
+        bad = exc.bad_value
+        if bad is None:
+            return exc
+        kind = {"numbers": "a number", "dates": "a date"}.get(bad.expected, "valid")
+        return RunError(
+            f"Source row {offset + bad.row + 1}, column {bad.column}: "
+            f"{bad.value!r} is not {kind}."
+        )
 
     def _expected(self, source: pa.Schema) -> pa.Schema | None:
         """The schema _output will give, from the source's key columns and

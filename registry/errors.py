@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class RegistryError(Exception):
     """Base of every error the registry raises on purpose."""
@@ -9,6 +11,16 @@ class RegistryError(Exception):
 
 class VersionNotFound(RegistryError):
     """No such model, version number or alias."""
+
+
+@dataclass(frozen=True)
+class BadValue:
+    """The first value of the input that does not take its trained type."""
+
+    row: int  # position in the input, 0-based
+    column: str
+    value: object
+    expected: str  # "numbers", "dates"
 
 
 class SchemaError(RegistryError):
@@ -20,10 +32,13 @@ class SchemaError(RegistryError):
         *,
         missing: list[str] | None = None,
         wrong_type: dict[str, str] | None = None,
+        bad_value: BadValue | None = None,
     ) -> None:
         super().__init__(message)
         self.missing = list(missing or [])
         self.wrong_type = dict(wrong_type or {})
+        # So a caller streaming rows in batches can name the source row.
+        self.bad_value = bad_value
 
 
 class ModelUnavailable(RegistryError):

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.db import transaction
 from django.utils import timezone
 from pandas.api.types import infer_dtype, is_integer_dtype, is_numeric_dtype
@@ -18,6 +21,7 @@ from mlframework.events.log import log_event
 from registry import acceleration, store
 from registry.cache import predictors
 from registry.errors import (
+    BadValue,
     ModelUnavailable,
     RegistryError,
     SchemaError,
@@ -119,57 +123,68 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
     """The model's columns, in training order, with the training types.
 
     Values that cannot take the trained type are a SchemaError naming the
-    column and an example value, rather than a silent NaN.
+    column, an example value and its row, rather than a silent NaN.
     """
     check = check_schema(version, list(frame.columns))
     if not check.ok:
         raise SchemaError(check.message(version), missing=check.missing)
     columns = {}
-    wrong = {}
+    wrong: dict[str, str] = {}
+    first: BadValue | None = None
     for feature in version.features:
         name = feature["name"]
         column = frame[name]
         kind = feature.get("kind")
+        bad = None
         if kind == "numeric" and is_numeric_dtype(column.dtype):
             columns[name] = _numbers(feature, column)  # nothing to check
         elif kind == "numeric":
+            # Some drivers (SQLite3) give DECIMALs and expressions as text.
             numbers = pd.to_numeric(column, errors="coerce")
             bad = numbers.isna() & column.notna()
-            if bad.any():
-                wrong[name] = f"expected numbers, got {column[bad].iloc[0]!r}"
             columns[name] = _numbers(feature, numbers)
+            what = "numbers"
         elif kind == "datetime":
             dates = pd.to_datetime(column, errors="coerce")
             bad = dates.isna() & column.notna()
-            if bad.any():
-                wrong[name] = f"expected dates, got {column[bad].iloc[0]!r}"
             columns[name] = dates
+            what = "dates"
         elif kind in ("categorical", "text") and feature.get("dtype") == "object":
-            if column.dtype == object and infer_dtype(column, skipna=True) in (
-                "string",
-                "empty",
-            ):
-                columns[name] = column  # text already (None stays missing)
-            elif isinstance(
-                column.dtype, pd.CategoricalDtype
-            ) and column.cat.categories.inferred_type in ("string", "empty"):
-                # Text as categoricals (a dispatch's chunks): AutoGluon makes
-                # objects of it; FusedFeatures codes it by its categories.
-                columns[name] = column
-            elif all(isinstance(c, str) for c in feature.get("categories") or []):
-                column = column.astype(object)
-                columns[name] = column.where(column.isna(), column.astype(str))
-            else:
-                columns[name] = column
+            columns[name] = _text(feature, column)
         else:
             columns[name] = column
+        if bad is not None and bad.any():
+            position = int(bad.to_numpy().nonzero()[0][0])
+            value = column.iloc[position]
+            wrong[name] = f"expected {what}, got {value!r}"
+            if first is None or position < first.row:
+                first = BadValue(position, name, value, what)
     if wrong:
         detail = "; ".join(f"{name}: {why}" for name, why in wrong.items())
         raise SchemaError(
             f"Column(s) with the wrong type for {version}: {detail}.",
             wrong_type=wrong,
+            bad_value=first,
         )
     return pd.DataFrame(columns, index=frame.index)
+
+
+def _text(feature: dict, column: pd.Series) -> pd.Series:
+    if column.dtype == object and infer_dtype(column, skipna=True) in (
+        "string",
+        "empty",
+    ):
+        return column  # text already (None stays missing)
+    if isinstance(
+        column.dtype, pd.CategoricalDtype
+    ) and column.cat.categories.inferred_type in ("string", "empty"):
+        # Text as categoricals (from Arrow batches): AutoGluon makes objects
+        # of it; the one-pass feature pipeline codes it by its categories.
+        return column
+    if all(isinstance(c, str) for c in feature.get("categories") or []):
+        column = column.astype(object)
+        return column.where(column.isna(), column.astype(str))
+    return column
 
 
 _INT64 = np.dtype("int64")
@@ -227,29 +242,104 @@ def _entry(version: ModelVersion):
     return predictors.get(version)
 
 
+@dataclass(frozen=True)
+class BatchPrediction:
+    """One batch's predictions, in the input's row order."""
+
+    version: ModelVersion
+    labels: np.ndarray
+    # One column per class, in version.classes order; None unless asked for
+    # (classification only).
+    probabilities: pd.DataFrame | None
+    # The model's input as it was predicted: what per-batch statistics read.
+    features: pd.DataFrame
+
+    @property
+    def rows(self) -> int:
+        return len(self.labels)
+
+    def frame(self, index=None) -> pd.DataFrame:
+        """ "prediction" and, when asked for, "proba_<class>" columns."""
+        result = pd.DataFrame({"prediction": self.labels}, index=index)
+        if self.probabilities is not None:
+            for label in self.version.classes:
+                result[f"proba_{label}"] = self.probabilities[label].to_numpy()
+        return result
+
+
+# Called with each batch's predictions, in the caller's thread (drift
+# statistics, shadow scoring); an exception stops the caller's work.
+BatchHook = Callable[[BatchPrediction], None]
+
+
+def predict_batch(
+    version: ModelVersion,
+    batch: pa.RecordBatch | pa.Table | pd.DataFrame,
+    *,
+    probabilities: bool = False,
+    hooks: Sequence[BatchHook] = (),
+) -> BatchPrediction:
+    """The one way to a prediction: the rows of `batch` (an Arrow record batch
+    or table, or a DataFrame, with at least the model's columns) checked
+    against the version's schema, coerced to the trained types, predicted,
+    and handed to each hook. SchemaError names what does not fit
+    (bad_value: where); ModelUnavailable when the version cannot predict."""
+    if isinstance(batch, pa.RecordBatch | pa.Table):
+        check = check_schema(version, list(batch.schema.names))
+        if not check.ok:
+            raise SchemaError(check.message(version), missing=check.missing)
+        frame = _coded_text(version, batch).to_pandas()
+    else:
+        frame = batch
+    features = _coerce(version, frame)
+    want = probabilities and version.is_classification
+    if features.empty:
+        labels = np.array([], dtype=object)
+        proba = pd.DataFrame(columns=list(version.classes)) if want else None
+    else:
+        entry = _entry(version)
+        with entry.lock:
+            if want:  # one pass: labels are derived from the probabilities
+                predicted, proba = entry.predictor.predict_both(features)
+            else:
+                predicted, proba = entry.predictor.predict(features), None
+        labels = predicted.to_numpy()
+    result = BatchPrediction(version, labels, proba, features)
+    for hook in hooks:
+        hook(result)
+    return result
+
+
+def _coded_text(version: ModelVersion, batch: pa.RecordBatch | pa.Table):
+    """The batch with its text features dictionary-encoded by Arrow, so pandas
+    gets them as categoricals: no Python string per row, and each distinct
+    value is coded once by the one-pass feature pipeline."""
+    text = {
+        f["name"]
+        for f in version.features
+        if f.get("kind") == "categorical" and f.get("dtype") == "object"
+    }
+    arrays = list(batch.columns)
+    coded = False
+    for index, column in enumerate(batch.schema):
+        if column.name in text and (
+            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        ):
+            arrays[index] = pc.dictionary_encode(arrays[index])
+            coded = True
+    if not coded:
+        return batch
+    if isinstance(batch, pa.Table):
+        return pa.Table.from_arrays(arrays, names=batch.schema.names)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
 def predict(
     version: ModelVersion, frame: pd.DataFrame, *, probabilities: bool = False
 ) -> pd.DataFrame:
     """Predictions for `frame`, same index; "prediction" (+ "proba_<class>")."""
-    features = _coerce(version, frame)
-    proba_columns = (
-        [f"proba_{label}" for label in version.classes]
-        if probabilities and version.is_classification
-        else []
-    )
-    if features.empty:
-        return pd.DataFrame(columns=["prediction", *proba_columns], index=frame.index)
-    entry = _entry(version)
-    with entry.lock:
-        if proba_columns:  # one pass: labels are derived from the probabilities
-            predicted, proba = entry.predictor.predict_both(features)
-        else:
-            predicted, proba = entry.predictor.predict(features), None
-    result = pd.DataFrame({"prediction": predicted.to_numpy()}, index=frame.index)
-    if proba is not None:
-        for label, column in zip(version.classes, proba_columns, strict=True):
-            result[column] = proba[label].to_numpy()
-    return result
+    result = predict_batch(version, frame, probabilities=probabilities)
+    return result.frame(index=frame.index)
 
 
 def preload(aliases: list[str]) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from mlframework.events.log import log_event
+from registry.services import BatchPrediction
 from showroom import schema
 
 SOURCE = "showroom"
@@ -100,29 +101,35 @@ def predict_cases(
     if not checked.ok:
         raise InvalidCases(checked.errors)
     started = time.perf_counter()
-    frame = registry.predict(
+    predicted = registry.predict_batch(
         version, checked.frame, probabilities=version.is_classification
     )
     latency_ms = (time.perf_counter() - started) * 1000
-    results = _results(version, checked, frame)
+    results = _results(version, checked, predicted)
     outcome = Outcome(version, results, latency_ms, checked.ignored)
     _log(outcome, user=user, origin=origin)
     return outcome
 
 
-def _results(version, checked: schema.CheckedRows, frame) -> list[RowResult]:
+def _results(
+    version, checked: schema.CheckedRows, predicted: BatchPrediction
+) -> list[RowResult]:
     inputs = checked.rows
-    proba_columns = [c for c in frame.columns if str(c).startswith("proba_")]
+    proba = predicted.probabilities
     results = []
-    for position, (_, row) in enumerate(frame.iterrows()):
-        probabilities = {
-            str(column)[len("proba_") :]: round(float(row[column]), 6)
-            for column in proba_columns
-        }
+    for position, label in enumerate(predicted.labels):
+        probabilities = (
+            {
+                str(name): round(float(proba[name].iloc[position]), 6)
+                for name in version.classes
+            }
+            if proba is not None
+            else {}
+        )
         results.append(
             RowResult(
                 inputs={k: jsonable(v) for k, v in inputs[position].items()},
-                prediction=jsonable(row["prediction"]),
+                prediction=jsonable(label),
                 probabilities=probabilities,
                 unseen={k: jsonable(v) for k, v in checked.unseen[position].items()},
                 out_of_range={

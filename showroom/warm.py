@@ -48,7 +48,7 @@ def warm(aliases: list[str] | None = None) -> int:
         return 0
     for version in _aliased_versions(aliases):
         try:
-            services.predict(
+            services.predict_batch(
                 version,
                 example_frame(version.features),
                 probabilities=version.is_classification,

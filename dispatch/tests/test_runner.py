@@ -119,7 +119,7 @@ def test_reading_and_predicting_give_way_to_the_writer(scoring, monkeypatch):
 
     monkeypatch.setattr(runner._Chunker, "take", spy("read", runner._Chunker.take))
     monkeypatch.setattr(
-        runner._Pipeline, "_frame", spy("predict", runner._Pipeline._frame)
+        runner._Pipeline, "_output", spy("predict", runner._Pipeline._output)
     )
     monkeypatch.setattr(
         odbc.TransactionWriter, "write", spy("write", odbc.TransactionWriter.write)
@@ -344,26 +344,6 @@ def test_fetched_batches_are_cut_into_chunks_that_double_up_to_the_chunk_size():
     chunks = chunker.take(last=True)
     assert [c.num_rows for c in chunks] == [8000, 5000]
     assert chunks[0].column(0).to_pylist() == list(range(7000, 15_000))
-
-
-def test_the_models_text_columns_reach_pandas_as_categoricals():
-    import pyarrow as pa
-
-    batch = pa.record_batch(
-        {
-            "id": [1, 2, 3],
-            "island": ["Dream", None, "Dream"],
-            "note": ["a", "b", "c"],  # not a categorical feature
-            "sex": pa.array(["male", "", None], pa.large_string()),
-        }
-    )
-    frame = runner._coded_text(batch, {"island", "sex", "id"}).to_pandas()
-    assert isinstance(frame["island"].dtype, pd.CategoricalDtype)
-    assert frame["island"].isna().tolist() == [False, True, False]
-    assert frame["island"].dropna().tolist() == ["Dream", "Dream"]
-    assert frame["sex"].dropna().tolist() == ["male", ""]
-    assert frame["note"].dtype == object and frame["id"].dtype == "int64"
-    assert runner._coded_text(batch, {"note2"}) is batch
 
 
 def test_the_sweeper_releases_claims_of_ended_or_vanished_runs(make_dispatch):
