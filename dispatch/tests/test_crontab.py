@@ -150,3 +150,14 @@ def test_an_untranslatable_timezone_is_a_clear_error(make_dispatch):
     dispatch = make_dispatch(cron="0 6 * * *", timezone="Asia/Kolkata")
     with pytest.raises(crontab.CrontabError, match="whole number of hours"):
         crontab.install(dispatch)
+
+
+def test_install_creates_the_lines_log_private_before_cron_does(make_dispatch):
+    dispatch = make_dispatch(cron="*/5 * * * *")
+    log = crontab.log_for(dispatch.pk)
+    log.unlink(missing_ok=True)
+    crontab.install(dispatch)
+    assert log.stat().st_mode & 0o777 == 0o600
+    # cron's shell appends with its own umask (022): the file keeps its mode.
+    subprocess.run(["sh", "-c", 'umask 022; echo ran >> "$0"', str(log)], check=True)
+    assert log.stat().st_mode & 0o777 == 0o600 and log.read_text() == "ran\n"
