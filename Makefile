@@ -10,6 +10,7 @@ run: setup
 	ops/run.sh
 
 setup: system $(VENV)/.runtime
+	$(PY) manage.py private_files
 	$(PY) manage.py check --fail-level ERROR
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py migrate --database events --noinput -v0

@@ -88,9 +88,21 @@ def log_dir() -> Path:
     return settings.CONFIG.path(settings.CONFIG.cron.log_dir)
 
 
+def log_for(dispatch_id: int) -> Path:
+    return log_dir() / f"dispatch-{int(dispatch_id)}.log"
+
+
+def create_log(log: Path) -> None:
+    """Create a cron line's log file now, private under our umask: cron's shell
+    would create it with its own (022), and ``>>`` keeps a file's mode."""
+    with contextlib.suppress(OSError):  # then cron's shell reports it
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.touch(exist_ok=True)
+
+
 def command_for(dispatch_id: int) -> str:
     root = project_dir()
-    log = log_dir() / f"dispatch-{dispatch_id}.log"
+    log = log_for(dispatch_id)
     return (
         f"cd {shlex.quote(str(root))} && {_config_prefix()}"
         f"{shlex.quote(python())} scripts/dispatch.py {int(dispatch_id)} "
@@ -226,6 +238,7 @@ def _set_job(cron: CronTab, dispatch) -> None:
 
 def install(dispatch) -> bool:
     """Write (or rewrite) the dispatch's line. True when the crontab changed."""
+    create_log(log_for(dispatch.pk))
     with _locked():
         cron = _read()
         existing = _managed_jobs(cron).get(dispatch.pk, [])

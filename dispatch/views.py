@@ -23,7 +23,7 @@ from dispatch.forms import (
     SwitchForm,
 )
 from dispatch.models import Dispatch, DispatchRun
-from mlframework.core import roles
+from mlframework.core import http, roles
 from mlframework.events.models import Event
 
 RUNS_PER_PAGE = 50
@@ -164,7 +164,7 @@ def switch(request, pk: int):
         )
     if error:
         messages.error(request, error)
-    return redirect(request.POST.get("next") or "dispatch:index")
+    return http.redirect_back(request, "dispatch:index")
 
 
 @require_POST
@@ -281,7 +281,7 @@ def run_csv(request, pk: int):
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in rows), content_type="text/csv"
     )
-    response["Content-Disposition"] = (
-        f'attachment; filename="{run.dispatch.name}-run-{run.pk}.csv"'
+    response["Content-Disposition"] = http.attachment(
+        f"{run.dispatch.name}-run-{run.pk}.csv"
     )
     return response

@@ -161,6 +161,7 @@ def install_monitor_cron(every_minutes: int = 5) -> bool:
 
     line = monitor_cron_line(every_minutes)
     comment = _monitor_comment()
+    crontab.create_log(crontab.log_dir() / "monitor.log")
     # The cron adapter's lock, read and write keep every crontab rewrite of
     # this installation serialised.
     with crontab._locked():

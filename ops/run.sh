@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIND=${MLFRAMEWORK_BIND:-127.0.0.1:8000}
+# What this shell creates is private too, as what Python creates (mlframework/__init__.py).
+umask 077
 mkdir -p var/logs
 pids=()
 stop() {

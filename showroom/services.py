@@ -178,7 +178,8 @@ def _log(outcome: Outcome, *, user, origin: str) -> None:
                 {"prediction": r.prediction, "probabilities": r.probabilities}
                 for r in outcome.results
             ],
-            "unseen": [r.unseen for r in outcome.results],
+            # Names only: the values are in inputs already.
+            "unseen": [sorted(r.unseen) for r in outcome.results],
         },
     )
 

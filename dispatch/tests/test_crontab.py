@@ -198,3 +198,14 @@ def test_check_schedule_refuses_what_cron_cannot_take():
     for expression in ("0 0 L * *", "0 0 * * 1#2", "0 0 * * */8"):
         with pytest.raises(crontab.CrontabError, match="cron refuses"):
             crontab.check_schedule(expression)
+
+
+def test_install_creates_the_lines_log_private_before_cron_does(make_dispatch):
+    dispatch = make_dispatch(cron="*/5 * * * *")
+    log = crontab.log_for(dispatch.pk)
+    log.unlink(missing_ok=True)
+    crontab.install(dispatch)
+    assert log.stat().st_mode & 0o777 == 0o600
+    # cron's shell appends with its own umask (022): the file keeps its mode.
+    subprocess.run(["sh", "-c", 'umask 022; echo ran >> "$0"', str(log)], check=True)
+    assert log.stat().st_mode & 0o777 == 0o600 and log.read_text() == "ran\n"

@@ -2,9 +2,12 @@
 
 import os
 import shutil
+import stat
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+
+from mlframework.core import files
 
 
 @register()
@@ -67,3 +70,24 @@ def check_odbc(app_configs, **kwargs) -> list:
                 )
             )
     return problems
+
+
+@register()
+def check_private_files(app_configs, **kwargs) -> list:
+    """Databases, the secret key, spool, datasets and models are for this user
+    alone: warn when any of it is open to the group or other users."""
+    roots = files.private_roots(settings.CONFIG)
+    found = files.exposed(roots)
+    if not found:
+        return []
+    shown = ", ".join(f"{path} ({stat.S_IMODE(mode):o})" for path, mode in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    return [
+        Warning(
+            f"{len(found)} path(s) are readable or writable by other users: "
+            f"{shown}{more}",
+            hint=f"Run `{files.FIX_COMMAND}` (make setup does): folders 0700, "
+            "files 0600.",
+            id="mlframework.W010",
+        )
+    ]

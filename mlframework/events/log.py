@@ -22,6 +22,13 @@ from mlframework.lib.redact import redact, redact_data
 
 logger = logging.getLogger("mlframework.events")
 
+# An event is a record, not a copy of its inputs: a 1 MB text sent to a model
+# must not be stored (twice) in every event about it.
+DATA_LIMIT = 64 * 1024  # bytes of JSON
+MESSAGE_LIMIT = 2000  # characters
+STRING_LIMIT = 1000  # characters of each text in a cut payload
+LIST_LIMIT = 100  # items of each list (and keys of each mapping) in it
+
 
 def log_event(
     source: str,
@@ -44,12 +51,12 @@ def log_event(
             source=str(source)[:32],
             kind=str(kind)[:64],
             level=level if level in Level.values else Level.INFO,
-            message=redact(message),
+            message=_shorten(redact(message), MESSAGE_LIMIT),
             user_id=getattr(user, "pk", None),
             username=getattr(user, "username", "") or "",
             model_version_id=_id(model_version),
             dispatch_run_id=_id(dispatch_run),
-            data=_jsonable(redact_data(data or {})),
+            data=cap(redact_data(data or {})),
         )
     except Exception:
         logger.exception("event %s.%s could not be built", source, kind)
@@ -90,8 +97,58 @@ def _id(obj: Any) -> int | None:
     return getattr(obj, "pk", obj)
 
 
-def _jsonable(data: Any) -> Any:
+def _encoded(data: Any) -> tuple[Any, int]:
+    """Data as the JSON it is stored as, and the size of that JSON."""
     try:
-        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+        text = json.dumps(data, cls=DjangoJSONEncoder)
     except (TypeError, ValueError):
-        return {"repr": repr(data)[:2000]}
+        text = json.dumps({"repr": repr(data)[:STRING_LIMIT]})
+    return json.loads(text), len(text)  # ASCII JSON: characters are bytes
+
+
+def cap(data: Any) -> Any:
+    """JSON-like data of at most DATA_LIMIT bytes: a larger payload has its
+    long texts and lists cut, then its largest entries dropped, and says so
+    (``_truncated``, ``_original_bytes``, ``_dropped``)."""
+    data, size = _encoded(data)
+    if size <= DATA_LIMIT:
+        return data
+    marks = {"_truncated": True, "_original_bytes": size}
+    if not isinstance(data, dict):
+        data = {"value": data}
+    capped = {**_cut(data), **marks}
+    dropped = []
+    while _encoded(capped)[1] > DATA_LIMIT:
+        entries = [key for key in capped if key not in marks and key != "_dropped"]
+        if not entries:
+            return marks
+        largest = max(entries, key=lambda key: _encoded(capped[key])[1])
+        del capped[largest]
+        dropped.append(largest)
+        capped["_dropped"] = dropped
+    return capped
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [cut: {len(text)} characters]"
+
+
+def _cut(value: Any) -> Any:
+    if isinstance(value, str):
+        return _shorten(value, STRING_LIMIT)
+    if isinstance(value, list):
+        items = [_cut(item) for item in value[:LIST_LIMIT]]
+        if len(value) > LIST_LIMIT:
+            items.append(f"… [cut: {len(value)} items]")
+        return items
+    if isinstance(value, dict):
+        keys = list(value)
+        cut = {
+            _shorten(key, STRING_LIMIT): _cut(value[key]) for key in keys[:LIST_LIMIT]
+        }
+        if len(keys) > LIST_LIMIT:
+            cut["…"] = f"[cut: {len(keys)} keys]"
+        return cut
+    return value

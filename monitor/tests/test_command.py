@@ -187,3 +187,15 @@ def test_conditions_no_longer_watched_are_closed(use_config):
     state = AlertState.objects.get(key="host:retired")
     assert state.status == "ok" and state.detail == "no longer watched"
     assert len(mail.outbox) == 0  # closing silently: nobody to tell
+
+
+def test_install_cron_creates_the_monitors_log_private(settings):
+    from dispatch import crontab
+
+    log = crontab.log_dir() / "monitor.log"
+    log.unlink(missing_ok=True)
+    try:
+        run("--install-cron")
+        assert log.stat().st_mode & 0o777 == 0o600
+    finally:
+        run("--remove-cron")

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.db import connections
 
 from mlframework.events import spool
-from mlframework.events.log import log_event
+from mlframework.events.log import DATA_LIMIT, log_event
 from mlframework.events.models import Event, Level
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
@@ -126,3 +126,40 @@ def test_unreadable_spool_lines_are_kept_aside():
     assert [e.message for e in stored()] == ["good"]
     assert spool.path().with_suffix(".bad").read_text() == "{not json\n"
     spool.path().with_suffix(".bad").unlink()
+
+
+def test_a_small_payload_is_stored_as_given():
+    log_event("core", "x", "y", data={"rows": 3, "text": "z" * 5000})
+    assert stored()[0].data == {"rows": 3, "text": "z" * 5000}
+
+
+def test_a_megabyte_payload_is_stored_cut_under_the_cap_and_marked():
+    big = "x" * 1_000_000
+    log_event(
+        "showroom",
+        "prediction",
+        "m" * 1_000_000,
+        data={"inputs": [{"text": big}], "unseen": [{"text": big}], "rows": 1},
+    )
+    [row] = stored()
+    assert len(json.dumps(row.data)) <= DATA_LIMIT
+    assert row.data["_truncated"] is True and row.data["_original_bytes"] > 2_000_000
+    assert row.data["rows"] == 1
+    text = row.data["inputs"][0]["text"]
+    assert text.startswith("x" * 1000) and text.endswith("[cut: 1000000 characters]")
+    assert len(row.message) < 2100 and row.message.endswith("characters]")
+
+
+def test_a_payload_still_too_large_once_cut_drops_its_largest_entries():
+    rows = [{f"c{i}": "v" * 900 for i in range(100)} for _ in range(100)]
+    log_event("core", "x", "y", data={"rows": rows, "count": 100})
+    [row] = stored()
+    assert len(json.dumps(row.data)) <= DATA_LIMIT
+    assert row.data["_dropped"] == ["rows"] and row.data["count"] == 100
+
+
+def test_secrets_are_masked_before_a_long_text_is_cut():
+    url = "mysql://app:" + "p" * 2000 + "@db/x"
+    log_event("core", "x", "y", data={"url": url, "pad": "z" * 70_000})
+    [row] = stored()
+    assert "ppp" not in json.dumps(row.data) and row.data["_truncated"]
