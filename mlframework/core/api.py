@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import JsonResponse
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import permissions, status
+from rest_framework.exceptions import ParseError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -71,6 +72,10 @@ def exception_handler(exc, context):
     whose body never holds the traceback."""
     if isinstance(exc, RequestDataTooBig):
         exc = BodyTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    elif isinstance(exc, SuspiciousOperation):
+        # Django's own request limits (too many fields or files): its 400.
+        log.warning("Refused request: %s", exc)
+        exc = ParseError(f"The request is refused: {exc}")
     response = drf_exception_handler(exc, context)
     if response is None:
         view = context.get("view")

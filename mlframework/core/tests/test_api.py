@@ -120,6 +120,33 @@ def test_the_dataset_upload_still_takes_multipart(analyst):
     assert response.status_code == 201, response.content
 
 
+def test_django_request_limits_on_multipart_answer_json(analyst, settings):
+    from mlframework.core import demo
+
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 2
+    response = token_client(analyst).post(
+        "/api/registry/datasets/",
+        {
+            "file": SimpleUploadedFile("penguins.csv", demo.CSV.read_bytes()),
+            "name": "p",
+            "a": "1",
+            "b": "2",
+        },
+    )
+    body = assert_error_shape(response, 400)
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in body["error"]
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = token_client(analyst).post(
+        "/api/registry/datasets/",
+        {
+            "file": SimpleUploadedFile("penguins.csv", demo.CSV.read_bytes()),
+            "name": "p" * 2000,
+        },
+    )
+    assert_error_shape(response, 413)
+
+
 def test_nested_field_errors_are_named_never_a_repr(analyst):
     response = token_client(analyst).post(
         TRAIN,
