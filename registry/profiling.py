@@ -225,7 +225,11 @@ class LabelStats:
         self.present += len(values)
         if self.many:
             return
-        for value, count in values.value_counts(sort=False).items():
+        counted = values.value_counts(sort=False)
+        if len(counted) > MAX_LABEL_VALUES:  # never a dict of a million floats
+            self.many, self.counts = True, {}
+            return
+        for value, count in counted.items():
             key = _plain(value)
             self.counts[key] = self.counts.get(key, 0) + int(count)
         if len(self.counts) > MAX_LABEL_VALUES:
