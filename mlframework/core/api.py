@@ -19,6 +19,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from mlframework.core import roles
 from mlframework.core.parsers import BodyTooLarge
@@ -80,6 +81,7 @@ def exception_handler(exc, context):
     if response is None:
         view = context.get("view")
         log.error("Unexpected error in %s", type(view).__name__, exc_info=exc)
+        set_rollback()  # as DRF does for its own errors: nothing half-written
         return Response(
             error_body("Internal server error; the details are in the server log."),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
