@@ -239,10 +239,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON bodies bounded in size and nesting; only the dataset upload takes
+    # multipart (its own parsers, streaming files to disk).
+    "DEFAULT_PARSER_CLASSES": ["mlframework.core.parsers.JSONBodyParser"],
     "EXCEPTION_HANDLER": "mlframework.core.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {

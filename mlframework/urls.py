@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
 
+from mlframework.core import api as core_api
 from mlframework.core import views as core_views
 from monitor import views as monitor_views
 
@@ -20,7 +20,12 @@ urlpatterns = [
     path("showroom/", include("showroom.urls")),
     path("dispatches/", include("dispatch.urls")),
     path("monitor/", include("monitor.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", core_api.SchemaView.as_view(), name="api-schema"),
     path("api/showroom/", include("showroom.api_urls")),
     path("api/registry/", include("registry.api_urls")),
 ]
+
+handler400 = core_views.bad_request
+handler403 = core_views.permission_denied
+handler404 = core_views.page_not_found
+handler500 = core_views.server_error

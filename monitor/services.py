@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 
 from monitor import alerts, probes, schedules
@@ -54,6 +58,120 @@ def snapshot(now: dt.datetime | None = None) -> Snapshot:
         checks=probes.run_all(),
         schedules=schedules.collect(now),
     )
+
+
+# /healthz is open to anyone: its answers come from results this many seconds
+# old at most, so no caller can make the server probe everything per request.
+HEALTHZ_CACHE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Checked:
+    results: list[probes.Result]
+    at: dt.datetime  # when these probes started
+    stamp: float  # the same moment, for ages (time.time)
+
+    def age(self) -> float:
+        return max(0.0, time.time() - self.stamp)
+
+
+class SharedChecks:
+    """Probe results shared by every caller in this process for `ttl` seconds.
+
+    At most one thread probes at a time. A caller that finds results older than
+    `ttl` gets them at once (with their age) and starts one background refresh;
+    only a caller that finds none waits, and no longer than the probes' own
+    timeouts allow. Results taken under another configuration do not count.
+    """
+
+    def __init__(self, run: Callable[[], list[probes.Result]], ttl: float) -> None:
+        self.run = run
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
+        self._checked: Checked | None = None
+        self._config = None
+        self._refreshing = False
+        self.refresher: threading.Thread | None = None  # the last background one
+
+    def get(self) -> Checked | None:
+        """Fresh-enough results, or None if the first probes outlast the wait."""
+        with self._lock:
+            checked = self._current()
+            start = not self._refreshing and (
+                checked is None or checked.age() > self.ttl
+            )
+            if start:
+                self._refreshing = True
+        if start and checked is not None:
+            self.refresher = threading.Thread(target=self.refresh, daemon=True)
+            self.refresher.start()
+            return checked
+        if start:
+            return self.refresh()
+        if checked is not None:
+            return checked
+        with self._done:
+            self._done.wait_for(
+                lambda: self._current() is not None or not self._refreshing,
+                _wait_bound(),
+            )
+            checked = self._current()
+            if checked is not None or self._refreshing:
+                return checked
+            self._refreshing = True  # that refresh was for another configuration
+        return self.refresh()
+
+    def refresh(self) -> Checked:
+        """Probe now (the caller has claimed the refresh) and share the results."""
+        config, stamp, at = settings.CONFIG, time.time(), timezone.now()
+        checked = None
+        try:
+            checked = Checked(self.run(), at, stamp)
+        finally:
+            with self._done:
+                if checked is not None:
+                    self._checked, self._config = checked, config
+                self._refreshing = False
+                self._done.notify_all()
+        return checked
+
+    def clear(self) -> None:
+        with self._lock:
+            self._checked = self._config = None
+
+    def _current(self) -> Checked | None:
+        return self._checked if self._config is settings.CONFIG else None
+
+
+def _wait_bound() -> float:
+    """How long a first caller may wait: the slowest probe's own timeout."""
+    config = settings.CONFIG
+    timeouts = [float(h.timeout) for h in config.hosts]
+    timeouts += [float(d.timeout) for d in config.datasources.values()]
+    timeouts += [float(config.databases.events.connect_timeout)]
+    timeouts += [float(config.databases.default.connect_timeout)]
+    return max(timeouts) + 5.0
+
+
+healthz_checks = SharedChecks(probes.run_all, HEALTHZ_CACHE_SECONDS)
+
+
+def health(*, details: bool) -> dict:
+    """The /healthz body from the shared results, with when they were taken."""
+    checked = healthz_checks.get()
+    if checked is None:
+        return {
+            "status": "failing",
+            "checks": [],
+            "error": "the first checks are still running",
+            "checked_at": None,
+            "age_seconds": None,
+        }
+    body = probes.summary(checked.results, details=details)
+    body["checked_at"] = checked.at.isoformat()
+    body["age_seconds"] = round(checked.age(), 1)
+    return body
 
 
 def check_and_alert(now: dt.datetime | None = None) -> tuple[Snapshot, list]:

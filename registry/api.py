@@ -11,12 +11,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlframework.core import roles
 from mlframework.core.api import HasPermission
+from mlframework.core.parsers import JSONBodyParser
 from registry import autogluon, datasets, jobs
 from registry.errors import DatasetError, RegistryError, TrainingRefused
 from registry.forms import validate_model_name
@@ -240,7 +241,7 @@ class DatasetView(APIView):
 
 class TrainView(APIView):
     permission_classes = [CanTrain]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
 
     @extend_schema(request=TrainSerializer, responses={202: JobSerializer})
     def post(self, request):

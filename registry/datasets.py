@@ -16,7 +16,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -322,12 +322,14 @@ def describe(path: Path, file_format: str, options: dict, filename: str) -> dict
 
 def read_for_checks(
     dataset: Dataset, label: str
-) -> tuple[pd.DataFrame, pd.Series | None]:
-    """(first rows, whole label column) for checks in a web request.
+) -> tuple[pd.DataFrame, profiling.LabelStats | None]:
+    """(first rows, the whole label column's statistics) for checks in a web
+    request.
 
-    A small file is read whole (label None: take it from the frame); a large
-    one as a sample plus the one label column, so checking a training request
-    never loads a large file into the web process.
+    A small file is read whole (stats None: take them from the frame); a large
+    one as its first PROFILE_ROWS rows plus the label column streamed in
+    batches of CHUNK_ROWS, so checking a training request never loads a large
+    file (or its label column) into the web process.
     """
     if dataset.rows <= PROFILE_ROWS or dataset.format == Dataset.Format.EXCEL:
         return read_frame(dataset), None
@@ -338,17 +340,32 @@ def read_for_checks(
         sample = _read(path, dataset.format, dataset.read_options, nrows=PROFILE_ROWS)
         if label not in sample.columns:
             return sample, None
-        if dataset.format == Dataset.Format.PARQUET:
-            column = pd.read_parquet(path, columns=[label])[label]
-        else:
-            column = pd.read_csv(
-                path, usecols=[label], **_csv_kwargs(dataset.read_options)
-            )[label]
+        stats = profiling.LabelStats()
+        for batch in _label_batches(path, dataset, label):
+            stats.add(batch)
     except Exception as exc:
         raise DatasetError(
             f"Dataset {dataset.name} could not be read: {_short(exc)}"
         ) from exc
-    return sample, column
+    return sample, stats
+
+
+def _label_batches(path: Path, dataset: Dataset, label: str) -> Iterator[pd.Series]:
+    if dataset.format == Dataset.Format.PARQUET:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(
+            batch_size=CHUNK_ROWS, columns=[label]
+        ):
+            yield batch.column(0).to_pandas()
+        return
+    for chunk in pd.read_csv(
+        path,
+        usecols=[label],
+        chunksize=CHUNK_ROWS,
+        **_csv_kwargs(dataset.read_options),
+    ):
+        yield chunk[label]
 
 
 def read_frame(dataset: Dataset) -> pd.DataFrame:

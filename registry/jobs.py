@@ -39,8 +39,8 @@ def log_path(job: TrainingJob) -> Path:
 
 def check(dataset: Dataset, options: TrainOptions) -> Plan:
     """Everything training would refuse, checked now; DatasetError/TrainingRefused."""
-    frame, label = datasets.read_for_checks(dataset, options.label)
-    return plan(frame, options, full_label=label)
+    frame, label_stats = datasets.read_for_checks(dataset, options.label)
+    return plan(frame, options, label_stats=label_stats)
 
 
 def submit(

@@ -7,6 +7,8 @@ schema, and for the per-feature reference statistics kept for drift checks.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -189,3 +191,58 @@ def id_like_columns(frame: pd.DataFrame) -> list[str]:
         ):
             found.append(str(name))
     return found
+
+
+MAX_LABEL_VALUES = 1000  # distinct label values counted exactly; more is "many"
+
+
+@dataclass
+class LabelStats:
+    """A label column summarised in bounded memory, so that a web request can
+    check the label of a file of any length batch by batch."""
+
+    present: int = 0
+    missing: int = 0
+    counts: dict = field(default_factory=dict)
+    many: bool = False  # more than MAX_LABEL_VALUES distinct values
+    numeric: bool = True
+    first: Any = None
+
+    @classmethod
+    def of(cls, column: pd.Series) -> LabelStats:
+        stats = cls()
+        stats.add(column)
+        return stats
+
+    def add(self, column: pd.Series) -> None:
+        self.numeric = self.numeric and pd.api.types.is_numeric_dtype(column.dtype)
+        values = column.dropna()
+        self.missing += len(column) - len(values)
+        if values.empty:
+            return
+        if self.present == 0:
+            self.first = _plain(values.iloc[0])
+        self.present += len(values)
+        if self.many:
+            return
+        counted = values.value_counts(sort=False)
+        if len(counted) > MAX_LABEL_VALUES:  # never a dict of a million floats
+            self.many, self.counts = True, {}
+            return
+        for value, count in counted.items():
+            key = _plain(value)
+            self.counts[key] = self.counts.get(key, 0) + int(count)
+        if len(self.counts) > MAX_LABEL_VALUES:
+            self.many, self.counts = True, {}
+
+    @property
+    def distinct(self) -> int:
+        """Exact up to MAX_LABEL_VALUES; beyond that MAX_LABEL_VALUES + 1."""
+        return MAX_LABEL_VALUES + 1 if self.many else len(self.counts)
+
+    def values(self) -> list:
+        """Each distinct value once (none when there are many)."""
+        return list(self.counts)
+
+    def rare(self, below: int = 2) -> list:
+        return [value for value, count in self.counts.items() if count < below]

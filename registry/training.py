@@ -96,12 +96,16 @@ class Plan:
 
 
 def plan(
-    frame: pd.DataFrame, options: TrainOptions, *, full_label: pd.Series | None = None
+    frame: pd.DataFrame,
+    options: TrainOptions,
+    *,
+    label_stats: profiling.LabelStats | None = None,
 ) -> Plan:
     """Check data and options; raise TrainingRefused saying why, else the plan.
 
-    `frame` may be a sample of a large file when `full_label` holds the whole
-    label column: label checks use all rows, ID warnings the sample.
+    `frame` may be the first rows of a large file when `label_stats` sums up
+    its whole label column: label checks use all rows, ID warnings and the
+    problem-type inference the sample (plus each label value once).
     """
     options = options.resolved()
     config = settings.CONFIG.training
@@ -116,21 +120,21 @@ def plan(
         raise TrainingRefused(
             f"The label column {label!r} is not in the file.", field="label"
         )
-    target = full_label if full_label is not None else frame[label]
-    present = target.dropna()
-    if present.empty:
+    target = frame[label]
+    stats = label_stats if label_stats is not None else profiling.LabelStats.of(target)
+    if stats.present == 0:
         raise TrainingRefused(
             f"The label column {label!r} is empty in every row.", field="label"
         )
-    if present.nunique() < 2:
+    if stats.distinct < 2:
         raise TrainingRefused(
             f"The label column {label!r} has only one value "
-            f"({present.iloc[0]!r}); there is nothing to learn.",
+            f"({stats.first!r}); there is nothing to learn.",
             field="label",
         )
-    if len(present) < config.min_rows:
+    if stats.present < config.min_rows:
         raise TrainingRefused(
-            f"Only {len(present)} rows have a label; at least {config.min_rows} "
+            f"Only {stats.present} rows have a label; at least {config.min_rows} "
             "are needed."
         )
     unknown = [c for c in options.excluded if c not in frame.columns]
@@ -146,22 +150,25 @@ def plan(
         raise TrainingRefused(
             "No feature columns are left after the exclusions.", field="excluded"
         )
+    if label_stats is not None and stats.values():
+        # The sample may miss values the whole column holds: each once more.
+        target = pd.concat([target, pd.Series(stats.values(), name=label)])
     inferred, reason = autogluon.infer_problem_type(target)
     problem_type = inferred if options.problem_type == AUTO else options.problem_type
     if problem_type not in autogluon.PROBLEM_TYPES:
         raise TrainingRefused(
             f"Unknown problem type {problem_type!r}.", field="problem_type"
         )
-    if problem_type == "regression" and not pd.api.types.is_numeric_dtype(target):
+    if problem_type == "regression" and not stats.numeric:
         raise TrainingRefused(
             f"Regression needs a numeric label; {label!r} holds text "
-            f"such as {present.iloc[0]!r}.",
+            f"such as {stats.first!r}.",
             field="problem_type",
         )
-    if problem_type == "binary" and present.nunique() != 2:
+    if problem_type == "binary" and stats.distinct != 2:
         raise TrainingRefused(
             f"Binary classification needs exactly two label values; {label!r} has "
-            f"{present.nunique()}.",
+            f"{_count(stats)}.",
             field="problem_type",
         )
     metric = options.eval_metric or autogluon.DEFAULT_METRIC[problem_type]
@@ -188,25 +195,29 @@ def plan(
         for name in profiling.id_like_columns(frame[features])
     ]
     if problem_type != "regression":
-        rare = present.value_counts()
-        rare = rare[rare < 2]
-        if not rare.empty:
+        rare = stats.rare()
+        if rare:
             warnings.append(
                 f"Class(es) with a single row cannot be held out: "
-                f"{', '.join(map(str, rare.index[:5]))}."
+                f"{', '.join(map(str, rare[:5]))}."
             )
-    missing_labels = int(target.isna().sum())
-    if missing_labels:
-        warnings.append(f"{missing_labels} rows without a label are left out.")
+    if stats.missing:
+        warnings.append(f"{stats.missing} rows without a label are left out.")
     return Plan(
         problem_type=problem_type,
         inferred_type=inferred,
         reason=reason,
         eval_metric=metric,
-        rows=len(present),
+        rows=stats.present,
         features=[str(f) for f in features],
         warnings=warnings,
     )
+
+
+def _count(stats: profiling.LabelStats) -> str:
+    if stats.many:
+        return f"more than {profiling.MAX_LABEL_VALUES}"
+    return str(stats.distinct)
 
 
 def split(

@@ -36,8 +36,10 @@ class PredictRequest(serializers.Serializer):
         required=False,
         help_text="One case: feature name -> value. Give `row` or `rows`.",
     )
+    # null rows pass here so that the schema check names them: rows[2] must be
+    # an object of feature values, got null.
     rows = serializers.ListField(
-        child=serializers.JSONField(),
+        child=serializers.JSONField(allow_null=True),
         required=False,
         help_text="Several cases (at most showroom.max_rows); more answer 413.",
     )

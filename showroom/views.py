@@ -221,10 +221,12 @@ def case_source(request, name: str):
             request, f"Case query saved: it returned {len(form.preview.rows)} rows."
         )
         return redirect("showroom:model", name=model.name)
+    # A refused POST says so in its status, as the other full-page forms do.
     return render(
         request,
         "showroom/case_source.html",
         {"model": model, "form": form, "source": source},
+        status=400 if request.method == "POST" else 200,
     )
 
 

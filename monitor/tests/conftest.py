@@ -12,6 +12,16 @@ import time
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _fresh_healthz_results():
+    """/healthz shares its results for a few seconds; no test sees another's."""
+    from monitor import services
+
+    services.healthz_checks.clear()
+    yield
+    services.healthz_checks.clear()
+
+
 @pytest.fixture
 def listening_port():
     """A real listener on 127.0.0.1 (the "up" case)."""

@@ -210,7 +210,8 @@ def test_checks_on_a_large_file_read_a_sample_and_the_whole_label(monkeypatch):
         ["\n".join(rows).encode() + b"\n"], filename="large.csv"
     )
     sample, label = datasets.read_for_checks(dataset, "y")
-    assert len(sample) == 50 and len(label) == 120
+    assert len(sample) == 50 and label.present == 120
+    assert label.counts == {"a": 100, "b": 20}
     # The sample alone holds one class; the whole column has two.
     the_plan = jobs.check(dataset, TrainOptions(label="y"))
     assert the_plan.rows == 120
@@ -227,7 +228,7 @@ def test_checks_on_a_large_parquet_file(monkeypatch, penguins_frame):
     penguins_frame.to_parquet(buffer, row_group_size=40)
     dataset, _ = datasets.store_upload([buffer.getvalue()], filename="p.parquet")
     sample, label = datasets.read_for_checks(dataset, "species")
-    assert len(sample) == 50 and len(label) == 344
+    assert len(sample) == 50 and label.present == 344
     assert jobs.check(dataset, TrainOptions(label="species")).rows == 344
 
 
@@ -348,3 +349,92 @@ def test_an_analysis_without_its_dataset_says_why(penguins_dataset, monkeypatch)
     version.refresh_from_db()
     assert version.analysis == "failed" and version.is_ready
     assert "missing from the server" in version.analysis_error
+
+
+def _constant_parquet(path, rows: int, group: int = 1_000_000) -> None:
+    """`rows` rows of constants (and a 0/1 label), zstd: a few hundred KB."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "x": np.full(group, 1.5),
+            "z": np.zeros(group, dtype="int64"),
+            "y": np.tile(np.array([0, 1], dtype="int64"), group // 2),
+        }
+    )
+    with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
+        for _ in range(rows // group):
+            writer.write_table(table)
+
+
+MEASURE = """
+import sys, threading, time
+import django
+django.setup()
+import psutil
+from registry import datasets, jobs
+from registry.models import Dataset
+from registry.training import TrainOptions
+dataset = Dataset.objects.get(pk=int(sys.argv[1]))
+jobs.check(dataset, TrainOptions(label="y", excluded=["x"]))  # imports, warm caches
+process = psutil.Process()
+before = peak = process.memory_info().rss
+done = threading.Event()
+def poll():
+    global peak
+    while not done.is_set():
+        peak = max(peak, process.memory_info().rss)
+        time.sleep(0.002)
+watcher = threading.Thread(target=poll)
+watcher.start()
+the_plan = jobs.check(dataset, TrainOptions(label="y"))
+done.set()
+watcher.join()
+print(the_plan.rows, (peak - before) // 2**20)
+"""
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "events"])
+def test_planning_a_huge_compressed_parquet_reads_bounded_rows(tmp_path, process_env):
+    """20 million rows in a few hundred KB: the plan streams the label column
+    instead of loading it (the whole column grew the worker by ~315 MB)."""
+    path = tmp_path / "huge.parquet"
+    _constant_parquet(path, 20_000_000)
+    assert path.stat().st_size < 1_000_000
+    dataset, _ = datasets.store_file(path, name="huge")
+    assert dataset.rows == 20_000_000
+    assert dataset.profile["profiled_rows"] == datasets.PROFILE_ROWS
+
+    sample, label = datasets.read_for_checks(dataset, "y")
+    assert len(sample) == datasets.PROFILE_ROWS
+    assert label.present == 20_000_000 and label.counts == {0: 10**7, 1: 10**7}
+    the_plan = jobs.check(dataset, TrainOptions(label="y"))
+    assert (the_plan.rows, the_plan.problem_type) == (20_000_000, "binary")
+
+    measured = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(dataset.pk)],
+        env={**process_env, "DJANGO_SETTINGS_MODULE": "mlframework.settings"},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert measured.returncode == 0, measured.stderr[-2000:]
+    rows, growth_mb = map(int, measured.stdout.split()[-2:])
+    assert rows == 20_000_000
+    assert growth_mb < 64, f"planning grew the process by {growth_mb} MB"
+
+
+def test_checks_on_a_large_file_see_values_only_past_the_sample(monkeypatch):
+    monkeypatch.setattr(datasets, "PROFILE_ROWS", 50)
+    monkeypatch.setattr(datasets, "CHUNK_ROWS", 30)
+    rows = ["x,y"] + [f"{i % 7},{'a' if i < 100 else 'b'}" for i in range(120)]
+    rows += ["3,"] * 5
+    dataset, _ = datasets.store_upload(
+        ["\n".join(rows).encode() + b"\n"], filename="late.csv"
+    )
+    the_plan = jobs.check(dataset, TrainOptions(label="y"))
+    assert (the_plan.rows, the_plan.problem_type) == (120, "binary")
+    assert "5 rows without a label are left out." in the_plan.warnings

@@ -199,6 +199,20 @@ def test_it_refuses_bad_data_or_options_before_fitting(
     assert caught.value.field == field
 
 
+def test_plan_messages_show_plain_values_never_numpy_reprs(penguins_frame):
+    frame = penguins_frame.assign(species=0)
+    with pytest.raises(TrainingRefused) as caught:
+        plan(frame, _options())
+    assert str(caught.value) == (
+        "The label column 'species' has only one value (0); there is nothing to learn."
+    )
+    frame = penguins_frame.assign(island=penguins_frame["island"].astype("category"))
+    with pytest.raises(TrainingRefused) as caught:
+        plan(frame, _options(label="island", problem_type="regression"))
+    assert "such as 'Torgersen'" in str(caught.value)
+    assert "np." not in str(caught.value)
+
+
 def test_it_refuses_duplicate_column_names(penguins_frame):
     frame = penguins_frame.copy()
     frame.columns = ["id", "species", "island", "x", "x", "y", "z", "sex", "year"]

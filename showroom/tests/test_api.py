@@ -113,6 +113,25 @@ def test_a_wrong_type_is_named(
     assert showroom_events() == []
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "must be an object of feature values, got null"),
+        ([1, 2], "must be an object of feature values, got a list"),
+        (7, "must be an object of feature values, got a number"),
+    ],
+)
+def test_a_row_that_is_not_an_object_is_named(
+    analyst_api, tiny_classifier, penguin, value, message
+):
+    rows = [penguin, penguin, value]
+    response = post(analyst_api, {"model": "penguins", "rows": rows})
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"rows[2]": [message]}
+    assert "ErrorDetail" not in response.content.decode()
+    assert showroom_events() == []
+
+
 def test_too_many_rows_answer_413(analyst_api, tiny_classifier, penguin):
     rows = [penguin] * (settings.CONFIG.showroom.max_rows + 1)
     response = post(analyst_api, {"model": "penguins", "rows": rows})

@@ -374,10 +374,16 @@ def test_a_bad_case_query_is_refused(
         **data,
     }
     response = analyst_client.post(url, body)
-    assert response.status_code == 200
+    assert response.status_code == 400  # refused, re-rendered with the reasons
     assert message in str(response.context["form"].errors[field])
     assert not CaseSource.objects.exists()
     assert showroom_events() == []
+
+
+def test_the_case_query_form_answers_200_until_refused(analyst_client, case_source):
+    url = reverse("showroom:case_source", args=["penguins"])
+    response = analyst_client.get(url)
+    assert response.status_code == 200 and not response.context["form"].errors
 
 
 def test_the_case_query_needs_the_permission(
