@@ -177,7 +177,7 @@ def test_old_results_are_answered_then_refreshed_in_the_background(
 
 def test_the_body_has_states_and_ages_never_addresses(client, counting_host):
     body = client.get(reverse("healthz")).json()
-    assert set(body) == {"status", "checks", "checked_at", "age_seconds"}
+    assert set(body) == {"status", "checks", "checked_at", "age_seconds", "schedules"}
     [check] = [c for c in body["checks"] if c["name"] == "counted"]
     assert set(check) == {"kind", "name", "status", "critical", "ms"}
     text = json.dumps(body)
