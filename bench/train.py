@@ -112,7 +112,7 @@ def platform(dataset, *, label, preset, time_limit, seed, name):
     version = job.version
     if version.analysis != "done":
         raise SystemExit(f"analysis {version.analysis}: {version.analysis_error}")
-    return ready, version.scores["accuracy"], version.lineage, total
+    return ready, version.scores["accuracy"], version.lineage.to_json(), total
 
 
 def main() -> None:

@@ -151,11 +151,9 @@ def _record(version: ModelVersion, digest: str, outcome: dict) -> dict:
     with transaction.atomic():
         fresh = ModelVersion.objects.select_for_update().get(pk=version.pk)
         fresh.size_bytes = store.size_bytes(folder)  # the compiled files too
-        fresh.lineage = {
-            **fresh.lineage,
-            "compiled": outcome,
-            "size_bytes": fresh.size_bytes,
-        }
+        fresh.lineage = fresh.lineage.replace(
+            compiled=outcome, size_bytes=fresh.size_bytes
+        )
         fresh.compiled_sha256 = digest
         fresh.save(update_fields=["lineage", "compiled_sha256", "size_bytes"])
     version.lineage, version.compiled_sha256 = fresh.lineage, digest
@@ -235,7 +233,7 @@ def take_shortcuts(version: ModelVersion, predictor) -> None:
     weighted ensemble predicts through that member, and the feature pipeline
     runs in one pass (autogluon.FusedFeatures). A version with features the
     probes cannot fill (dates, text) takes neither."""
-    probes = feature_probes(version.features)
+    probes = feature_probes(version.features.to_json())
     if not probes:
         return
     base, plain, _ = probes
@@ -311,7 +309,7 @@ def needs_compiling(version: ModelVersion) -> bool:
     one that failed (compile those again by naming them)."""
     if version.status != ModelVersion.Status.READY:
         return False
-    status = (version.lineage.get("compiled") or {}).get("status")
+    status = version.lineage.compiled.get("status")
     if status in ("none", "failed", "off"):
         return False
     return not usable_here(version)

@@ -166,8 +166,19 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         return version.alias_names()
 
 
+class ContractField(serializers.JSONField):
+    """A version's typed schema or lineage, as the JSON it is stored as."""
+
+    def to_representation(self, value):
+        return value.to_json()
+
+
 class VersionSerializer(VersionSummarySerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
+    features = ContractField(
+        read_only=True, help_text="The input columns, in training order."
+    )
+    lineage = ContractField(read_only=True)
 
     class Meta(VersionSummarySerializer.Meta):
         fields = [

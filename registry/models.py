@@ -14,6 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from registry.contracts import FeatureSchemaField, LineageField
 from registry.errors import VersionNotFound
 
 # Importance within its budget plus the leaderboard and latency take seconds
@@ -128,10 +129,10 @@ class ModelVersion(models.Model):
     label = models.CharField(max_length=200, help_text="The predicted column.")
     problem_type = models.CharField(max_length=16)
     eval_metric = models.CharField(max_length=64)
-    features = models.JSONField(default=list)
+    features = FeatureSchemaField(default=list)
     classes = models.JSONField(default=list, blank=True)
     scores = models.JSONField(default=dict)
-    lineage = models.JSONField(default=dict)
+    lineage = LineageField(default=dict)
     leaderboard = models.JSONField(default=list, blank=True)
     feature_importance = models.JSONField(default=list, blank=True)
     evaluation = models.JSONField(
@@ -180,7 +181,7 @@ class ModelVersion(models.Model):
         return reverse("registry:version", args=[self.model.name, self.number])
 
     def feature_names(self) -> list[str]:
-        return [feature["name"] for feature in self.features]
+        return self.features.names
 
     @property
     def is_classification(self) -> bool:

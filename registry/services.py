@@ -20,6 +20,7 @@ from pandas.api.types import infer_dtype, is_integer_dtype, is_numeric_dtype
 from mlframework.events.log import log_event
 from registry import acceleration, store
 from registry.cache import predictors
+from registry.contracts import Feature
 from registry.errors import (
     BadValue,
     ModelUnavailable,
@@ -132,9 +133,9 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
     wrong: dict[str, str] = {}
     first: BadValue | None = None
     for feature in version.features:
-        name = feature["name"]
+        name = feature.name
         column = frame[name]
-        kind = feature.get("kind")
+        kind = feature.kind
         bad = None
         if kind == "numeric" and is_numeric_dtype(column.dtype):
             columns[name] = _numbers(feature, column)  # nothing to check
@@ -149,7 +150,7 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
             bad = dates.isna() & column.notna()
             columns[name] = dates
             what = "dates"
-        elif kind in ("categorical", "text") and feature.get("dtype") == "object":
+        elif kind in ("categorical", "text") and feature.dtype == "object":
             columns[name] = _text(feature, column)
         else:
             columns[name] = column
@@ -169,7 +170,7 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)
 
 
-def _text(feature: dict, column: pd.Series) -> pd.Series:
+def _text(feature: Feature, column: pd.Series) -> pd.Series:
     if column.dtype == object and infer_dtype(column, skipna=True) in (
         "string",
         "empty",
@@ -181,7 +182,7 @@ def _text(feature: dict, column: pd.Series) -> pd.Series:
         # Text as categoricals (from Arrow batches): AutoGluon makes objects
         # of it; the one-pass feature pipeline codes it by its categories.
         return column
-    if all(isinstance(c, str) for c in feature.get("categories") or []):
+    if all(isinstance(c, str) for c in feature.categories):
         column = column.astype(object)
         return column.where(column.isna(), column.astype(str))
     return column
@@ -191,7 +192,7 @@ _INT64 = np.dtype("int64")
 _FLOAT64 = np.dtype("float64")
 
 
-def _numbers(feature: dict, column: pd.Series) -> pd.Series:
+def _numbers(feature: Feature, column: pd.Series) -> pd.Series:
     """A numeric feature's values as float64; as int64 when it was trained
     as integers and is given integers, or floats, with no missing value.
     AutoGluon's type conversion then finds the trained types and skips its
@@ -200,7 +201,7 @@ def _numbers(feature: dict, column: pd.Series) -> pd.Series:
     autogluon.FusedFeatures). That pass would make the same integers of the
     floats: numpy's astype, as here."""
     dtype = column.dtype
-    if feature.get("dtype") != "int64":
+    if feature.dtype != "int64":
         return _as(column, _FLOAT64)
     if is_integer_dtype(dtype):
         numpy = np.dtype(getattr(dtype, "numpy_dtype", dtype))
@@ -314,11 +315,7 @@ def _coded_text(version: ModelVersion, batch: pa.RecordBatch | pa.Table):
     """The batch with its text features dictionary-encoded by Arrow, so pandas
     gets them as categoricals: no Python string per row, and each distinct
     value is coded once by the one-pass feature pipeline."""
-    text = {
-        f["name"]
-        for f in version.features
-        if f.get("kind") == "categorical" and f.get("dtype") == "object"
-    }
+    text = {f.name for f in version.features if f.is_text_category}
     arrays = list(batch.columns)
     coded = False
     for index, column in enumerate(batch.schema):
@@ -479,15 +476,14 @@ def prune(version: ModelVersion, *, user=None) -> list[str]:
             folder, model=version.model.name, number=version.number
         )
         version.size_bytes = store.size_bytes(folder)
-        version.lineage = {
-            **version.lineage,
-            "pruned": {
+        version.lineage = version.lineage.replace(
+            pruned={
                 "at": timezone.now().isoformat(),
                 "deleted_models": deleted,
                 "bytes_before": before,
             },
-            "size_bytes": version.size_bytes,
-        }
+            size_bytes=version.size_bytes,
+        )
         version.save(update_fields=["manifest_sha256", "size_bytes", "lineage"])
     predictors.drop(version.pk)
     if version.compiled_sha256:

@@ -81,7 +81,7 @@ def train_tiny(
                 keep,
             )
             _fitted[key] = keep
-            _compiled[key] = version.lineage.get("compiled") or {}
+            _compiled[key] = version.lineage.compiled
     return version
 
 

@@ -517,10 +517,8 @@ def holdout_rows(version: ModelVersion) -> pd.DataFrame:
         _model_rows(frame, version.feature_names(), label),
         label,
         version.problem_type,
-        seed=lineage.get("seed", 0),
-        holdout=lineage.get(
-            "holdout_fraction", settings.CONFIG.training.holdout_fraction
-        ),
+        seed=lineage.seed,
+        holdout=lineage.holdout_fraction or settings.CONFIG.training.holdout_fraction,
     )
     return test
 
@@ -555,11 +553,11 @@ def analyse(version: ModelVersion, *, test: pd.DataFrame | None = None) -> Model
         leaderboard = predictor.leaderboard(features, test[label])
         lap("held-out leaderboard")
         # Bounded so it stays a small share of the fit (bench/train.py).
-        time_limit = version.lineage.get("time_limit") or 60
+        time_limit = version.lineage.time_limit or 60
         importance = predictor.feature_importance(
             test,
             time_limit=max(0.5, min(60.0, 0.015 * time_limit)),
-            seed=version.lineage.get("seed", 0),
+            seed=version.lineage.seed,
         )
         lap("feature importance")
         speed = _latency(predictor, features)
@@ -585,7 +583,7 @@ def analyse(version: ModelVersion, *, test: pd.DataFrame | None = None) -> Model
         return version
     with transaction.atomic():
         fresh = ModelVersion.objects.select_for_update().get(pk=version.pk)
-        fresh.lineage = {**fresh.lineage, **speed, "analysis_seconds": timings}
+        fresh.lineage = fresh.lineage.replace(**speed, analysis_seconds=timings)
         fresh.leaderboard = leaderboard
         fresh.feature_importance = importance
         fresh.analysis = ModelVersion.Analysis.DONE

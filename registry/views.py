@@ -281,18 +281,18 @@ def _comparison(a: ModelVersion, b: ModelVersion) -> list[tuple[str, object, obj
         ("Created by", a.created_by, b.created_by),
         (
             "Dataset",
-            a.lineage.get("dataset", {}).get("name"),
-            b.lineage.get("dataset", {}).get("name"),
+            a.lineage.dataset.name,
+            b.lineage.dataset.name,
         ),
         (
             "Dataset hash",
-            (a.lineage.get("dataset", {}).get("sha256") or "")[:12],
-            (b.lineage.get("dataset", {}).get("sha256") or "")[:12],
+            (a.lineage.dataset.sha256 or "")[:12],
+            (b.lineage.dataset.sha256 or "")[:12],
         ),
         (
             "Rows (train / held out)",
-            f"{a.lineage.get('train_rows')} / {a.lineage.get('test_rows')}",
-            f"{b.lineage.get('train_rows')} / {b.lineage.get('test_rows')}",
+            f"{a.lineage.train_rows} / {a.lineage.test_rows}",
+            f"{b.lineage.train_rows} / {b.lineage.test_rows}",
         ),
         ("Label", a.label, b.label),
         ("Problem type", a.problem_type, b.problem_type),
@@ -311,19 +311,17 @@ def _comparison(a: ModelVersion, b: ModelVersion) -> list[tuple[str, object, obj
         ("latency_ms", "Single-row latency (ms)"),
         ("rows_per_second", "Batch rows/s"),
     ):
-        rows.append((title, a.lineage.get(key), b.lineage.get(key)))
+        rows.append((title, getattr(a.lineage, key), getattr(b.lineage, key)))
     rows.append(("Size on disk (bytes)", a.size_bytes, b.size_bytes))
     rows.append(
         ("Features", ", ".join(a.feature_names()), ", ".join(b.feature_names()))
     )
-    for lib in sorted(
-        set(a.lineage.get("libraries", {})) | set(b.lineage.get("libraries", {}))
-    ):
+    for lib in sorted(set(a.lineage.libraries) | set(b.lineage.libraries)):
         rows.append(
             (
                 lib,
-                a.lineage.get("libraries", {}).get(lib),
-                b.lineage.get("libraries", {}).get(lib),
+                a.lineage.libraries.get(lib),
+                b.lineage.libraries.get(lib),
             )
         )
     return rows

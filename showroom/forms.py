@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 
 from mlframework.lib import odbc
+from registry.contracts import Feature, FeatureSchema
 from showroom import schema
 from showroom.models import CaseSource
 
@@ -21,19 +22,19 @@ def _number(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def field_for(feature: dict) -> forms.Field:
+def field_for(feature: Feature) -> forms.Field:
     """The form field for one feature of the schema."""
-    kind = feature.get("kind", "text")
-    name = feature["name"]
+    kind = feature.kind
+    name = feature.name
     # A feature that had gaps in training may be left blank: the model learned
     # what to do with a missing value.
-    required = not feature.get("missing")
+    required = not feature.missing
     common = {"label": name, "required": required}
     if kind == "numeric":
-        low, high = feature.get("min"), feature.get("max")
+        low, high = feature.min, feature.max
         help_text = f"training range {_number(low)} to {_number(high)}"
-        if feature.get("mean") is not None:
-            help_text += f", mean {_number(feature['mean'])}"
+        if feature.mean is not None:
+            help_text += f", mean {_number(feature.mean)}"
         return forms.CharField(
             **common,
             help_text=help_text,
@@ -45,7 +46,7 @@ def field_for(feature: dict) -> forms.Field:
             ),
         )
     if kind in ("categorical", "boolean"):
-        categories = feature.get("categories") or []
+        categories = list(feature.categories)
         if kind == "boolean" and not categories:
             categories = [True, False]
         choices = [("", "(missing)" if not required else "choose…")]
@@ -67,18 +68,18 @@ class CaseForm(forms.Form):
     messages match; ``cleaned_row`` is the converted case.
     """
 
-    def __init__(self, features: list[dict], *args, **kwargs) -> None:
+    def __init__(self, features: FeatureSchema, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.features = features
         for feature in features:
-            self.fields[feature["name"]] = field_for(feature)
-            self.fields[feature["name"]].feature = feature
+            self.fields[feature.name] = field_for(feature)
+            self.fields[feature.name].feature = feature
         self.cleaned_row: dict[str, Any] = {}
 
     def clean(self):
         cleaned = super().clean()
         for feature in self.features:
-            name = feature["name"]
+            name = feature.name
             if name in self.errors:
                 continue
             try:
@@ -89,26 +90,26 @@ class CaseForm(forms.Form):
 
     def as_row(self) -> dict[str, Any]:
         """The case as a row for showroom.schema.check_rows (blank -> None)."""
-        return {f["name"]: self.cleaned_row.get(f["name"]) for f in self.features}
+        return {f.name: self.cleaned_row.get(f.name) for f in self.features}
 
 
-def initial_from(features: list[dict], values: dict) -> dict:
+def initial_from(features: FeatureSchema, values: dict) -> dict:
     """Form initial values from a listed case (values shown as the form wants)."""
     initial = {}
     for feature in features:
-        value = values.get(feature["name"])
+        value = values.get(feature.name)
         if value is None or schema.is_missing(value):
             continue
-        initial[feature["name"]] = _as_input(feature, value)
+        initial[feature.name] = _as_input(feature, value)
     return initial
 
 
-def _as_input(feature: dict, value: Any) -> str:
+def _as_input(feature: Feature, value: Any) -> str:
     try:
         converted = schema.convert(feature, value)
     except schema.ValueProblem:
         return str(value)  # shown as it is; the form says what is wrong
-    kind = feature.get("kind")
+    kind = feature.kind
     if kind == "datetime":
         return converted.strftime("%Y-%m-%dT%H:%M")
     if kind == "numeric" and converted == int(converted):

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from registry.contracts import Feature, FeatureSchema
+
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -50,7 +52,7 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, str) and value.strip() == ""
 
 
-def convert(feature: dict, value: Any) -> Any:
+def convert(feature: Feature, value: Any) -> Any:
     """One value converted for one feature; ValueProblem says why not.
 
     Missing values (None, blank, NaN) become None: AutoGluon fills them the
@@ -58,7 +60,7 @@ def convert(feature: dict, value: Any) -> Any:
     """
     if is_missing(value):
         return None
-    kind = feature.get("kind", "text")
+    kind = feature.kind
     if kind == "numeric":
         return _number(value)
     if kind == "boolean":
@@ -87,8 +89,8 @@ def _number(value: Any) -> float:
     return number
 
 
-def _boolean(feature: dict, value: Any) -> Any:
-    categories = feature.get("categories") or []
+def _boolean(feature: Feature, value: Any) -> Any:
+    categories = list(feature.categories)
     match = _match_category(categories, value)
     if match is not _NO_MATCH:
         return match
@@ -116,10 +118,10 @@ def _match_category(categories: list, value: Any) -> Any:
     return _NO_MATCH
 
 
-def _category(feature: dict, value: Any) -> Any:
+def _category(feature: Feature, value: Any) -> Any:
     if isinstance(value, (dict, list)):
         raise ValueProblem(f"expected a category, got {_type_name(value)}")
-    match = _match_category(feature.get("categories") or [], value)
+    match = _match_category(list(feature.categories), value)
     if match is not _NO_MATCH:
         return match
     # Unseen in training: passed on as text (the model treats it as unknown).
@@ -137,32 +139,32 @@ def _datetime(value: Any) -> pd.Timestamp:
         ) from None
 
 
-def is_unseen(feature: dict, value: Any) -> bool:
+def is_unseen(feature: Feature, value: Any) -> bool:
     """A category the model never saw in training (flagged, not refused)."""
-    if value is None or feature.get("kind") not in ("categorical", "boolean"):
+    if value is None or feature.kind not in ("categorical", "boolean"):
         return False
-    categories = feature.get("categories")
+    categories = feature.categories
     if not categories:  # the registry kept no list: nothing to compare with
         return False
     return _match_category(categories, value) is _NO_MATCH
 
 
-def is_out_of_range(feature: dict, value: Any) -> bool:
-    if value is None or feature.get("kind") != "numeric":
+def is_out_of_range(feature: Feature, value: Any) -> bool:
+    if value is None or feature.kind != "numeric":
         return False
-    low, high = feature.get("min"), feature.get("max")
+    low, high = feature.min, feature.max
     return (low is not None and value < low) or (high is not None and value > high)
 
 
 def check_rows(
-    features: list[dict], rows: list, *, prefix: str = "rows"
+    features: FeatureSchema, rows: list, *, prefix: str = "rows"
 ) -> CheckedRows:
     """Check rows (dicts of feature name -> value) against the features.
 
     Error keys name the row and the feature: ``rows[2].island`` (or
     ``row.island`` with prefix "row" for a single case).
     """
-    names = [f["name"] for f in features]
+    names = [f.name for f in features]
     errors: dict[str, list[str]] = {}
     unseen: list[dict] = []
     out_of_range: list[dict] = []
@@ -179,7 +181,7 @@ def check_rows(
         flagged: dict[str, Any] = {}
         outside: dict[str, Any] = {}
         for feature in features:
-            name = feature["name"]
+            name = feature.name
             if name not in row:
                 errors[f"{where}.{name}"] = ["is missing"]
                 continue
@@ -209,13 +211,13 @@ def check_rows(
     )
 
 
-def to_frame(features: list[dict], rows: list[dict]) -> pd.DataFrame:
+def to_frame(features: FeatureSchema, rows: list[dict]) -> pd.DataFrame:
     """Converted rows as one frame, columns in training order.
 
     Built in one go (a one-row request is latency-bound); the registry gives
     each column its trained type when it predicts.
     """
-    return pd.DataFrame.from_records(rows, columns=[f["name"] for f in features])
+    return pd.DataFrame.from_records(rows, columns=[f.name for f in features])
 
 
 def _type_name(value: Any) -> str:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from mlframework.events.log import log_event
+from registry.contracts import FeatureSchema
 
 logger = logging.getLogger("mlframework.showroom")
 
@@ -92,18 +93,20 @@ def _aliased_versions(aliases: list[str]) -> list:
     ]
 
 
-def example_frame(features: list[dict]) -> pd.DataFrame:
+def example_frame(features: FeatureSchema) -> pd.DataFrame:
     """One typical row: numbers at their training mean, the first category."""
     row: dict[str, Any] = {}
     for feature in features:
-        kind = feature.get("kind")
+        kind = feature.kind
         if kind == "numeric":
-            row[feature["name"]] = feature.get("mean", feature.get("min"))
+            row[feature.name] = (
+                feature.mean if feature.mean is not None else feature.min
+            )
         elif kind in ("categorical", "boolean"):
-            categories = feature.get("categories") or [None]
-            row[feature["name"]] = categories[0]
+            categories = list(feature.categories) or [None]
+            row[feature.name] = categories[0]
         elif kind == "datetime":
-            row[feature["name"]] = pd.Timestamp("2000-01-01")
+            row[feature.name] = pd.Timestamp("2000-01-01")
         else:
-            row[feature["name"]] = ""
-    return pd.DataFrame([row], columns=[f["name"] for f in features])
+            row[feature.name] = ""
+    return pd.DataFrame([row], columns=[f.name for f in features])

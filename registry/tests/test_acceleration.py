@@ -56,7 +56,7 @@ def test_trained_versions_predict_with_compiled_trees_equal_to_lightgbm(
     penguins_frame, label, name
 ):
     version = train_tiny(penguins_frame, label, name)
-    outcome = version.lineage["compiled"]
+    outcome = version.lineage.compiled
     assert outcome["status"] == "compiled", outcome
     assert outcome["boosters"] == 1 and outcome["trees"] > 0
     assert outcome["checked_rows"] > 0  # the held-out rows went through it too
@@ -147,7 +147,7 @@ def test_a_model_that_does_not_compile_equal_keeps_predicting_with_lightgbm(
     assert "differ from LightGBM by 0.5" in outcome["reason"]
     tiny_classifier.refresh_from_db()
     assert tiny_classifier.compiled_sha256 == ""
-    assert tiny_classifier.lineage["compiled"]["status"] == "failed"
+    assert tiny_classifier.lineage.compiled["status"] == "failed"
     folder = store.version_dir("penguins", 1)
     assert not (folder / store.COMPILED).exists()
     assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
@@ -185,7 +185,7 @@ def test_a_version_without_lightgbm_has_nothing_to_compile(penguins_frame):
         hyperparameters={"RF": {"n_estimators": 10}},
         num_cpus=1,
     )
-    outcome = version.lineage["compiled"]
+    outcome = version.lineage.compiled
     assert outcome["status"] == "none"
     assert "predicts with no LightGBM model" in outcome["reason"]
     assert version.compiled_sha256 == ""
@@ -357,7 +357,7 @@ def test_a_one_member_ensemble_predicts_through_its_member(
     tiny_classifier, penguins_frame, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probe = acceleration.probe_frame(tiny_classifier.features)
+    probe = acceleration.probe_frame(tiny_classifier.features.to_json())
     assert predictor.sole_member() is None  # the tiny model is no ensemble
     assert predictor.skip_single_member_ensemble(probe) is None
     # All the weight on one member: that is the sole member.
@@ -378,7 +378,7 @@ def test_an_ensemble_is_kept_unless_one_member_gives_the_same_predictions(
     tiny_classifier, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probe = acceleration.probe_frame(tiny_classifier.features)
+    probe = acceleration.probe_frame(tiny_classifier.features.to_json())
     member = predictor.best_model
     _with_best_weights(monkeypatch, predictor, {member: 0.5, "Other": 0.5})
     assert predictor.sole_member() is None
@@ -398,16 +398,16 @@ def test_an_ensemble_is_kept_unless_one_member_gives_the_same_predictions(
 def test_probe_rows_cover_each_features_range_categories_and_missing(
     tiny_classifier,
 ):
-    probe = acceleration.probe_frame(tiny_classifier.features)
+    probe = acceleration.probe_frame(tiny_classifier.features.to_json())
     for feature in tiny_classifier.features:
-        column = probe[feature["name"]]
-        if feature["kind"] == "numeric":
-            assert column.min() == feature["min"] and column.max() == feature["max"]
-            assert str(column.dtype) == feature["dtype"]
+        column = probe[feature.name]
+        if feature.kind == "numeric":
+            assert column.min() == feature.min and column.max() == feature.max
+            assert str(column.dtype) == feature.dtype
         else:
-            assert set(feature["categories"]) <= set(column)
+            assert set(feature.categories) <= set(column)
             assert column.isna().any() and "mlf-unseen-category" in set(column)
-    dated = [*tiny_classifier.features, {"name": "when", "kind": "datetime"}]
+    dated = [*tiny_classifier.features.to_json(), {"name": "when", "kind": "datetime"}]
     assert acceleration.probe_frame(dated) is None
 
 
@@ -431,7 +431,7 @@ def test_a_trained_one_member_ensemble_predicts_through_its_member(
     assert shortcut.best_model == "WeightedEnsemble_L2"
     assert shortcut.sole_member() == "LightGBM"
     # Same columns as the tiny classifier: its features describe these rows.
-    probe = acceleration.probe_frame(tiny_classifier.features)
+    probe = acceleration.probe_frame(tiny_classifier.features.to_json())
     assert shortcut.skip_single_member_ensemble(probe) == "LightGBM"
     assert through_ensemble._member is None
     rows = services._coerce(

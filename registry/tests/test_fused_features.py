@@ -99,7 +99,7 @@ def test_a_pipeline_with_a_generator_it_does_not_know_is_left_to_autogluon(
         IdentityFeatureGenerator,
     )
 
-    probes = acceleration.feature_probes(tiny_classifier.features)
+    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
     predictor = as_trained(tiny_classifier)
     learner = predictor._predictor._learner
     assert autogluon.FusedFeatures.build(learner) is not None
@@ -124,7 +124,7 @@ def test_a_pipeline_with_a_generator_it_does_not_know_is_left_to_autogluon(
 def test_a_fused_pass_that_differs_on_the_probes_is_not_used(
     tiny_classifier, monkeypatch
 ):
-    probes = acceleration.feature_probes(tiny_classifier.features)
+    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
     call = autogluon.FusedFeatures.__call__
 
     def off_by_one_code(self, data):
@@ -147,20 +147,20 @@ def test_a_fused_pass_that_differs_on_the_probes_is_not_used(
 
 
 def test_feature_probes_give_text_as_objects_and_as_categoricals(tiny_classifier):
-    base, plain, coded = acceleration.feature_probes(tiny_classifier.features)
-    assert base.equals(acceleration.probe_frame(tiny_classifier.features))
+    base, plain, coded = acceleration.feature_probes(tiny_classifier.features.to_json())
+    assert base.equals(acceleration.probe_frame(tiny_classifier.features.to_json()))
     for feature in tiny_classifier.features:
-        name = feature["name"]
-        if feature["kind"] == "numeric":
-            assert str(plain[name].dtype) == str(coded[name].dtype) == feature["dtype"]
+        name = feature.name
+        if feature.kind == "numeric":
+            assert str(plain[name].dtype) == str(coded[name].dtype) == feature.dtype
             continue
         values = set(plain[name].dropna())
-        assert set(feature["categories"]) | {"", "mlf-unseen-category"} <= values
+        assert set(feature.categories) | {"", "mlf-unseen-category"} <= values
         assert plain[name].isna().any() and coded[name].isna().any()
         categories = list(coded[name].cat.categories)
         assert set(categories) == values
         assert categories != sorted(categories)  # not the trained order
-    dated = [*tiny_classifier.features, {"name": "when", "kind": "datetime"}]
+    dated = [*tiny_classifier.features.to_json(), {"name": "when", "kind": "datetime"}]
     assert acceleration.feature_probes(dated) == []
 
 

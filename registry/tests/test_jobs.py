@@ -93,7 +93,7 @@ def test_run_trains_and_records_everything(penguins_dataset, analyst):
     assert job.status == "succeeded" and job.stage == "done"
     assert job.version.model.name == "penguins"
     assert job.version.dataset == penguins_dataset
-    assert job.version.lineage["dataset"]["sha256"] == penguins_dataset.sha256
+    assert job.version.lineage.dataset.sha256 == penguins_dataset.sha256
     assert job.version.created_by == analyst
     assert job.models_trained == 1
     assert "LightGBM" in job.log
@@ -152,7 +152,7 @@ def test_the_queue_survives_a_worker_restart(penguins_dataset, process_env):
     second.refresh_from_db()
     assert second.status == "succeeded", second.error
     assert [v.number for v in ModelVersion.objects.order_by("number")] == [1, 2]
-    assert second.version.lineage["seed"] == 1
+    assert second.version.lineage.seed == 1
 
 
 @pytest.mark.slow
@@ -249,7 +249,7 @@ def test_the_version_is_ready_before_its_analysis(penguins_dataset, monkeypatch)
             scores=fresh.scores,
             leaderboard=fresh.leaderboard,
             importance=fresh.feature_importance,
-            latency=fresh.lineage.get("latency_ms"),
+            latency=fresh.lineage.latency_ms,
             prediction=services.predict(fresh, _rows(penguins_dataset))[
                 "prediction"
             ].tolist(),
@@ -272,8 +272,8 @@ def test_the_version_is_ready_before_its_analysis(penguins_dataset, monkeypatch)
     assert {row["feature"] for row in version.feature_importance} == set(
         version.feature_names()
     )
-    assert version.lineage["latency_ms"] > 0
-    assert set(version.lineage["analysis_seconds"]) == {
+    assert version.lineage.latency_ms > 0
+    assert set(version.lineage.analysis_seconds) == {
         "loading",
         "held-out leaderboard",
         "feature importance",
@@ -320,11 +320,11 @@ def test_a_failed_analysis_keeps_the_version_and_can_run_again(
     version.refresh_from_db()
     assert version.analysis == "done" and version.feature_importance
     assert version.leaderboard[0]["score_test"] > 0.5
-    assert "loading" in version.lineage["analysis_seconds"]
+    assert "loading" in version.lineage.analysis_seconds
     # The rebuilt held-out rows are the ones the version was scored on.
     from registry import training
 
-    assert len(training.holdout_rows(version)) == version.lineage["test_rows"]
+    assert len(training.holdout_rows(version)) == version.lineage.test_rows
 
 
 def test_an_analysis_without_its_dataset_says_why(penguins_dataset, monkeypatch):

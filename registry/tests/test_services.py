@@ -253,7 +253,7 @@ def test_delete_removes_files_and_keeps_lineage(tiny_classifier, penguins_frame)
     services.delete(tiny_classifier)
     version = ModelVersion.objects.get(pk=tiny_classifier.pk)
     assert version.status == "deleted" and version.size_bytes == 0
-    assert version.lineage["dataset"]["rows"] == 344
+    assert version.lineage.dataset.rows == 344
     assert version.scores["accuracy"] > 0.8
     assert not store.version_dir("penguins", 1).exists()
     assert tiny_classifier.pk not in predictors.loaded_ids()
@@ -294,18 +294,18 @@ def test_prune_keeps_the_best_model_and_a_valid_manifest(penguins_frame):
         },
         num_cpus=1,
     )
-    assert version.lineage["models_trained"] == 2
+    assert version.lineage.models_trained == 2
     before = version.size_bytes
     deleted = services.prune(version)
     assert len(deleted) == 1
     version.refresh_from_db()
     assert version.size_bytes < before
-    assert version.lineage["pruned"]["deleted_models"] == deleted
+    assert version.lineage.pruned["deleted_models"] == deleted
     store.verify(version)
     result = services.predict(version, penguins_frame.head(5))
     assert len(result) == 5
     # AutoGluon saved the kept model again: it was compiled again, from it.
-    assert version.lineage["compiled"]["status"] == "compiled"
+    assert version.lineage.compiled["status"] == "compiled"
     entry = predictors.get(version)
     assert [
         type(slot.owner.model).__name__ for slot in entry.predictor.lightgbm_boosters()
@@ -331,10 +331,8 @@ def test_coerce_gives_the_trained_types_whatever_the_input_types(
     typed = services._coerce(tiny_classifier, frame)
     checked = services._coerce(tiny_classifier, as_text)
     pd.testing.assert_frame_equal(typed, checked)
-    trained = {f["name"]: f["dtype"] for f in tiny_classifier.features}
-    numeric = [
-        f["name"] for f in tiny_classifier.features if f.get("kind") == "numeric"
-    ]
+    trained = {f.name: f.dtype for f in tiny_classifier.features}
+    numeric = [f.name for f in tiny_classifier.features if f.kind == "numeric"]
     assert numeric and all(typed[name].dtype == trained[name] for name in numeric)
     assert typed["island"].iloc[0] is None
     assert typed["island"].iloc[1] == frame["island"].iloc[1]
@@ -348,7 +346,7 @@ def test_integer_features_stay_integers_unless_values_are_missing(
     # JSON's 2008.0), it is int64, so AutoGluon's type conversion has nothing
     # to do; with a missing value it is float64, as before. The predictions
     # are the same either way.
-    assert {f["name"]: f["dtype"] for f in tiny_classifier.features}["year"] == "int64"
+    assert {f.name: f.dtype for f in tiny_classifier.features}["year"] == "int64"
     frame = penguins_frame.head(30).copy()
     for year in (frame["year"], frame["year"].astype("int64")):  # Int64, int64
         frame["year"] = year

@@ -31,22 +31,22 @@ def test_it_trains_a_classifier_with_full_lineage(tiny_classifier, penguins_fram
         "sex",
         "year",
     ]
-    features = {f["name"]: f for f in version.features}
-    assert features["island"]["kind"] == "categorical"
-    assert features["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]
-    assert features["bill_length_mm"]["kind"] == "numeric"
-    assert 30 < features["bill_length_mm"]["min"] < features["bill_length_mm"]["max"]
+    features = {f.name: f for f in version.features}
+    assert features["island"].kind == "categorical"
+    assert features["island"].categories == ("Biscoe", "Dream", "Torgersen")
+    assert features["bill_length_mm"].kind == "numeric"
+    assert 30 < features["bill_length_mm"].min < features["bill_length_mm"].max
     # Penguins are easy: a tiny LightGBM still separates the species.
     assert version.scores["accuracy"] > 0.85
     for key in ("balanced_accuracy", "f1_macro", "roc_auc"):
         assert 0 < version.scores[key] <= 1
     assert version.typical_error is None and version.is_classification
     lineage = version.lineage
-    assert lineage["dataset"]["rows"] == len(penguins_frame)
-    assert lineage["train_rows"] + lineage["test_rows"] == len(penguins_frame)
-    assert lineage["test_rows"] == pytest.approx(0.2 * len(penguins_frame), abs=1)
-    assert lineage["libraries"]["autogluon"] == autogluon.version()
-    assert set(lineage["libraries"]) == {
+    assert lineage.dataset.rows == len(penguins_frame)
+    assert lineage.train_rows + lineage.test_rows == len(penguins_frame)
+    assert lineage.test_rows == pytest.approx(0.2 * len(penguins_frame), abs=1)
+    assert lineage.libraries["autogluon"] == autogluon.version()
+    assert set(lineage.libraries) == {
         "python",
         "autogluon",
         "lightgbm",
@@ -54,20 +54,20 @@ def test_it_trains_a_classifier_with_full_lineage(tiny_classifier, penguins_fram
         "pandas",
         "numpy",
     }
-    assert lineage["preset"] == "medium_quality"
-    assert lineage["seed"] == 0
-    assert lineage["excluded"] == ["id"]
-    assert lineage["latency_ms"] > 0 and lineage["rows_per_second"] > 0
-    assert lineage["size_bytes"] == version.size_bytes > 0
-    assert lineage["reference"]["bill_length_mm"]["histogram"]["counts"]
-    assert lineage["reference"]["island"]["frequencies"]
+    assert lineage.preset == "medium_quality"
+    assert lineage.seed == 0
+    assert lineage.excluded == ("id",)
+    assert lineage.latency_ms > 0 and lineage.rows_per_second > 0
+    assert lineage.size_bytes == version.size_bytes > 0
+    assert lineage.reference["bill_length_mm"]["histogram"]["counts"]
+    assert lineage.reference["island"]["frequencies"]
     assert version.leaderboard and version.leaderboard[0]["model"]
     assert {row["feature"] for row in version.feature_importance} == set(
         version.feature_names()
     )
     matrix = version.evaluation["matrix"]
     assert version.evaluation["type"] == "confusion_matrix"
-    assert sum(map(sum, matrix)) == lineage["test_rows"]
+    assert sum(map(sum, matrix)) == lineage.test_rows
     assert version.aliases.get().name == "production"
     assert store.verify(version).is_dir()
 
@@ -125,9 +125,9 @@ def test_it_fits_for_real_without_the_session_cache(penguins_frame, tmp_path):
         log_file=log,
     )
     assert version.problem_type == "binary"
-    assert version.lineage["inferred_problem_type"] == "binary"
-    assert "two unique" in version.lineage["inference_reason"]
-    assert version.lineage["warnings"] == ["11 rows without a label are left out."]
+    assert version.lineage.inferred_problem_type == "binary"
+    assert "two unique" in version.lineage.inference_reason
+    assert version.lineage.warnings == ("11 rows without a label are left out.",)
     stages = [stage for stage, _ in seen]
     assert stages[0] == "checking the data"
     assert "fitting LightGBM" in stages
@@ -138,7 +138,7 @@ def test_it_fits_for_real_without_the_session_cache(penguins_frame, tmp_path):
     # The eval metric comes from AutoGluon, in its natural sign.
     assert version.eval_metric == "log_loss"
     assert 0 < version.scores["log_loss"] < 1
-    assert version.lineage["greater_is_better"] is False
+    assert version.lineage.greater_is_better is False
 
 
 def test_cancelling_leaves_no_version_and_no_files(penguins_frame):

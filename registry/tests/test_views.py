@@ -450,7 +450,7 @@ def test_actions_need_the_train_permission_and_post(
 
 
 def test_the_version_page_warns_about_another_autogluon(viewer_client, tiny_classifier):
-    tiny_classifier.lineage["libraries"]["autogluon"] = "0.8.2"
+    tiny_classifier.lineage.libraries["autogluon"] = "0.8.2"
     tiny_classifier.save()
     content = viewer_client.get(tiny_classifier.get_absolute_url()).content.decode()
     assert "Trained with AutoGluon 0.8.2; this server runs 1.6.3" in content

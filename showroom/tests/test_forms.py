@@ -13,7 +13,7 @@ def post_data(**changes):
 
 def test_it_builds_a_field_per_feature_in_training_order():
     form = CaseForm(FEATURES)
-    assert list(form.fields) == [f["name"] for f in FEATURES]
+    assert list(form.fields) == [f.name for f in FEATURES]
 
 
 def test_numbers_show_their_training_range():

@@ -1,19 +1,20 @@
 import pandas as pd
 import pytest
 
+from registry.contracts import Feature
 from showroom import schema
 from showroom.tests.features import FEATURES, GOOD
 
 
 def by_name(name):
-    return next(f for f in FEATURES if f["name"] == name)
+    return next(f for f in FEATURES if f.name == name)
 
 
 def test_a_good_row_becomes_a_frame_in_training_order_and_types():
     checked = schema.check_rows(FEATURES, [dict(reversed(list(GOOD.items())))])
     assert checked.ok
     frame = checked.frame
-    assert list(frame.columns) == [f["name"] for f in FEATURES]
+    assert list(frame.columns) == [f.name for f in FEATURES]
     assert frame["bill_length_mm"].dtype == "float64"
     assert frame["flipper_length_mm"].dtype == "float64"
     assert frame.loc[0, "island"] == "Biscoe"
@@ -32,7 +33,7 @@ def test_it_names_a_missing_feature_per_row():
 
 def test_a_single_row_is_named_row():
     checked = schema.check_rows(FEATURES, [{}], prefix="row")
-    assert set(checked.errors) == {f"row.{f['name']}" for f in FEATURES}
+    assert set(checked.errors) == {f"row.{f.name}" for f in FEATURES}
 
 
 @pytest.mark.parametrize(
@@ -102,14 +103,18 @@ def test_extra_fields_are_listed_as_ignored():
 
 
 def test_boolean_answers_in_the_spelling_of_training():
-    feature = {"name": "b", "kind": "boolean", "categories": ["yes", "no"]}
+    feature = Feature.from_json(
+        {"name": "b", "kind": "boolean", "categories": ["yes", "no"]}
+    )
     assert schema.convert(feature, True) == "yes"
     assert schema.convert(feature, "false") == "no"
     assert schema.convert(feature, "yes") == "yes"
 
 
 def test_numeric_categories_match_their_text():
-    feature = {"name": "year", "kind": "categorical", "categories": [2007, 2008]}
+    feature = Feature.from_json(
+        {"name": "year", "kind": "categorical", "categories": [2007, 2008]}
+    )
     assert schema.convert(feature, "2008") == 2008
     assert not schema.is_unseen(feature, 2008)
     assert schema.is_unseen(feature, 2010)

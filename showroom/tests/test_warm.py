@@ -93,7 +93,7 @@ def test_the_example_row_fits_every_kind_of_feature(tiny_classifier):
     from showroom.warm import example_frame
 
     frame = example_frame(FEATURES)
-    assert list(frame.columns) == [f["name"] for f in FEATURES]
+    assert list(frame.columns) == [f.name for f in FEATURES]
     assert frame.loc[0, "bill_length_mm"] == 43.9
     assert frame.loc[0, "island"] == "Biscoe"
     # And the real model takes it.
