@@ -203,15 +203,9 @@ class Lineage:
         for key in ("excluded", "warnings"):
             if key in known:
                 known[key] = tuple(known[key] or ())
-        for key, value in list(known.items()):
-            if value is None and _has_default(key):
-                del known[key]  # a stored null takes the field's default
+        # A stored null takes the field's default (every field has one).
+        known = {key: value for key, value in known.items() if value is not None}
         return cls(**known, extra=data)
-
-
-def _has_default(name: str) -> bool:
-    item = next(f for f in dataclasses.fields(Lineage) if f.name == name)
-    return item.default is None or item.default_factory is not dataclasses.MISSING
 
 
 # --- Stored on the version's row --------------------------------------------
