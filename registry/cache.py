@@ -18,11 +18,14 @@ from django.conf import settings
 
 from registry import acceleration, store
 from registry.autogluon import Predictor
+from registry.autogluon.shortcuts import Outcome
 
 
 @dataclass
 class Entry:
     predictor: Predictor
+    # What each shortcut did when this predictor was loaded (shortcuts.ORDER).
+    outcomes: tuple[Outcome, ...] = ()
     # AutoGluon predictors are not documented as thread-safe; one call at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -59,12 +62,12 @@ class PredictorCache:
             try:
                 predictor = store.load(version)
                 predictor.persist()
-                acceleration.attach(version, predictor)
-                acceleration.take_shortcuts(version, predictor)
+                outcomes = acceleration.take_shortcuts(version, predictor)
             finally:
                 with self._lock:
                     self._loading.pop(key, None)
-            entry = Entry(predictor)
+            acceleration.record_outcomes(version, outcomes)
+            entry = Entry(predictor, outcomes)
             with self._lock:
                 self._drop_locked(version.pk)
                 self._entries[key] = entry
@@ -89,6 +92,11 @@ class PredictorCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def peek(self, version) -> Entry | None:
+        """The loaded entry of this version, without loading it."""
+        with self._lock:
+            return self._entries.get(self._key(version))
 
     def __contains__(self, version) -> bool:
         with self._lock:
