@@ -112,3 +112,28 @@ class PredictorCache:
 
 
 predictors = PredictorCache()
+
+
+@dataclass(frozen=True)
+class ShortcutReport:
+    """What the version page says about a version's inference shortcuts."""
+
+    outcomes: tuple[Outcome, ...]
+    # "loaded in this process", or the process that recorded them last.
+    where: str
+
+
+def shortcut_report(version) -> ShortcutReport:
+    """This process's outcomes when it holds the version loaded; otherwise
+    those the last process to load it recorded on its lineage."""
+    entry = predictors.peek(version)
+    if entry is not None:
+        return ShortcutReport(entry.outcomes, "loaded in this process")
+    outcomes, source = acceleration.recorded_outcomes(version)
+    where = ""
+    if outcomes:
+        where = (
+            f"as loaded by process {source.get('pid')} on {source.get('host')} "
+            f"at {source.get('at')}"
+        )
+    return ShortcutReport(outcomes, where)
