@@ -240,6 +240,13 @@ class ShowroomConfig:
 
 
 @dataclass(frozen=True)
+class InferenceConfig:
+    # The checked speed shortcuts a loaded model takes (registry.autogluon.
+    # shortcuts); off: every prediction goes through AutoGluon's public API.
+    shortcuts: bool = True
+
+
+@dataclass(frozen=True)
 class EventsConfig:
     page_size: int = 50
     spool_replay_batch: int = 500
@@ -322,6 +329,7 @@ class Config:
     cron: CronConfig = field(default_factory=CronConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     showroom: ShowroomConfig = field(default_factory=ShowroomConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     email: EmailConfig = field(default_factory=EmailConfig)

@@ -1,4 +1,4 @@
-"""Compiled inference: a version's LightGBM models compiled to native code.
+"""A loaded version's speed: compiled LightGBM models, and the shortcuts taken.
 
 After a version is trained (registry.training.train_version, once its analysis
 is done) every LightGBM booster its best model predicts with is compiled by
@@ -9,28 +9,45 @@ lists each file's hash, the model file each booster came from and the CPU and
 compiler it was made with; its own hash goes on the row
 (ModelVersion.compiled_sha256), as the predictor's manifest hash does.
 
-Every process that loads the version (registry.cache) predicts with the
-compiled code when the files match those hashes, the model files are the
-ones it was compiled from and the CPU and compiler are the same; otherwise it
-predicts with LightGBM itself and logs why. `manage.py compile_models`
-compiles versions trained before this existed, or again on another CPU.
+Every process that loads the version (registry.cache) calls take_shortcuts:
+compiled code is used when the files match those hashes, the model files are
+the ones it was compiled from and the CPU and compiler are the same;
+otherwise it predicts with LightGBM itself. The other shortcuts
+(registry.autogluon.shortcuts) are each checked on probe rows built from the
+version's features. What each did is an Outcome, kept with the cache entry,
+logged, and written on the version's lineage for the version page.
+`manage.py compile_models` compiles versions trained before this existed, or
+again on another CPU.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import socket
 import time
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from mlframework.events.log import log_event
 from registry import compiled as native
 from registry import store
+from registry.autogluon.shortcuts import (
+    ORDER,
+    Outcome,
+    compiled_boosters,
+    fused_features,
+    lightgbm_matrix,
+    single_member,
+    summary,
+)
+from registry.autogluon.shortcuts.boosters import booster_slots
 from registry.errors import RegistryError
 from registry.models import ModelVersion
 
@@ -56,7 +73,7 @@ def compile_version(version: ModelVersion, sample: pd.DataFrame | None = None) -
     try:
         predictor = store.load(version)
         predictor.persist()
-        slots = predictor.lightgbm_boosters()
+        slots = booster_slots(predictor)
         if not slots:
             return _record(
                 version,
@@ -88,7 +105,7 @@ def compile_version(version: ModelVersion, sample: pd.DataFrame | None = None) -
                         f"{difference:.3g} on rows through every branch"
                     )
                 worst = max(worst, difference)
-                slot.use(code)
+                compiled_boosters.use(slot, code)
                 boosters.append(
                     {
                         "key": slot.key,
@@ -181,12 +198,38 @@ def _record(version: ModelVersion, digest: str, outcome: dict) -> dict:
     return outcome
 
 
-def attach(version: ModelVersion, predictor) -> int:
-    """Have a loaded, persisted predictor predict with the version's compiled
-    boosters; return how many. 0 (and a log line saying why) when there are
-    none or they cannot be used here."""
-    if not version.compiled_sha256 or not settings.CONFIG.training.compiled_inference:
-        return 0
+def take_shortcuts(version: ModelVersion, predictor) -> tuple[Outcome, ...]:
+    """Attach every shortcut a loaded, persisted predictor can take, each only
+    once checked on probe rows built from the version's features; log what
+    each did in one line and return the outcomes, in ORDER."""
+    if not settings.CONFIG.inference.shortcuts:
+        outcomes = tuple(Outcome.off(name) for name in ORDER)
+    else:
+        probes = feature_probes(version.features.to_json())
+        outcomes = (_compiled(version, predictor, probes),)
+        if not probes:
+            reason = (
+                "a feature of a kind the probe rows cannot fill (not numeric or text)"
+            )
+            outcomes += tuple(Outcome.refused(name, reason) for name in ORDER[1:])
+        else:
+            outcomes += tuple(
+                module.attach(predictor, probes)
+                for module in (lightgbm_matrix, single_member, fused_features)
+            )
+    logger.info("%s inference shortcuts: %s", version, summary(outcomes))
+    return outcomes
+
+
+def _compiled(version: ModelVersion, predictor, probes: list) -> Outcome:
+    """The compiled boosters, once their files are the ones the row vouches for,
+    made on this CPU from these model files."""
+    name = compiled_boosters.NAME
+    if not settings.CONFIG.training.compiled_inference:
+        return Outcome.refused(name, "training.compiled_inference is off")
+    if not version.compiled_sha256:
+        status = version.lineage.compiled.get("reason")
+        return Outcome.refused(name, status or "the version has no compiled code")
     try:
         folder, manifest = store.verify_compiled(version)
         here = native.target()
@@ -198,47 +241,50 @@ def attach(version: ModelVersion, predictor) -> int:
                 f"{here['cpu']} with {here['lleaves']} and {here['llvmlite']} "
                 "(run manage.py compile_models to compile again)"
             )
-        slots = {slot.key: slot for slot in predictor.lightgbm_boosters()}
         files = store.predictor_files(version)
-        entries = manifest.get("boosters") or []
-        if sorted(slots) != sorted(entry["key"] for entry in entries):
-            raise native.CompileError(
-                "the compiled models are not the ones it predicts with"
-            )
         ready = []
-        for entry in entries:
-            slot = slots[entry["key"]]
-            if (
-                slot.model_file != entry["model_file"]
-                or files.get(slot.model_file) != entry["model_sha256"]
-            ):
+        for entry in manifest.get("boosters") or []:
+            if files.get(entry["model_file"]) != entry["model_sha256"]:
                 raise native.CompileError(
                     f"{entry['key']} was compiled from another model file"
                 )
+            code = native.load(folder / entry["text"], folder / entry["object"])
             ready.append(
-                (slot, native.load(folder / entry["text"], folder / entry["object"]))
+                compiled_boosters.Compiled(entry["key"], entry["model_file"], code)
             )
     except RegistryError as exc:
         logger.warning("%s predicts with LightGBM itself: %s", version, exc)
-        return 0
-    for slot, code in ready:
-        slot.use(code)
-    return len(ready)
+        return Outcome.refused(name, str(exc))
+    outcome = compiled_boosters.attach(predictor, probes, ready)
+    if not outcome.taken:
+        logger.warning("%s predicts with LightGBM itself: %s", version, outcome.reason)
+    return outcome
 
 
-def take_shortcuts(version: ModelVersion, predictor) -> None:
-    """The per-call shortcuts a loaded predictor takes, each only once checked
-    to give exactly AutoGluon's results on probe rows built from the
-    version's features (feature_probes): a best model that is a one-member
-    weighted ensemble predicts through that member, and the feature pipeline
-    runs in one pass (autogluon.FusedFeatures). A version with features the
-    probes cannot fill (dates, text) takes neither."""
-    probes = feature_probes(version.features.to_json())
-    if not probes:
-        return
-    base, plain, _ = probes
-    predictor.skip_single_member_ensemble(pd.concat([base, plain], ignore_index=True))
-    predictor.fuse_features(probes)
+def record_outcomes(version: ModelVersion, outcomes: tuple[Outcome, ...]) -> None:
+    """The outcomes of the last load on the version's lineage, for the version
+    page of processes that did not load it; a failure is logged, never raised
+    (the load itself succeeded)."""
+    entry = {
+        "outcomes": [outcome.as_dict() for outcome in outcomes],
+        "at": timezone.now().isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    try:
+        with transaction.atomic():
+            fresh = ModelVersion.objects.select_for_update().get(pk=version.pk)
+            fresh.lineage = fresh.lineage.replace(shortcuts=entry)
+            fresh.save(update_fields=["lineage"])
+    except Exception:
+        logger.warning("shortcut outcomes of %s not recorded", version, exc_info=True)
+
+
+def recorded_outcomes(version: ModelVersion) -> tuple[tuple[Outcome, ...], dict]:
+    """The outcomes record_outcomes wrote last, and where and when."""
+    entry = version.lineage.shortcuts
+    outcomes = tuple(Outcome.from_dict(o) for o in entry.get("outcomes") or [])
+    return outcomes, {k: v for k, v in entry.items() if k != "outcomes"}
 
 
 def feature_probes(features: list[dict]) -> list[pd.DataFrame]:

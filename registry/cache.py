@@ -18,11 +18,14 @@ from django.conf import settings
 
 from registry import acceleration, store
 from registry.autogluon import Predictor
+from registry.autogluon.shortcuts import Outcome
 
 
 @dataclass
 class Entry:
     predictor: Predictor
+    # What each shortcut did when this predictor was loaded (shortcuts.ORDER).
+    outcomes: tuple[Outcome, ...] = ()
     # AutoGluon predictors are not documented as thread-safe; one call at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -59,12 +62,12 @@ class PredictorCache:
             try:
                 predictor = store.load(version)
                 predictor.persist()
-                acceleration.attach(version, predictor)
-                acceleration.take_shortcuts(version, predictor)
+                outcomes = acceleration.take_shortcuts(version, predictor)
             finally:
                 with self._lock:
                     self._loading.pop(key, None)
-            entry = Entry(predictor)
+            acceleration.record_outcomes(version, outcomes)
+            entry = Entry(predictor, outcomes)
             with self._lock:
                 self._drop_locked(version.pk)
                 self._entries[key] = entry
@@ -90,6 +93,11 @@ class PredictorCache:
         with self._lock:
             self._entries.clear()
 
+    def peek(self, version) -> Entry | None:
+        """The loaded entry of this version, without loading it."""
+        with self._lock:
+            return self._entries.get(self._key(version))
+
     def __contains__(self, version) -> bool:
         with self._lock:
             return self._key(version) in self._entries
@@ -104,3 +112,28 @@ class PredictorCache:
 
 
 predictors = PredictorCache()
+
+
+@dataclass(frozen=True)
+class ShortcutReport:
+    """What the version page says about a version's inference shortcuts."""
+
+    outcomes: tuple[Outcome, ...]
+    # "loaded in this process", or the process that recorded them last.
+    where: str
+
+
+def shortcut_report(version) -> ShortcutReport:
+    """This process's outcomes when it holds the version loaded; otherwise
+    those the last process to load it recorded on its lineage."""
+    entry = predictors.peek(version)
+    if entry is not None:
+        return ShortcutReport(entry.outcomes, "loaded in this process")
+    outcomes, source = acceleration.recorded_outcomes(version)
+    where = ""
+    if outcomes:
+        where = (
+            f"as loaded by process {source.get('pid')} on {source.get('host')} "
+            f"at {source.get('at')}"
+        )
+    return ShortcutReport(outcomes, where)

@@ -2,9 +2,9 @@
 
 lleaves (on llvmlite) turns a LightGBM model's text into machine code for this
 machine's CPU: the same trees, walked as straight-line code instead of by
-LightGBM's generic interpreter. On the platform's models that predicts 10-20x
-faster on one core (bench/dispatch.py). The only module that imports lleaves
-or llvmlite.
+LightGBM's generic interpreter, for far less CPU per row (bench/RESULTS.md,
+"Inference shortcuts: the figures behind each"). The only module that imports
+lleaves or llvmlite.
 
 Compiled code runs when it is loaded: `load` is only ever called by
 registry.acceleration after registry.store checked the files against hashes
@@ -23,8 +23,8 @@ from registry.errors import RegistryError
 
 # Largest difference accepted between the compiled trees and LightGBM on the
 # same rows. lleaves sums the trees in blocks, LightGBM one after another, so
-# the last bits of a float may differ (about 1e-15 measured); a wrong split or
-# a wrong objective differs by far more.
+# the last bits of a float may differ (measured: bench/RESULTS.md); a wrong
+# split or a wrong objective differs by far more.
 TOLERANCE = 1e-9
 
 

@@ -174,6 +174,8 @@ class Lineage:
     # Written by registry.acceleration and registry.services.prune.
     compiled: dict = field(default_factory=dict)
     pruned: dict = field(default_factory=dict)
+    # The inference shortcuts the last load took (registry.acceleration).
+    shortcuts: dict = field(default_factory=dict)
     # Keys this code does not know (written by a newer platform): kept.
     extra: dict = field(default_factory=dict)
 

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mlframework.core import roles
 from mlframework.events.pages import recent
 from registry import autogluon, datasets, jobs, services
+from registry.cache import shortcut_report
 from registry.errors import DatasetError, RegistryError, TrainingRefused
 from registry.forms import AliasForm, CompareForm, PlanForm, TrainForm, UploadForm
 from registry.models import Dataset, ModelVersion, RegisteredModel, TrainingJob
@@ -254,6 +255,7 @@ def version(request, name: str, number: int):
             "alias_form": AliasForm(),
             "installed_autogluon": autogluon.version(),
             "events": _events(model_version_id=item.pk),
+            "shortcuts": shortcut_report(item),
         },
     )
 

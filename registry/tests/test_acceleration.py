@@ -14,6 +14,8 @@ from django.core.management import CommandError, call_command
 from mlframework.events.models import Event
 from registry import acceleration, autogluon, services, store
 from registry import compiled as native
+from registry.autogluon.shortcuts import compiled_boosters, single_member
+from registry.autogluon.shortcuts.boosters import booster_slots
 from registry.cache import predictors
 from registry.models import ModelVersion
 from registry.testing import as_trained, train_tiny
@@ -41,7 +43,10 @@ def _odd_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _kinds(predictor: autogluon.Predictor) -> list[str]:
-    return [type(slot.owner.model).__name__ for slot in predictor.lightgbm_boosters()]
+    return [
+        "compiled" if compiled_boosters.is_compiled(slot) else "lightgbm"
+        for slot in booster_slots(predictor)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -76,9 +81,9 @@ def test_trained_versions_predict_with_compiled_trees_equal_to_lightgbm(
 
     rows = _odd_rows(penguins_frame.drop(columns=[label]))
     ours = services.predict(version, rows, probabilities=True)
-    assert _kinds(predictors.get(version).predictor) == ["_CompiledBooster"]
+    assert _kinds(predictors.get(version).predictor) == ["compiled"]
     plain = as_trained(version)
-    assert _kinds(plain) == ["Booster"]
+    assert _kinds(plain) == ["lightgbm"]
     theirs, proba = plain.predict_both(services._coerce(version, rows))
     if proba is None:
         np.testing.assert_allclose(
@@ -99,7 +104,7 @@ def test_changed_compiled_code_is_never_loaded(tiny_classifier, penguins_frame, 
     with caplog.at_level(logging.WARNING, logger="registry.acceleration"):
         result = services.predict(tiny_classifier, penguins_frame.head(5))
     assert len(result) == 5
-    assert _kinds(predictors.get(tiny_classifier).predictor) == ["Booster"]
+    assert _kinds(predictors.get(tiny_classifier).predictor) == ["lightgbm"]
     assert "compiled/booster-0.o is missing or was changed" in caplog.text
 
     # compiled.json rewritten to vouch for the changed file: the row's hash
@@ -112,7 +117,7 @@ def test_changed_compiled_code_is_never_loaded(tiny_classifier, penguins_frame, 
     with caplog.at_level(logging.WARNING, logger="registry.acceleration"):
         services.predict(tiny_classifier, penguins_frame.head(5))
     assert "does not match the one the platform wrote" in caplog.text
-    assert _kinds(predictors.get(tiny_classifier).predictor) == ["Booster"]
+    assert _kinds(predictors.get(tiny_classifier).predictor) == ["lightgbm"]
 
 
 def test_code_compiled_for_another_cpu_is_compiled_again_by_the_command(
@@ -125,7 +130,7 @@ def test_code_compiled_for_another_cpu_is_compiled_again_by_the_command(
         services.predict(tiny_classifier, penguins_frame.head(3))
     assert "this server is another-cpu" in caplog.text
     assert "compile_models" in caplog.text
-    assert _kinds(predictors.get(tiny_classifier).predictor) == ["Booster"]
+    assert _kinds(predictors.get(tiny_classifier).predictor) == ["lightgbm"]
 
     before = tiny_classifier.compiled_sha256
     output = _call("compile_models", "--missing")
@@ -134,7 +139,7 @@ def test_code_compiled_for_another_cpu_is_compiled_again_by_the_command(
     assert tiny_classifier.compiled_sha256 != before
     assert not acceleration.needs_compiling(tiny_classifier)
     services.predict(tiny_classifier, penguins_frame.head(3))
-    assert _kinds(predictors.get(tiny_classifier).predictor) == ["_CompiledBooster"]
+    assert _kinds(predictors.get(tiny_classifier).predictor) == ["compiled"]
     assert _call("compile_models", "--missing") == "nothing to compile\n"
 
 
@@ -154,7 +159,7 @@ def test_a_model_that_does_not_compile_equal_keeps_predicting_with_lightgbm(
     event = Event.objects.using("events").get(kind="version.compile_failed")
     assert event.level == "warning" and "predicts with LightGBM itself" in event.message
     assert len(services.predict(tiny_classifier, penguins_frame.head(4))) == 4
-    assert _kinds(predictors.get(tiny_classifier).predictor) == ["Booster"]
+    assert _kinds(predictors.get(tiny_classifier).predictor) == ["lightgbm"]
     # Not compiled again by --missing (it failed); named, it is.
     assert _call("compile_models", "--missing") == "nothing to compile\n"
     monkeypatch.undo()
@@ -200,7 +205,7 @@ def test_compiled_inference_can_be_turned_off(settings, penguins_frame):
         training=replace(settings.CONFIG.training, compiled_inference=False),
     )
     services.predict(version, penguins_frame.head(2))
-    assert _kinds(predictors.get(version).predictor) == ["Booster"]
+    assert _kinds(predictors.get(version).predictor) == ["lightgbm"]
     outcome = acceleration.compile_version(version)
     assert outcome == {"status": "off", "reason": "training.compiled_inference is off"}
     assert version.compiled_sha256 == ""
@@ -234,7 +239,7 @@ def test_bagged_models_compile_child_by_child(tmp_path, penguins_frame):
     )
     predictor = autogluon.Predictor(fitted)
     predictor.persist()
-    slots = predictor.lightgbm_boosters()
+    slots = booster_slots(predictor)
     assert [slot.key for slot in slots] == [
         "LightGBM_BAG_L1/S1F1",
         "LightGBM_BAG_L1/S1F2",
@@ -243,14 +248,15 @@ def test_bagged_models_compile_child_by_child(tmp_path, penguins_frame):
     rows = _odd_rows(penguins_frame.drop(columns=["species"]))
     before = predictor.predict_proba(rows)
     for number, slot in enumerate(slots):
-        slot.use(
+        compiled_boosters.use(
+            slot,
             native.compile_booster(
                 slot.booster.model_to_string(),
                 tmp_path / f"b{number}.txt",
                 tmp_path / f"b{number}.o",
-            )
+            ),
         )
-    assert _kinds(predictor) == ["_CompiledBooster", "_CompiledBooster"]
+    assert _kinds(predictor) == ["compiled", "compiled"]
     np.testing.assert_allclose(
         predictor.predict_proba(rows).to_numpy(),
         before.to_numpy(),
@@ -357,17 +363,20 @@ def test_a_one_member_ensemble_predicts_through_its_member(
     tiny_classifier, penguins_frame, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probe = acceleration.probe_frame(tiny_classifier.features.to_json())
-    assert predictor.sole_member() is None  # the tiny model is no ensemble
-    assert predictor.skip_single_member_ensemble(probe) is None
+    probes = [acceleration.probe_frame(tiny_classifier.features.to_json())]
+    outcome = single_member.attach(predictor, probes)  # the tiny model is no ensemble
+    assert not outcome.taken
+    assert outcome.reason == "the best model (LightGBM) is not a weighted ensemble"
     # All the weight on one member: that is the sole member.
     member = predictor.best_model
     _with_best_weights(monkeypatch, predictor, {member: 1.0, "Other": 0.0})
-    assert predictor.sole_member() == member
+    assert single_member.sole_member(predictor) == (member, "")
     monkeypatch.undo()
     # One whose predictions are the best model's (here the model itself): used.
-    monkeypatch.setattr(predictor, "sole_member", lambda: member)
-    assert predictor.skip_single_member_ensemble(probe) == member
+    monkeypatch.setattr(single_member, "sole_member", lambda p: (member, ""))
+    outcome = single_member.attach(predictor, probes)
+    assert outcome.taken and outcome.detail == member
+    assert predictor.predicting_with == member
     rows = services._coerce(tiny_classifier, penguins_frame.head(20))
     predicted, proba = predictor.predict_both(rows)
     plain, plain_proba = as_trained(tiny_classifier).predict_both(rows)
@@ -378,21 +387,30 @@ def test_an_ensemble_is_kept_unless_one_member_gives_the_same_predictions(
     tiny_classifier, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probe = acceleration.probe_frame(tiny_classifier.features.to_json())
+    probes = [acceleration.probe_frame(tiny_classifier.features.to_json())]
     member = predictor.best_model
     _with_best_weights(monkeypatch, predictor, {member: 0.5, "Other": 0.5})
-    assert predictor.sole_member() is None
+    outcome = single_member.attach(predictor, probes)
+    assert not outcome.taken
+    assert outcome.reason == (
+        f"the best model is not a one-member ensemble ({member}: "
+        f"{member} 0.50, Other 0.50)"
+    )
     monkeypatch.undo()
-    monkeypatch.setattr(predictor, "sole_member", lambda: member)
-    ask = predictor._predictor.predict_proba
+    monkeypatch.setattr(single_member, "sole_member", lambda p: (member, ""))
+    ask = predictor.tabular.predict_proba
 
     def differs(data, *args, model=None, **kwargs):
         proba = ask(data, *args, model=None, **kwargs)
         return proba + 0.01 if model == member else proba
 
-    monkeypatch.setattr(predictor._predictor, "predict_proba", differs)
-    assert predictor.skip_single_member_ensemble(probe) is None
-    assert predictor._member is None
+    monkeypatch.setattr(predictor.tabular, "predict_proba", differs)
+    outcome = single_member.attach(predictor, probes)
+    assert not outcome.taken
+    assert outcome.reason == (
+        f"{member} alone does not give the ensemble's answers on the probes"
+    )
+    assert predictor.predicting_with is None
 
 
 def test_probe_rows_cover_each_features_range_categories_and_missing(
@@ -429,11 +447,11 @@ def test_a_trained_one_member_ensemble_predicts_through_its_member(
     for predictor in (shortcut, through_ensemble):
         predictor.persist()
     assert shortcut.best_model == "WeightedEnsemble_L2"
-    assert shortcut.sole_member() == "LightGBM"
+    assert single_member.sole_member(shortcut) == ("LightGBM", "")
     # Same columns as the tiny classifier: its features describe these rows.
-    probe = acceleration.probe_frame(tiny_classifier.features.to_json())
-    assert shortcut.skip_single_member_ensemble(probe) == "LightGBM"
-    assert through_ensemble._member is None
+    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
+    assert single_member.attach(shortcut, probes).detail == "LightGBM"
+    assert through_ensemble.predicting_with is None
     rows = services._coerce(
         tiny_classifier, _odd_rows(penguins_frame.drop(columns=["species"]))
     )

@@ -1,10 +1,12 @@
-"""AutoGluon's feature pipeline made in one pass (autogluon.FusedFeatures)."""
+"""AutoGluon's feature pipeline made in one pass (shortcuts.fused_features)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from registry import acceleration, autogluon, services
+from registry.autogluon.shortcuts import fused_features
+from registry.autogluon.shortcuts.fused_features import FusedFeatures, Refused
 from registry.cache import predictors
 from registry.testing import as_trained
 
@@ -51,7 +53,7 @@ def test_loaded_versions_make_autogluons_columns_in_one_pass(
 ):
     version = request.getfixturevalue(which)
     fused = _fused(predictors.get(version).predictor)
-    assert isinstance(fused, autogluon.FusedFeatures)
+    assert isinstance(fused, FusedFeatures)
     rows = _odd_rows(penguins_frame.drop(columns=[version.label]))
     for given in (rows, _as_categoricals(rows), rows.head(1)):
         features = autogluon.numpy_frame(services._coerce(version, given))
@@ -102,7 +104,7 @@ def test_a_pipeline_with_a_generator_it_does_not_know_is_left_to_autogluon(
     probes = acceleration.feature_probes(tiny_classifier.features.to_json())
     predictor = as_trained(tiny_classifier)
     learner = predictor._predictor._learner
-    assert autogluon.FusedFeatures.build(learner) is not None
+    assert isinstance(FusedFeatures.build(learner), FusedFeatures)
     stages = learner.feature_generators[0].generators
     generators = [generator for stage in stages for generator in stage]
 
@@ -111,21 +113,25 @@ def test_a_pipeline_with_a_generator_it_does_not_know_is_left_to_autogluon(
 
     identity = next(g for g in generators if type(g) is IdentityFeatureGenerator)
     identity.__class__ = Custom
-    assert autogluon.FusedFeatures.build(learner) is None
-    assert not predictor.fuse_features(probes)
+    outcome = fused_features.attach(predictor, probes)
+    assert not outcome.taken
+    assert outcome.reason == (
+        "AutoGluon's pipeline has a generator FusedFeatures does not know: Custom"
+    )
     assert _fused(predictor) is None
     identity.__class__ = IdentityFeatureGenerator
     # Missing categories filled with the most frequent one: not done here.
     category = next(g for g in generators if type(g) is CategoryFeatureGenerator)
     category._fillna_map = {"island": "Biscoe"}
-    assert autogluon.FusedFeatures.build(learner) is None
+    with pytest.raises(Refused, match="fills missing categories"):
+        FusedFeatures.build(learner)
 
 
 def test_a_fused_pass_that_differs_on_the_probes_is_not_used(
     tiny_classifier, monkeypatch
 ):
     probes = acceleration.feature_probes(tiny_classifier.features.to_json())
-    call = autogluon.FusedFeatures.__call__
+    call = FusedFeatures.__call__
 
     def off_by_one_code(self, data):
         frame = call(self, data)
@@ -137,13 +143,15 @@ def test_a_fused_pass_that_differs_on_the_probes_is_not_used(
             )
         return frame
 
-    monkeypatch.setattr(autogluon.FusedFeatures, "__call__", off_by_one_code)
+    monkeypatch.setattr(FusedFeatures, "__call__", off_by_one_code)
     predictor = as_trained(tiny_classifier)
-    assert not predictor.fuse_features(probes)
+    outcome = fused_features.attach(predictor, probes)
+    assert not outcome.taken
+    assert outcome.reason.startswith("its frame differs from AutoGluon's on probe 3")
     assert _fused(predictor) is None
     monkeypatch.undo()
-    assert predictor.fuse_features(probes)
-    assert isinstance(_fused(predictor), autogluon.FusedFeatures)
+    assert fused_features.attach(predictor, probes).taken
+    assert isinstance(_fused(predictor), FusedFeatures)
 
 
 def test_feature_probes_give_text_as_objects_and_as_categoricals(tiny_classifier):
@@ -172,7 +180,9 @@ def test_a_pipeline_it_cannot_read_is_logged_and_left_to_autogluon(
     def changed(*args):
         raise AttributeError("'FillNaFeatureGenerator' has no '_fillna_feature_map'")
 
-    monkeypatch.setattr(autogluon, "_fill_step", changed)
-    with caplog.at_level("WARNING", logger="registry.autogluon"):
-        assert autogluon.FusedFeatures.build(learner) is None
+    monkeypatch.setattr(fused_features, "_fill_step", changed)
+    logger = "registry.autogluon.shortcuts.fused_features"
+    refused = pytest.raises(Refused, match="could not be read: AttributeError")
+    with caplog.at_level("WARNING", logger=logger), refused:
+        FusedFeatures.build(learner)
     assert "feature pipeline not read" in caplog.text

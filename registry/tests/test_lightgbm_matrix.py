@@ -1,4 +1,4 @@
-"""registry.autogluon.lightgbm_matrix against LightGBM's own pandas conversion."""
+"""shortcuts.lightgbm_matrix against LightGBM's own pandas conversion."""
 
 import numpy as np
 import pandas as pd

@@ -7,6 +7,8 @@ import pytest
 
 from mlframework.events.models import Event
 from registry import services, store
+from registry.autogluon.shortcuts import compiled_boosters
+from registry.autogluon.shortcuts.boosters import booster_slots
 from registry.cache import PredictorCache, predictors
 from registry.errors import (
     ModelUnavailable,
@@ -307,9 +309,8 @@ def test_prune_keeps_the_best_model_and_a_valid_manifest(penguins_frame):
     # AutoGluon saved the kept model again: it was compiled again, from it.
     assert version.lineage.compiled["status"] == "compiled"
     entry = predictors.get(version)
-    assert [
-        type(slot.owner.model).__name__ for slot in entry.predictor.lightgbm_boosters()
-    ] == ["_CompiledBooster"]
+    slots = booster_slots(entry.predictor)
+    assert [compiled_boosters.is_compiled(slot) for slot in slots] == [True]
     del autogluon
 
 

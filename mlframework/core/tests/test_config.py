@@ -314,3 +314,12 @@ def test_the_engine_is_read_from_the_driver_or_declared(
     data = with_(MINIMAL, "datasources.s", {"connection": connection, "engine": engine})
     settings.CONFIG = load_config(write(tmp_path, data), environ={})
     assert odbc.dialect("s").engine == expected
+
+
+def test_inference_shortcuts_are_on_by_default_and_must_be_a_boolean(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL), environ={}).inference.shortcuts
+    off = load_config(write(tmp_path, with_(MINIMAL, "inference.shortcuts", False)))
+    assert off.inference.shortcuts is False
+    message = error_for(tmp_path, with_(MINIMAL, "inference.shortcuts", "no"))
+    assert message == "config.yaml: inference.shortcuts must be true or false, not 'no'"
+    assert load_config(ROOT / "config.yaml", environ={}).inference.shortcuts
