@@ -48,6 +48,7 @@ from registry.autogluon.shortcuts import (
     summary,
 )
 from registry.autogluon.shortcuts.boosters import booster_slots
+from registry.contracts import FeatureSchema
 from registry.errors import RegistryError
 from registry.models import ModelVersion
 
@@ -205,7 +206,7 @@ def take_shortcuts(version: ModelVersion, predictor) -> tuple[Outcome, ...]:
     if not settings.CONFIG.inference.shortcuts:
         outcomes = tuple(Outcome.off(name) for name in ORDER)
     else:
-        probes = feature_probes(version.features.to_json())
+        probes = feature_probes(version.features)
         outcomes = (_compiled(version, predictor, probes),)
         if not probes:
             reason = (
@@ -287,7 +288,7 @@ def recorded_outcomes(version: ModelVersion) -> tuple[tuple[Outcome, ...], dict]
     return outcomes, {k: v for k, v in entry.items() if k != "outcomes"}
 
 
-def feature_probes(features: list[dict]) -> list[pd.DataFrame]:
+def feature_probes(features: FeatureSchema) -> list[pd.DataFrame]:
     """probe_frame's rows, and rows with every category, the empty text, an
     unseen category and missing values, with the text columns once as
     objects and once as categoricals (as a dispatch's chunks bring them);
@@ -296,17 +297,17 @@ def feature_probes(features: list[dict]) -> list[pd.DataFrame]:
     if base is None:
         return []
     extra = [None, "", "mlf-unseen-category"]
-    rows = max([12] + [len(f.get("categories") or []) + len(extra) for f in features])
+    rows = max([12] + [len(f.categories) + len(extra) for f in features])
     plain, coded = {}, {}
     for feature in features:
-        name = feature["name"]
-        if feature.get("kind") == "numeric":
+        name = feature.name
+        if feature.is_numeric:
             column = base[name]
             plain[name] = coded[name] = pd.Series(
                 np.resize(column.to_numpy(), rows), dtype=column.dtype
             )
         else:
-            values = list(feature.get("categories") or []) + extra
+            values = list(feature.categories) + extra
             values = np.resize(np.array(values, dtype=object), rows)
             plain[name] = pd.Series(values, dtype=object)
             # Categories in another order than trained, as Arrow's come.
@@ -315,24 +316,25 @@ def feature_probes(features: list[dict]) -> list[pd.DataFrame]:
     return [base, pd.DataFrame(plain), pd.DataFrame(coded)]
 
 
-def probe_frame(features: list[dict]) -> pd.DataFrame | None:
+def probe_frame(features: FeatureSchema) -> pd.DataFrame | None:
     """Rows that visit each feature's range, categories, an unseen category
     and missing values; None when a feature is of a kind it cannot fill."""
     rows = 6
     columns = {}
     for feature in features:
-        name, kind = feature["name"], feature.get("kind")
+        name, kind = feature.name, feature.kind
         if kind == "numeric":
-            low, high = feature.get("min", 0), feature.get("max", 0)
-            mean = feature.get("mean", low)
-            if feature.get("dtype") == "int64":  # no missing: trained without
+            low = feature.min if feature.min is not None else 0
+            high = feature.max if feature.max is not None else 0
+            mean = feature.mean if feature.mean is not None else low
+            if feature.dtype == "int64":  # no missing: trained without
                 values = [low, high, round(mean), low, high, round(mean)]
                 columns[name] = pd.Series(values, dtype="int64")
             else:
                 values = [low, high, mean, None, high, low]
                 columns[name] = pd.Series(values, dtype="float64")
         elif kind == "categorical":
-            seen = list(feature.get("categories") or [])
+            seen = list(feature.categories)
             values = (seen + [None, "mlf-unseen-category"] * rows)[:rows]
             columns[name] = pd.Series(values, dtype=object)
         else:

@@ -17,6 +17,7 @@ from registry import compiled as native
 from registry.autogluon.shortcuts import compiled_boosters, single_member
 from registry.autogluon.shortcuts.boosters import booster_slots
 from registry.cache import predictors
+from registry.contracts import Feature, FeatureSchema
 from registry.models import ModelVersion
 from registry.testing import as_trained, train_tiny
 from registry.training import TrainOptions, train_version
@@ -363,7 +364,7 @@ def test_a_one_member_ensemble_predicts_through_its_member(
     tiny_classifier, penguins_frame, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probes = [acceleration.probe_frame(tiny_classifier.features.to_json())]
+    probes = [acceleration.probe_frame(tiny_classifier.features)]
     outcome = single_member.attach(predictor, probes)  # the tiny model is no ensemble
     assert not outcome.taken
     assert outcome.reason == "the best model (LightGBM) is not a weighted ensemble"
@@ -387,7 +388,7 @@ def test_an_ensemble_is_kept_unless_one_member_gives_the_same_predictions(
     tiny_classifier, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probes = [acceleration.probe_frame(tiny_classifier.features.to_json())]
+    probes = [acceleration.probe_frame(tiny_classifier.features)]
     member = predictor.best_model
     _with_best_weights(monkeypatch, predictor, {member: 0.5, "Other": 0.5})
     outcome = single_member.attach(predictor, probes)
@@ -416,7 +417,7 @@ def test_an_ensemble_is_kept_unless_one_member_gives_the_same_predictions(
 def test_probe_rows_cover_each_features_range_categories_and_missing(
     tiny_classifier,
 ):
-    probe = acceleration.probe_frame(tiny_classifier.features.to_json())
+    probe = acceleration.probe_frame(tiny_classifier.features)
     for feature in tiny_classifier.features:
         column = probe[feature.name]
         if feature.kind == "numeric":
@@ -425,7 +426,9 @@ def test_probe_rows_cover_each_features_range_categories_and_missing(
         else:
             assert set(feature.categories) <= set(column)
             assert column.isna().any() and "mlf-unseen-category" in set(column)
-    dated = [*tiny_classifier.features.to_json(), {"name": "when", "kind": "datetime"}]
+    dated = FeatureSchema(
+        (*tiny_classifier.features, Feature("when", "datetime64[ns]", "datetime"))
+    )
     assert acceleration.probe_frame(dated) is None
 
 
@@ -449,7 +452,7 @@ def test_a_trained_one_member_ensemble_predicts_through_its_member(
     assert shortcut.best_model == "WeightedEnsemble_L2"
     assert single_member.sole_member(shortcut) == ("LightGBM", "")
     # Same columns as the tiny classifier: its features describe these rows.
-    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
+    probes = acceleration.feature_probes(tiny_classifier.features)
     assert single_member.attach(shortcut, probes).detail == "LightGBM"
     assert through_ensemble.predicting_with is None
     rows = services._coerce(

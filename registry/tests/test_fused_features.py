@@ -8,6 +8,7 @@ from registry import acceleration, autogluon, services
 from registry.autogluon.shortcuts import fused_features
 from registry.autogluon.shortcuts.fused_features import FusedFeatures, Refused
 from registry.cache import predictors
+from registry.contracts import Feature, FeatureSchema
 from registry.testing import as_trained
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
@@ -101,7 +102,7 @@ def test_a_pipeline_with_a_generator_it_does_not_know_is_left_to_autogluon(
         IdentityFeatureGenerator,
     )
 
-    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
+    probes = acceleration.feature_probes(tiny_classifier.features)
     predictor = as_trained(tiny_classifier)
     learner = predictor._predictor._learner
     assert isinstance(FusedFeatures.build(learner), FusedFeatures)
@@ -130,7 +131,7 @@ def test_a_pipeline_with_a_generator_it_does_not_know_is_left_to_autogluon(
 def test_a_fused_pass_that_differs_on_the_probes_is_not_used(
     tiny_classifier, monkeypatch
 ):
-    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
+    probes = acceleration.feature_probes(tiny_classifier.features)
     call = FusedFeatures.__call__
 
     def off_by_one_code(self, data):
@@ -155,8 +156,8 @@ def test_a_fused_pass_that_differs_on_the_probes_is_not_used(
 
 
 def test_feature_probes_give_text_as_objects_and_as_categoricals(tiny_classifier):
-    base, plain, coded = acceleration.feature_probes(tiny_classifier.features.to_json())
-    assert base.equals(acceleration.probe_frame(tiny_classifier.features.to_json()))
+    base, plain, coded = acceleration.feature_probes(tiny_classifier.features)
+    assert base.equals(acceleration.probe_frame(tiny_classifier.features))
     for feature in tiny_classifier.features:
         name = feature.name
         if feature.kind == "numeric":
@@ -168,7 +169,9 @@ def test_feature_probes_give_text_as_objects_and_as_categoricals(tiny_classifier
         categories = list(coded[name].cat.categories)
         assert set(categories) == values
         assert categories != sorted(categories)  # not the trained order
-    dated = [*tiny_classifier.features.to_json(), {"name": "when", "kind": "datetime"}]
+    dated = FeatureSchema(
+        (*tiny_classifier.features, Feature("when", "datetime64[ns]", "datetime"))
+    )
     assert acceleration.feature_probes(dated) == []
 
 

@@ -164,7 +164,7 @@ def test_a_matrix_unlike_lightgbms_own_is_refused_and_undone(
     tiny_classifier, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
+    probes = acceleration.feature_probes(tiny_classifier.features)
     build = lightgbm_matrix.lightgbm_matrix
 
     def off_by_one(data, cats):
@@ -188,7 +188,7 @@ def test_columns_lightgbm_matrix_does_not_convert_are_refused(
     tiny_classifier, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
+    probes = acceleration.feature_probes(tiny_classifier.features)
     # As if AutoGluon handed LightGBM a column type it does not know.
     monkeypatch.setattr(lightgbm_matrix, "lightgbm_matrix", lambda data, cats: None)
     outcome = lightgbm_matrix.attach(predictor, probes)
@@ -219,7 +219,7 @@ def test_compiled_code_that_answers_otherwise_on_the_probes_is_refused(
     tiny_classifier, monkeypatch
 ):
     predictor = as_trained(tiny_classifier)
-    probes = acceleration.feature_probes(tiny_classifier.features.to_json())
+    probes = acceleration.feature_probes(tiny_classifier.features)
     slot = booster_slots(predictor)[0]
 
     class Wrong:
