@@ -440,7 +440,7 @@ def _begin(run: DispatchRun, pipeline: _Pipeline) -> None:
     _check_names(dispatch)
     memory.keep_freed_buffers()  # page buffers reused, not faulted in afresh
     for name in {dispatch.source_datasource, dispatch.sink_datasource}:
-        _prepare_sqlite(name)
+        odbc.use_wal(name)
     pipeline.start_reading()
     pipeline.start_writing()
     version = registry.resolve(dispatch.model, dispatch.version_ref)
@@ -472,17 +472,6 @@ def _check_names(dispatch: Dispatch) -> None:
             f"Key columns {', '.join(clash)} clash with the columns the dispatch "
             f"adds ({', '.join(RESERVED)})."
         )
-
-
-def _prepare_sqlite(name: str) -> None:
-    # WAL lets the source be read while the sink's transaction is open on the
-    # same file; the default journal would block the writer behind the reader.
-    if odbc.is_sqlite(name):
-        path = odbc.sqlite_database_path(name)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        with odbc.connect(name) as connection:
-            connection.execute("PRAGMA journal_mode=WAL").fetchall()
 
 
 class _Chunker:

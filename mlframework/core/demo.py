@@ -58,9 +58,5 @@ def load(force: bool = False) -> int:
 
 
 def _row_count() -> int | None:
-    try:
-        with odbc.connect(DATASOURCE) as connection:
-            query = f"SELECT COUNT(*) FROM {TABLE}"  # noqa: S608 - a constant
-            return connection.execute(query).fetchone()[0]
-    except Exception:
-        return None
+    result = odbc.probe(DATASOURCE, f"SELECT COUNT(*) FROM {TABLE}")  # noqa: S608
+    return result.value if result.ok else None

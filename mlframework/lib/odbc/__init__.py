@@ -174,7 +174,7 @@ def _read_connection(name: str, timeout: int, *, autocommit: bool = True):
     return connection
 
 
-def connect(name: str, *, autocommit: bool = True) -> pyodbc.Connection:
+def _connect(name: str, *, autocommit: bool = True) -> pyodbc.Connection:
     timeout = (
         settings.CONFIG.datasources[name].timeout
         if name in (settings.CONFIG.datasources)
@@ -196,7 +196,7 @@ def probe(name: str, query: str | None = None) -> Probe:
         )
     try:
         query = query or settings.CONFIG.datasources[name].test_query
-        with connect(name) as connection:
+        with _connect(name) as connection:
             row = connection.execute(query).fetchone()
         return Probe(True, time.perf_counter() - started, value=row[0] if row else None)
     except (OdbcError, pyodbc.Error) as exc:
@@ -205,7 +205,7 @@ def probe(name: str, query: str | None = None) -> Probe:
 
 
 def execute(name: str, statement: str, params: tuple = ()) -> None:
-    with connect(name) as connection:
+    with _connect(name) as connection:
         try:
             connection.execute(statement, params)
         except pyodbc.Error as exc:
@@ -330,6 +330,22 @@ def sqlite_database_path(name: str) -> Path | None:
     return Path(match.group(2).strip()) if match else None
 
 
+def use_wal(name: str) -> None:
+    """Put a SQLite datasource's file in WAL mode (nothing for other engines):
+    a source can then be read while a sink's transaction is open on the same
+    file, where the default journal would block the writer behind the reader."""
+    if not is_sqlite(name):
+        return
+    path = sqlite_database_path(name)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with _connect(name) as connection:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL").fetchall()
+        except pyodbc.Error as exc:
+            raise OdbcError(name, _message(exc)) from None
+
+
 def _message(exc: Exception) -> str:
     args = getattr(exc, "args", ())
     if len(args) >= 2 and isinstance(args[1], str):
@@ -371,7 +387,7 @@ def _exists_statement(name: str, table: str) -> str:
 
 def table_exists(name: str, table: str) -> bool:
     try:
-        with connect(name) as connection:
+        with _connect(name) as connection:
             connection.execute(_exists_statement(name, table))
         return True
     except pyodbc.Error:
@@ -614,7 +630,7 @@ def preview(
         raise OdbcError(name, "ask for at least one row")
     read = check_read_only(name, query)
     timeout = timeout or _datasource(name).query_timeout
-    connection = connect(name)
+    connection = _connect(name)
     watchdog = None
     try:
         _make_read_only(name, connection.execute, timeout)

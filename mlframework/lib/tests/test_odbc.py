@@ -2,8 +2,10 @@
 
 import datetime as dt
 import os
+import re
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -171,3 +173,19 @@ def test_quote_identifier_refuses_bad_names(bad):
 def test_quote_identifier_quotes_per_driver():
     assert odbc.quote_identifier("scores") == '"scores"'
     assert odbc.quote_identifier("scores", "DRIVER={MariaDB Unicode}") == "`scores`"
+
+
+def test_nothing_outside_the_adapter_holds_a_driver_object():
+    # Tests and benchmarks may use the drivers directly (as a user would by
+    # hand); the platform's code reaches databases only through the adapter.
+    root = Path(__file__).resolve().parents[3]
+    adapter = root / "mlframework" / "lib" / "odbc"
+    offenders = []
+    for path in root.rglob("*.py"):
+        parts = set(path.relative_to(root).parts)
+        if parts & {".venv", "tests", "bench", "var"} or adapter in path.parents:
+            continue
+        text = path.read_text()
+        if re.search(r"^\s*(import|from)\s+(pyodbc|arrow_odbc)\b", text, re.M):
+            offenders.append(str(path.relative_to(root)))
+    assert offenders == []
