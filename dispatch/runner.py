@@ -48,14 +48,12 @@ FIRST_CHUNK_ROWS = 1000
 # Niceness of the read and predict threads (see _yield_cpu).
 AHEAD_NICENESS = 5
 # Small ODBC fetch buffers: wide text columns (VARCHAR(4000), TEXT) would
-# otherwise allocate for the widest value times the chunk's rows. The small
-# batches are joined again into chunks of the dispatch's chunk size. 4 MB:
-# 1M rows of the benchmark's source (two VARCHAR(4000) columns) read as fast
-# as with 16 MB (MariaDB 0.64 s, SQLite 1.54 against 1.70 s), and a new
-# process faults in 4,800 pages instead of 16,000 before its first chunks.
+# otherwise allocate for the widest value times the chunk's rows; the small
+# batches are joined again into chunks. 4 MB reads as fast as 16 MB and
+# faults in a third of the pages in a new process (bench/RESULTS.md).
 READ_BUFFER_BYTES = 4 * 1024 * 1024
-# The first page (read_pages) is read with 1 MB buffers: its 1,000 rows come
-# ~4 ms sooner in a new process than with 4 MB buffers fetched concurrently.
+# The first page (read_pages) gets smaller buffers, so it arrives sooner in a
+# new process (bench/RESULTS.md).
 FIRST_PAGE_BUFFER_BYTES = 1024 * 1024
 # Unbounded text columns (TEXT) are read with buffers of this many bytes per
 # value; a longer value fails the run with that reason.
@@ -525,13 +523,11 @@ def _yield_cpu() -> None:
     The read and predict threads do this, so the writer, the stage that
     bounds a run (it holds the one sink transaction), and the database
     server inserting its rows are not kept waiting for a core while they
-    work ahead. Niceness (2 cores, a 100k-row SQLite run, median of 3: 0.55
-    -> 0.49 s), and the batch scheduling policy: a thread woken with work
-    (a chunk arrived) waits for a free core instead of preempting a running
-    one, at the same share of the CPU otherwise (MariaDB 100k, 26
-    interleaved runs: faster in 17, medians 5-15 ms lower). Threads they
-    start (the driver's fetch thread) inherit both. A refusal (some
-    sandboxes) leaves the thread as it was.
+    work ahead: a higher niceness, and the batch scheduling policy (a thread
+    woken with work waits for a free core instead of preempting a running
+    one). Both were measured faster (bench/RESULTS.md). Threads they start
+    (the driver's fetch thread) inherit both. A refusal (some sandboxes)
+    leaves the thread as it was.
     """
     tid = threading.get_native_id()
     with contextlib.suppress(OSError, AttributeError):

@@ -196,10 +196,9 @@ def _numbers(feature: Feature, column: pd.Series) -> pd.Series:
     """A numeric feature's values as float64; as int64 when it was trained
     as integers and is given integers, or floats, with no missing value.
     AutoGluon's type conversion then finds the trained types and skips its
-    pass over the frame (~1.3 ms per call, which a dispatch pays per chunk
-    and the Showroom per request; its feature pipeline then runs in one pass,
-    autogluon.FusedFeatures). That pass would make the same integers of the
-    floats: numpy's astype, as here."""
+    pass over the frame, which a dispatch pays per chunk and the Showroom per
+    request (bench/RESULTS.md), and the one-pass feature pipeline applies.
+    That pass would make the same integers of the floats: numpy's astype."""
     dtype = column.dtype
     if feature.dtype != "int64":
         return _as(column, _FLOAT64)

@@ -3,11 +3,9 @@
 Reading a source in pages (odbc.read_pages) opens a reader per page, and each
 reader allocates its fetch buffers afresh: 16 MB, twice with the concurrent
 fetch. glibc serves blocks that large with mmap and gives them back with
-munmap, so every page faults its buffers in again from zeroed memory: on a
-1M-row MariaDB read, 190k-550k page faults and 0.4-1.0 s of system CPU. With
+munmap, so every page faults its buffers in again from zeroed memory. With
 blocks up to 32 MB taken from the heap and up to 64 MB of freed heap kept, the
-buffers are reused: ~0 faults after the first page, the read 1.1-1.8 -> 0.75
-CPU-s (bench/RESULTS.md).
+buffers are reused (the figures: bench/RESULTS.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The ODBC adapter: named datasources from config.yaml.
 
 pyodbc serves small queries and probes; arrow-odbc serves bulk reads and
-writes as Arrow record batches (measured 10-20x faster than pyodbc here; see
-the recipes). Every driver error leaves this module as OdbcError, with
+writes as Arrow record batches (faster by far: see the recipes' measurements).
+Every driver error leaves this module as OdbcError, with
 credentials masked.
 """
 
@@ -86,9 +86,9 @@ def connection_string(name: str) -> str:
 
 
 def _streaming(text: str) -> str:
-    # The SQLite3 driver otherwise holds a whole result set in memory (1M
-    # rows: +300 MB); stepping row by row streams at the same speed, but
-    # reports computed columns (expressions) as text.
+    # The SQLite3 driver otherwise holds a whole result set in memory;
+    # stepping row by row streams at the same speed, but reports computed
+    # columns (expressions) as text.
     if "sqlite" in driver_name(text).lower() and "stepapi" not in text.lower():
         return text.rstrip(";") + ";StepAPI=1"
     return text
@@ -536,8 +536,7 @@ def read_pages(
     up to page_size. `first_page_bytes` gives the first page fetch buffers of
     that size, filled on the reading thread: a new process faults fresh
     buffers in page by page, and a second buffer and fetch thread only pay
-    off over many batches (MariaDB, 1,000 rows in a new process: 8 -> 4 ms
-    with 1 MB instead of 4 MB, concurrently).
+    off over many batches (bench/RESULTS.md).
     """
     column = quote(name, key)
     source = check_read_only(name, query).text
