@@ -188,16 +188,18 @@ def _connect(name: str, *, autocommit: bool = True) -> pyodbc.Connection:
 
 
 def probe(name: str, query: str | None = None) -> Probe:
-    """Connect and run the datasource's test query; never raises."""
+    """Connect and run the datasource's test query, on a read path like every
+    other query a user gives (checked, read-only, bounded); never raises."""
     started = time.perf_counter()
     if name not in settings.CONFIG.datasources:
         return Probe(
             False, 0.0, error=str(OdbcError(name, "is not a configured datasource"))
         )
     try:
-        query = query or settings.CONFIG.datasources[name].test_query
+        read = check_read_only(name, query or _datasource(name).test_query)
         with _connect(name) as connection:
-            row = connection.execute(query).fetchone()
+            _make_read_only(name, connection.execute, _datasource(name).query_timeout)
+            row = connection.execute(read.text).fetchone()
         return Probe(True, time.perf_counter() - started, value=row[0] if row else None)
     except (OdbcError, pyodbc.Error) as exc:
         message = str(exc) if isinstance(exc, OdbcError) else _message(exc)

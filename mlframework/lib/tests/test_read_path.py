@@ -146,3 +146,10 @@ def test_an_error_never_shows_the_password(source):
     with pytest.raises(odbc.OdbcError) as caught:
         odbc.preview(source, "SELECT * FROM no_such_table")
     assert "apppass" not in str(caught.value) and "no_such_table" in str(caught.value)
+
+
+def test_the_monitors_probe_is_a_read_path_too(source, table):
+    refused = odbc.probe(source, f"DELETE FROM {table}")
+    assert not refused.ok and "DELETE is not a read" in refused.error
+    assert count(source, table) == 2
+    assert odbc.probe(source, f"SELECT MAX(id) FROM {table}").value == 2
