@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.db import models
+
 from dispatch.models import Dispatch
 from dispatch.schedule import ScheduleError, for_cron_daemon
 from mlframework.lib import crontab as cron_adapter
@@ -25,6 +27,7 @@ from mlframework.lib.crontab import (
 
 __all__ = [
     "CrontabError",
+    "EntryState",
     "SyncResult",
     "check_schedule",
     "command_for",
@@ -44,6 +47,17 @@ __all__ = [
 ]
 
 PREFIX = "dispatch"
+
+
+class EntryState(models.TextChoices):
+    """A dispatch's crontab line against the database (labels as shown)."""
+
+    OK = "ok", "line present and matching"
+    MISSING = "missing", "line missing: cron will not run it"
+    MISMATCH = "mismatch", "line differs from the database"
+    UNEXPECTED = "unexpected", "line present although paused: cron still runs it"
+    NEVER_FIRES = "never_fires", "no line: the schedule never fires"
+    ERROR = "error", "crontab unreadable"
 
 
 @dataclass
@@ -113,22 +127,22 @@ def managed_entries() -> dict[int, str]:
     return {pk: jobs[0].render() for pk, jobs in managed_jobs(cron).items()}
 
 
-def entry_state(dispatch, entries: dict[int, str] | None = None) -> str:
-    """ "ok", "missing", "mismatch", "unexpected" (a line while disabled) or
-    "never_fires" (enabled, no line because the schedule never fires)."""
+def entry_state(dispatch, entries: dict[int, str] | None = None) -> EntryState:
+    """The dispatch's line against the database: UNEXPECTED is a line while
+    disabled, NEVER_FIRES enabled with no line because it never fires."""
     entries = managed_entries() if entries is None else entries
     installed = entries.get(dispatch.pk)
     if not dispatch.enabled:
-        return "unexpected" if installed else "ok"
+        return EntryState.UNEXPECTED if installed else EntryState.OK
     if dispatch.never_fires():
-        return "mismatch" if installed else "never_fires"
+        return EntryState.MISMATCH if installed else EntryState.NEVER_FIRES
     if installed is None:
-        return "missing"
+        return EntryState.MISSING
     try:
         expected = line_for(dispatch)
     except CrontabError:
-        return "mismatch"
-    return "ok" if installed == expected else "mismatch"
+        return EntryState.MISMATCH
+    return EntryState.OK if installed == expected else EntryState.MISMATCH
 
 
 def _set_job(cron: cron_adapter.CronTab, dispatch) -> None:
