@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from dispatch import crontab
 from dispatch.models import Dispatch, DispatchRun, RunStatus, Trigger
+from dispatch.tasks import execute_run
 from mlframework.events.log import log_event
 
 SOURCE = "dispatch"
@@ -158,8 +159,6 @@ def resume_all(user, reason: str = "") -> int:
 
 def run_now(dispatch: Dispatch, user) -> DispatchRun:
     """Queue a run in the background task queue; the worker executes it."""
-    from dispatch.tasks import execute_run
-
     run = DispatchRun.objects.create(
         dispatch=dispatch,
         status=RunStatus.QUEUED,
