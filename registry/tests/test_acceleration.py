@@ -18,7 +18,7 @@ from registry.autogluon.shortcuts import compiled_boosters, single_member
 from registry.autogluon.shortcuts.boosters import booster_slots
 from registry.cache import predictors
 from registry.models import ModelVersion
-from registry.testing import as_trained, train_tiny
+from registry.tests.helpers import as_trained, train_tiny
 from registry.training import TrainOptions, train_version
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
