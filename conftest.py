@@ -251,7 +251,7 @@ def tiny_classifier(db, penguins_frame):
     """Model "penguins" v1 predicting species (multiclass), alias production.
 
     The predictor is fitted once per session and copied; rows are fresh."""
-    from registry.testing import train_tiny
+    from registry.tests.helpers import train_tiny
 
     return train_tiny(penguins_frame, "species", "penguins")
 
@@ -259,7 +259,7 @@ def tiny_classifier(db, penguins_frame):
 @pytest.fixture
 def tiny_regressor(db, penguins_frame):
     """Model "penguins-mass" v1 predicting body_mass_g (regression)."""
-    from registry.testing import train_tiny
+    from registry.tests.helpers import train_tiny
 
     return train_tiny(penguins_frame, "body_mass_g", "penguins-mass")
 

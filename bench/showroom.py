@@ -5,7 +5,7 @@
 In one run, on a throwaway installation under a temp folder (SQLite for the
 platform and the event log, nothing shared with var/):
 0. uses config.yaml's database settings (SQLite files, WAL) in a temp folder;
-1. trains a tiny real AutoGluon model (registry.testing.train_tiny, penguins)
+1. trains a tiny real AutoGluon model (registry.tests.helpers.train_tiny, penguins)
    in a separate process;
 2. baseline: in this process (which only predicts), the persisted
    registry.services.predict of one row, single-threaded like the server;
@@ -122,7 +122,7 @@ def prepare() -> tuple[str, object]:
     from rest_framework.authtoken.models import Token
 
     from mlframework.core import demo
-    from registry.testing import train_tiny
+    from registry.tests.helpers import train_tiny
 
     user = User.objects.create_user("bench", password=PASSWORD)
     user.groups.add(Group.objects.get(name="analyst"))

@@ -13,6 +13,7 @@ from dispatch import crontab, services
 from dispatch.models import Dispatch, SinkMode
 from mlframework.core import demo
 from mlframework.lib import odbc
+from registry.models import RegisteredModel
 
 NAME = "penguins-demo"
 MODEL = "penguins"
@@ -54,8 +55,6 @@ def ensure_tables() -> list[str]:
 
 def ensure_dispatch() -> tuple[Dispatch, bool]:
     """The demo dispatch, created (enabled, in the crontab) if missing."""
-    from registry.models import RegisteredModel
-
     existing = Dispatch.objects.filter(name=NAME).first()
     if existing is not None:
         if existing.enabled:

@@ -13,6 +13,8 @@ from dispatch import crontab, schedule
 from dispatch.models import Dispatch, RunStatus, Trigger
 from dispatch.runner import RESERVED
 from mlframework.lib import odbc
+from registry import services as registry
+from registry.errors import RegistryError
 
 PREVIEW_ROWS = 5
 
@@ -143,9 +145,6 @@ class DispatchForm(_CronField, forms.ModelForm):
         return value
 
     def clean(self):
-        from registry import services as registry
-        from registry.errors import RegistryError
-
         data = super().clean()
         if self.errors:
             return data
@@ -164,8 +163,6 @@ class DispatchForm(_CronField, forms.ModelForm):
 
     def _test_query(self, data) -> None:
         """Run the query on a few rows and check its columns against the model."""
-        from registry import services as registry
-
         try:
             columns, rows = odbc.preview(
                 data["source_datasource"], data["source_query"], PREVIEW_ROWS

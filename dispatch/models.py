@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from dispatch import schedule
@@ -22,6 +24,29 @@ class SinkMode(models.TextChoices):
     APPEND = "append", "Append the predictions"
     REPLACE_RUN_KEY = "replace_run_key", "Replace the rows of the same run key"
     REPLACE_ALL = "replace_all", "Replace every row of the table"
+
+
+class ScheduleStatus(models.TextChoices):
+    PAUSED = "paused", "Paused"
+    WAITING = "waiting", "Waiting"  # nothing was due since it was enabled
+    ON_TIME = "on_time", "On time"
+    DUE = "due", "Due"  # due, still within its grace time
+    LATE = "late", "Late"
+    MISSED = "missed", "Missed"
+    NEVER_FIRES = "never_fires", "Never fires"
+
+
+# The statuses the Monitor flags and alerts on.
+FLAGGED_STATUSES = (
+    ScheduleStatus.LATE,
+    ScheduleStatus.MISSED,
+    ScheduleStatus.NEVER_FIRES,
+)
+
+
+class ScheduleTiming(NamedTuple):
+    status: ScheduleStatus
+    due: dt.datetime | None  # the slot the status is about
 
 
 class Dispatch(models.Model):
@@ -68,6 +93,8 @@ class Dispatch(models.Model):
     cron = models.CharField(max_length=100)
     timezone = models.CharField(max_length=64, default="UTC")
     enabled = models.BooleanField(default=True)
+    # When it was last enabled: time spent paused never counts as missed runs.
+    enabled_at = models.DateTimeField(null=True, blank=True, editable=False)
     paused_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -108,6 +135,11 @@ class Dispatch(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        if self.enabled and self.enabled_at is None:
+            self.enabled_at = timezone.now()
+        super().save(*args, **kwargs)
+
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
@@ -137,6 +169,49 @@ class Dispatch(models.Model):
 
     def last_run(self) -> DispatchRun | None:
         return self.runs.order_by("-id").first()
+
+    def watched_since(self) -> dt.datetime:
+        """Only time since the dispatch was created, edited or enabled counts
+        (enabling does not touch ``updated``)."""
+        return max(filter(None, [self.created, self.updated, self.enabled_at]))
+
+    def schedule_timing(self, now: dt.datetime | None = None) -> ScheduleTiming:
+        """The schedule's status at ``now`` and the slot it is about.
+
+        *Late*: the last slot plus the grace time has passed and no run has
+        started since; *missed*: the next slot has come too and that run
+        still never happened.
+        """
+        now = now or timezone.now()
+        if not self.enabled:
+            return ScheduleTiming(ScheduleStatus.PAUSED, None)
+        if self.never_fires():
+            return ScheduleTiming(ScheduleStatus.NEVER_FIRES, None)
+        grace = dt.timedelta(minutes=self.grace_minutes)
+        latest = self.previous_due(now)
+        # The newest slot whose grace time is over: it must have a run by now.
+        settled = self.previous_due(now - grace)
+        if latest is None or settled is None:
+            # It fires soon but has not fired for years.
+            return ScheduleTiming(ScheduleStatus.WAITING, None)
+        since = self.watched_since()
+
+        def ran_since(moment: dt.datetime) -> bool:
+            return self.runs.filter(
+                Q(scheduled_for__gte=moment) | Q(created__gte=moment)
+            ).exists()
+
+        if settled >= since and not ran_since(settled):
+            late = ScheduleStatus.LATE if latest == settled else ScheduleStatus.MISSED
+            return ScheduleTiming(late, settled)
+        if latest >= since and latest > settled and not ran_since(latest):
+            return ScheduleTiming(ScheduleStatus.DUE, latest)
+        if latest < since:
+            return ScheduleTiming(ScheduleStatus.WAITING, None)
+        return ScheduleTiming(ScheduleStatus.ON_TIME, latest)
+
+    def schedule_status(self, now: dt.datetime | None = None) -> ScheduleStatus:
+        return self.schedule_timing(now).status
 
     def describe_schedule(self) -> str:
         return schedule.describe(self.cron, self.timezone)

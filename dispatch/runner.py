@@ -31,6 +31,7 @@ from django.utils import timezone
 from dispatch.models import Dispatch, DispatchRun, RunStatus, SinkMode, Trigger
 from mlframework.events.log import log_event
 from mlframework.lib import memory, odbc
+from registry import services as registry
 from registry.errors import RegistryError, SchemaError
 
 logger = logging.getLogger("mlframework.dispatch")
@@ -430,10 +431,6 @@ def _begin(run: DispatchRun, pipeline: _Pipeline) -> None:
     checks that need no model, the source read and the sink's transaction
     (the writer thread); once the model is resolved, predicting. The first
     chunk is on its way while the run is logged."""
-    # Here, not at the top: registry.services loads AutoGluon, which the
-    # commands that only sweep or sync the crontab never need.
-    from registry import services as registry
-
     dispatch = run.dispatch
     _check_names(dispatch)
     memory.keep_freed_buffers()  # page buffers reused, not faulted in afresh

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from dispatch import crontab
 from dispatch.models import Dispatch, DispatchRun, RunStatus, Trigger
+from dispatch.tasks import execute_run
 from mlframework.events.log import log_event
 
 SOURCE = "dispatch"
@@ -26,6 +27,12 @@ def save(dispatch: Dispatch, user, *, created: bool = False) -> Dispatch:
     with transaction.atomic():
         if created:
             dispatch.created_by = user if getattr(user, "pk", None) else None
+        was_enabled = (
+            not created
+            and Dispatch.objects.filter(pk=dispatch.pk, enabled=True).exists()
+        )
+        if dispatch.enabled and not was_enabled:
+            dispatch.enabled_at = timezone.now()
         dispatch.save()
         if dispatch.enabled:
             crontab.install(dispatch)
@@ -61,7 +68,11 @@ def enable(dispatch: Dispatch, user, reason: str = "") -> None:
     """enabled=True and the crontab line written."""
     with transaction.atomic():
         Dispatch.objects.filter(pk=dispatch.pk).update(
-            enabled=True, paused_by=None, paused_at=None, pause_reason=""
+            enabled=True,
+            enabled_at=timezone.now(),
+            paused_by=None,
+            paused_at=None,
+            pause_reason="",
         )
         dispatch.refresh_from_db()
         crontab.install(dispatch)
@@ -128,7 +139,11 @@ def resume_all(user, reason: str = "") -> int:
             )
         )
         count = Dispatch.objects.filter(pk__in=ids).update(
-            enabled=True, paused_by=None, paused_at=None, pause_reason=""
+            enabled=True,
+            enabled_at=timezone.now(),
+            paused_by=None,
+            paused_at=None,
+            pause_reason="",
         )
         crontab.sync()
     log_event(
@@ -144,8 +159,6 @@ def resume_all(user, reason: str = "") -> int:
 
 def run_now(dispatch: Dispatch, user) -> DispatchRun:
     """Queue a run in the background task queue; the worker executes it."""
-    from dispatch.tasks import execute_run
-
     run = DispatchRun.objects.create(
         dispatch=dispatch,
         status=RunStatus.QUEUED,

@@ -2,11 +2,11 @@
 
 from django_tasks import task
 
+from dispatch import runner
+
 
 @task(queue_name="default")
 def execute_run(run_id: int) -> str:
-    from dispatch import runner
-
     try:
         run = runner.execute(run_id)
     finally:

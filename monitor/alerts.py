@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -41,9 +42,14 @@ class Finding:
     data: dict = field(default_factory=dict)
 
 
+class NoticeState(models.TextChoices):
+    FIRED = "fired", "Fired"
+    RECOVERED = "recovered", "Recovered"
+
+
 @dataclass(frozen=True)
 class Notice:
-    state: str  # "fired" or "recovered"
+    state: NoticeState
     key: str
     rule: str
     subject: str
@@ -54,7 +60,7 @@ class Notice:
     @property
     def title(self) -> str:
         rule = Rule(self.rule).label if self.rule in Rule.values else self.rule
-        if self.state == "fired":
+        if self.state == NoticeState.FIRED:
             return f"[mlframework] ALERT {rule}: {self.subject}"
         return f"[mlframework] recovered {rule}: {self.subject}"
 
@@ -67,7 +73,7 @@ class Notice:
             f"Condition: {self.key}",
             f"At: {self.at.isoformat(timespec='seconds')}",
         ]
-        if self.state == "fired":
+        if self.state == NoticeState.FIRED:
             lines.append("You will not be alerted again until it recovers.")
         return "\n".join(lines)
 
@@ -171,7 +177,7 @@ def _step(finding: Finding, now: datetime) -> Notice | None:
             status=AlertStatus.OK, failing_since=None, recovered_at=now, **common
         )
         mine.update(status=AlertStatus.OK, failing_since=None, **common)
-        return _notice("recovered", finding, now) if recovered else None
+        return _notice(NoticeState.RECOVERED, finding, now) if recovered else None
     mine.filter(failing_since__isnull=True).update(failing_since=now)
     state.refresh_from_db()
     if state.status == AlertStatus.FIRING:
@@ -188,10 +194,10 @@ def _step(finding: Finding, now: datetime) -> Notice | None:
     )
     if not fired:
         return None
-    return _notice("fired", finding, now)
+    return _notice(NoticeState.FIRED, finding, now)
 
 
-def _notice(state: str, finding: Finding, now: datetime) -> Notice:
+def _notice(state: NoticeState, finding: Finding, now: datetime) -> Notice:
     return Notice(
         state=state,
         key=finding.key,
@@ -215,7 +221,7 @@ def deliver(notice: Notice) -> list[str]:
         SOURCE,
         f"alert.{notice.state}",
         notice.title.removeprefix("[mlframework] ") + f": {notice.detail}",
-        level="error" if notice.state == "fired" else "info",
+        level="error" if notice.state == NoticeState.FIRED else "info",
         data=notice.payload(),
     )
     errors = []

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, models
 
 from mlframework.lib import odbc
 from mlframework.lib.redact import redact
 
 
-class Status:
-    UP = "up"
-    DOWN = "down"
-    TIMEOUT = "timeout"
+class Status(models.TextChoices):
+    UP = "up", "up"
+    DOWN = "down", "down"
+    TIMEOUT = "timeout", "timeout"
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Result:
     kind: str  # "host", "database", "datasource" or "service"
     name: str
     target: str
-    status: str  # "up", "down" or "timeout"
+    status: Status
     seconds: float
     error: str = ""
     critical: bool = False
@@ -95,7 +95,7 @@ def probe_host(
     started = time.perf_counter()
     deadline = started + timeout
 
-    def result(status: str, error: str = "", address: str = "") -> Result:
+    def result(status: Status, error: str = "", address: str = "") -> Result:
         seconds = time.perf_counter() - started
         return Result("host", name, target, status, seconds, error, critical, address)
 

@@ -7,61 +7,47 @@ whether a run is late or missed.
 
 A run is *late* when the last time cron should have fired plus the dispatch's
 grace time has passed and no run has started since; it is *missed* when the
-next time has come too and that run still never happened. Only time since the
-dispatch was created, edited or enabled counts. A schedule with no run in the
+next time has come too and that run still never happened (the status is
+Dispatch.schedule_timing; only time since the dispatch was created, edited or
+enabled counts). A schedule with no run in the
 coming years (saved before the form refused those) *never fires*: flagged,
 with no crontab line, and it does not stop the other dispatches' checks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import statistics
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Q
 from django.utils import timezone
 
 from dispatch import crontab
 from dispatch import schedule as schedule_times
-from dispatch.models import Dispatch, DispatchRun, RunStatus
+from dispatch.models import (
+    FLAGGED_STATUSES,
+    Dispatch,
+    DispatchRun,
+    RunStatus,
+    ScheduleStatus,
+)
 from monitor.alerts import Finding
 from monitor.models import Rule
 
-
-class Timing:
-    PAUSED = "paused"
-    WAITING = "waiting"  # nothing was due since it was enabled
-    ON_TIME = "on_time"
-    DUE = "due"  # due, still within its grace time
-    LATE = "late"
-    MISSED = "missed"
-    NEVER_FIRES = "never_fires"
-
-    FLAGGED = (LATE, MISSED, NEVER_FIRES)
-
-
-CRONTAB_WORDS = {
-    "ok": "line present and matching",
-    "missing": "line missing: cron will not run it",
-    "mismatch": "line differs from the database",
-    "unexpected": "line present although paused: cron still runs it",
-    "error": "crontab unreadable",
-    "never_fires": "no line: the schedule never fires",
-}
+# The words for each crontab state, as the Monitor shows them.
+CRONTAB_WORDS = {state.value: state.label for state in crontab.EntryState}
 
 
 @dataclass
 class Schedule:
     dispatch: Dispatch
-    crontab_state: str
+    crontab_state: crontab.EntryState
     crontab_error: str
     last_run: DispatchRun | None
     next_run: dt.datetime | None
-    timing: str
+    timing: ScheduleStatus
     due: dt.datetime | None  # the slot the timing is about
     watched_since: dt.datetime
     never_fires: str = ""  # why the schedule has no run in the coming years
@@ -74,7 +60,10 @@ class Schedule:
     @property
     def crontab_ok(self) -> bool:
         # A never-firing schedule is meant to have no line; its own problem says so.
-        return self.crontab_state in ("ok", "never_fires")
+        return self.crontab_state in (
+            crontab.EntryState.OK,
+            crontab.EntryState.NEVER_FIRES,
+        )
 
     @property
     def flagged(self) -> bool:
@@ -93,61 +82,6 @@ class Schedule:
         return [p for p in self.problems if not p.startswith("crontab")]
 
 
-def _enabled_since() -> dict[int, dt.datetime]:
-    """When each dispatch was last enabled, from the dispatch events.
-
-    Enabling does not touch Dispatch.updated, and time spent paused must not
-    count as missed runs. The event log may be down: then this is empty and
-    only created/updated count.
-    """
-    from mlframework.events.models import Event
-
-    found: dict[int, dt.datetime] = {}
-    with contextlib.suppress(Exception):
-        events = (
-            Event.objects.using("events")
-            .filter(source="dispatch", kind__in=["enabled", "resumed_all"])
-            .order_by("-created")
-            .values_list("data", "created")[:1000]
-        )
-        for data, created in events:
-            data = data or {}
-            ids = data.get("dispatches") or [data.get("dispatch")]
-            for pk in ids:
-                if isinstance(pk, int) and pk not in found:
-                    found[pk] = created
-    return found
-
-
-def timing_of(
-    dispatch: Dispatch, now: dt.datetime, watched_since: dt.datetime
-) -> tuple[str, dt.datetime | None]:
-    """(timing, the slot it is about) for one dispatch at `now`."""
-    if not dispatch.enabled:
-        return Timing.PAUSED, None
-    if dispatch.never_fires():
-        return Timing.NEVER_FIRES, None
-    grace = dt.timedelta(minutes=dispatch.grace_minutes)
-    latest = dispatch.previous_due(now)
-    # The newest slot whose grace time is over: it must have a run by now.
-    settled = dispatch.previous_due(now - grace)
-    if latest is None or settled is None:
-        return Timing.WAITING, None  # it fires soon but has not fired for years
-
-    def ran_since(moment: dt.datetime) -> bool:
-        return dispatch.runs.filter(
-            Q(scheduled_for__gte=moment) | Q(created__gte=moment)
-        ).exists()
-
-    if settled >= watched_since and not ran_since(settled):
-        return (Timing.LATE if latest == settled else Timing.MISSED), settled
-    if latest >= watched_since and latest > settled and not ran_since(latest):
-        return Timing.DUE, latest
-    if latest < watched_since:
-        return Timing.WAITING, None
-    return Timing.ON_TIME, latest
-
-
 def collect(now: dt.datetime | None = None) -> list[Schedule]:
     now = now or timezone.now()
     dispatches = list(Dispatch.objects.select_related("paused_by").order_by("name"))
@@ -156,22 +90,19 @@ def collect(now: dt.datetime | None = None) -> list[Schedule]:
         crontab_error = ""
     except crontab.CrontabError as exc:
         entries, crontab_error = {}, str(exc)
-    enabled_since = _enabled_since()
     schedules = []
     for dispatch in dispatches:
-        watched_since = max(
-            filter(
-                None,
-                [dispatch.created, dispatch.updated, enabled_since.get(dispatch.pk)],
-            )
+        state = (
+            crontab.EntryState.ERROR
+            if crontab_error
+            else crontab.entry_state(dispatch, entries)
         )
-        state = "error" if crontab_error else crontab.entry_state(dispatch, entries)
-        timing, due = timing_of(dispatch, now, watched_since)
-        if state == "mismatch":
+        timing, due = dispatch.schedule_timing(now)
+        if state == crontab.EntryState.MISMATCH:
             # Cron follows the installed line, not the database.
             next_run = installed_next_run(entries[dispatch.pk], dispatch, now)
         else:
-            next_run = dispatch.next_run() if state == "ok" else None
+            next_run = dispatch.next_run() if state == crontab.EntryState.OK else None
         schedule = Schedule(
             dispatch=dispatch,
             crontab_state=state,
@@ -180,7 +111,7 @@ def collect(now: dt.datetime | None = None) -> list[Schedule]:
             next_run=next_run,
             timing=timing,
             due=due,
-            watched_since=watched_since,
+            watched_since=dispatch.watched_since(),
             never_fires=dispatch.never_fires(),
         )
         schedule.problems = _problems(schedule)
@@ -206,11 +137,11 @@ def _problems(schedule: Schedule) -> list[str]:
     problems = []
     if not schedule.crontab_ok:
         problems.append(f"crontab {schedule.crontab_words}")
-    if schedule.timing == Timing.NEVER_FIRES:
+    if schedule.timing == ScheduleStatus.NEVER_FIRES:
         problems.append(schedule.never_fires)
-    elif schedule.timing == Timing.LATE:
+    elif schedule.timing == ScheduleStatus.LATE:
         problems.append(f"late: due at {_local(schedule.due)}, no run has started")
-    elif schedule.timing == Timing.MISSED:
+    elif schedule.timing == ScheduleStatus.MISSED:
         problems.append(f"missed: the run due at {_local(schedule.due)} never started")
     return problems
 
@@ -331,7 +262,7 @@ def _rows(dispatch: Dispatch, finished: list[DispatchRun], config) -> Finding:
 
 
 def _late(schedule: Schedule) -> Finding:
-    failing = schedule.timing in Timing.FLAGGED
+    failing = schedule.timing in FLAGGED_STATUSES
     return Finding(
         key=f"dispatch:{schedule.dispatch.pk}:late",
         rule=Rule.LATE_RUN,

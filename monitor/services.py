@@ -7,10 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
+from dispatch import crontab
+from mlframework.events.log import log_event
+from mlframework.lib import crontab as cron_adapter
 from monitor import alerts, probes, schedules
 
 
@@ -205,9 +209,6 @@ def summary_lines(current: Snapshot) -> list[str]:
 
 def sync_crontab(user) -> str:
     """Make the crontab match the database; logs what changed."""
-    from dispatch import crontab
-    from mlframework.events.log import log_event
-
     result = crontab.sync()
     log_event(
         "monitor",
@@ -234,19 +235,12 @@ def sync_crontab(user) -> str:
 MONITOR_MARK = "monitor"
 
 
+def _monitor_log() -> Path:
+    return cron_adapter.log_dir() / "monitor.log"
+
+
 def _monitor_command() -> str:
-    import shlex
-
-    from django.conf import settings
-
-    from dispatch import crontab
-
-    log = settings.CONFIG.path(settings.CONFIG.cron.log_dir) / "monitor.log"
-    return (
-        f"cd {shlex.quote(str(crontab.project_dir()))} && "
-        f"{crontab._config_prefix()}{shlex.quote(crontab.python())} "
-        f"scripts/monitor.py >> {shlex.quote(str(log))} 2>&1"
-    )
+    return cron_adapter.command("scripts/monitor.py", log=_monitor_log())
 
 
 def _monitor_schedule(every_minutes: int) -> str:
@@ -255,63 +249,41 @@ def _monitor_schedule(every_minutes: int) -> str:
     return f"*/{every_minutes} * * * *"
 
 
-def _monitor_comment() -> str:
-    from dispatch import crontab
-
-    return f"{crontab.tag()}:{MONITOR_MARK}"
-
-
 def monitor_cron_line(every_minutes: int = 5) -> str:
     """The exact line: only paths, never secrets."""
-    return (
-        f"{_monitor_schedule(every_minutes)} {_monitor_command()} "
-        f"# {_monitor_comment()}"
+    return cron_adapter.line(
+        _monitor_schedule(every_minutes), _monitor_command(), MONITOR_MARK
     )
 
 
 def install_monitor_cron(every_minutes: int = 5) -> bool:
     """Write (or rewrite) the alert pass's crontab line. True when it changed.
 
-    The line is tagged ``<tag>:monitor``, which the dispatch sync never
-    touches (it owns only ``<tag>:dispatch:<id>``).
+    The line is marked ``monitor``, which the dispatch sync never touches (it
+    owns only ``dispatch:<id>``).
     """
-    from dispatch import crontab
-
     line = monitor_cron_line(every_minutes)
-    comment = _monitor_comment()
-    crontab.create_log(crontab.log_dir() / "monitor.log")
-    # The cron adapter's lock, read and write keep every crontab rewrite of
-    # this installation serialised.
-    with crontab._locked():
-        cron = crontab._read()
-        mine = list(cron.find_comment(comment))
+    cron_adapter.create_log(_monitor_log())
+    with cron_adapter.edit() as cron:
+        mine = cron_adapter.find(cron, MONITOR_MARK)
         if len(mine) == 1 and mine[0].render() == line:
             return False
         for job in mine:
             cron.remove(job)
-        job = cron.new(command=_monitor_command(), comment=comment)
-        job.setall(_monitor_schedule(every_minutes))
-        crontab._write(cron)
+        cron_adapter.add(
+            cron, _monitor_schedule(every_minutes), _monitor_command(), MONITOR_MARK
+        )
     return True
 
 
 def remove_monitor_cron() -> bool:
-    from dispatch import crontab
-
-    comment = _monitor_comment()
-    with crontab._locked():
-        cron = crontab._read()
-        mine = list(cron.find_comment(comment))
+    with cron_adapter.edit() as cron:
+        mine = cron_adapter.find(cron, MONITOR_MARK)
         for job in mine:
             cron.remove(job)
-        if mine:
-            crontab._write(cron)
     return bool(mine)
 
 
 def monitor_cron_installed() -> str | None:
-    from dispatch import crontab
-
-    cron = crontab._read()
-    found = list(cron.find_comment(_monitor_comment()))
+    found = cron_adapter.find(cron_adapter.read(), MONITOR_MARK)
     return found[0].render() if found else None

@@ -22,10 +22,8 @@ again on another CPU.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import socket
 import time
 
@@ -361,29 +359,3 @@ def needs_compiling(version: ModelVersion) -> bool:
     if status in ("none", "failed", "off"):
         return False
     return not usable_here(version)
-
-
-def reuse_compiled(version: ModelVersion, folder, outcome: dict) -> dict:
-    """Record the compiled boosters (`folder`, and their `outcome`) of another
-    version fitted from the same model files, instead of compiling them
-    again (registry.testing reuses one fit across tests). Compiles when the
-    model files or the CPU are not the same."""
-    if outcome.get("status") != "compiled":
-        return compile_version(version)
-    source = json.loads((folder / store.COMPILED_MANIFEST).read_text())
-    files = store.predictor_files(version)
-    same = source.get("target") == native.target() and all(
-        files.get(entry["model_file"]) == entry["model_sha256"]
-        for entry in source.get("boosters") or []
-    )
-    if not same:
-        return compile_version(version)
-    staging = store.compiled_staging(version)
-    for name in source["files"]:
-        shutil.copy2(folder / name, staging / name)
-    digest = store.publish_compiled(
-        version,
-        staging,
-        {"target": source["target"], "boosters": source["boosters"]},
-    )
-    return _record(version, digest, outcome)

@@ -34,7 +34,7 @@ class CompileError(RegistryError):
 
 def target() -> dict[str, str]:
     """What compiled code is tied to: this CPU and the compiler's versions."""
-    import llvmlite.binding as llvm
+    import llvmlite.binding as llvm  # heavy (LLVM): only when compiling
 
     llvm.initialize()
     llvm.initialize_native_target()
@@ -78,7 +78,7 @@ class CompiledBooster:
 
 
 def _model(text_path: Path, object_path: Path) -> CompiledBooster:
-    import lleaves
+    import lleaves  # heavy (LLVM): only for versions with compiled boosters
 
     model = lleaves.Model(model_file=str(text_path))
     # An existing object file is loaded as it is; a missing one is compiled

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import IntegrityError
 
@@ -258,8 +259,6 @@ def _read(path: Path, file_format: str, options: dict, *, nrows: int | None = No
     if file_format == Dataset.Format.CSV:
         return pd.read_csv(path, nrows=nrows, **_csv_kwargs(options))
     if file_format == Dataset.Format.PARQUET:
-        import pyarrow.parquet as pq
-
         parquet = pq.ParquetFile(path)
         if nrows is None:
             return parquet.read().to_pandas()
@@ -275,8 +274,6 @@ def _header(path: Path, file_format: str, options: dict) -> list:
     if file_format == Dataset.Format.CSV:
         return _csv_header(path, options)
     if file_format == Dataset.Format.PARQUET:
-        import pyarrow.parquet as pq
-
         return list(pq.ParquetFile(path).schema_arrow.names)
     first = pd.read_excel(path, nrows=1, header=None, engine="openpyxl")
     return list(first.iloc[0]) if len(first) else []
@@ -284,8 +281,6 @@ def _header(path: Path, file_format: str, options: dict) -> list:
 
 def _count_rows(path: Path, file_format: str, options: dict, sample_rows: int) -> int:
     if file_format == Dataset.Format.PARQUET:
-        import pyarrow.parquet as pq
-
         return pq.ParquetFile(path).metadata.num_rows
     if file_format == Dataset.Format.EXCEL or sample_rows < PROFILE_ROWS:
         return sample_rows
@@ -352,8 +347,6 @@ def read_for_checks(
 
 def _label_batches(path: Path, dataset: Dataset, label: str) -> Iterator[pd.Series]:
     if dataset.format == Dataset.Format.PARQUET:
-        import pyarrow.parquet as pq
-
         for batch in pq.ParquetFile(path).iter_batches(
             batch_size=CHUNK_ROWS, columns=[label]
         ):

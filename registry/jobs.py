@@ -21,7 +21,7 @@ from django_tasks import task
 from mlframework.events.log import log_event
 from registry import datasets
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
-from registry.models import Dataset, ModelVersion, TrainingJob
+from registry.models import Dataset, ModelVersion, TrainingJob, slug_validator
 from registry.training import Plan, TrainOptions, analyse, plan, train_version
 
 SOURCE = "registry"
@@ -47,8 +47,6 @@ def submit(
     dataset: Dataset, model_name: str, options: TrainOptions, *, user=None
 ) -> TrainingJob:
     """Check, then queue a training job. Refusals raise before anything is saved."""
-    from registry.models import slug_validator
-
     slug_validator(model_name)
     the_plan = check(dataset, options)
     options = options.resolved()

@@ -341,10 +341,8 @@ def train_version(
     log_file: Path | None = None,
     hyperparameters: dict | None = None,
     num_cpus: int | str = "auto",
-    fitted_from: Path | None = None,
     description: str = "",
     on_ready: Callable[[ModelVersion], None] | None = None,
-    compile_models: bool = True,
 ) -> ModelVersion:
     """Train and register a new version of model `name`; return it.
 
@@ -352,9 +350,6 @@ def train_version(
     lineage) as soon as the fit is scored; `on_ready` is called then. The
     analysis that only informs (every model's held-out score, permutation
     importance, latency) follows, on the version's published files.
-
-    `fitted_from` (tests) copies an already fitted predictor folder of the
-    same data instead of fitting again; everything after the fit still runs.
     """
     slug_validator(name)
     options = options.resolved()
@@ -387,24 +382,20 @@ def train_version(
     try:
         stage("fitting")
         started = time.monotonic()
-        if fitted_from is not None:
-            shutil.copytree(fitted_from, predictor_dir)
-            predictor = autogluon.load(predictor_dir)
-        else:
-            predictor = autogluon.fit(
-                train,
-                label=label,
-                path=predictor_dir,
-                problem_type=the_plan.problem_type,
-                eval_metric=the_plan.eval_metric,
-                preset=options.preset,
-                time_limit=options.time_limit,
-                seed=options.seed,
-                hyperparameters=hyperparameters,
-                num_cpus=num_cpus,
-                progress=progress,
-                log_file=log_file,
-            )
+        predictor = autogluon.fit(
+            train,
+            label=label,
+            path=predictor_dir,
+            problem_type=the_plan.problem_type,
+            eval_metric=the_plan.eval_metric,
+            preset=options.preset,
+            time_limit=options.time_limit,
+            seed=options.seed,
+            hyperparameters=hyperparameters,
+            num_cpus=num_cpus,
+            progress=progress,
+            log_file=log_file,
+        )
         fit_seconds = time.monotonic() - started
         models = len(predictor.model_names())
         # Not persisted: one scoring pass loads only the best model's own
@@ -487,8 +478,7 @@ def train_version(
     if on_ready is not None:
         on_ready(version)
     version = analyse(version, test=test)
-    if compile_models:  # False: the caller records compiled code of its own
-        acceleration.compile_version(version, test.drop(columns=[label]))
+    acceleration.compile_version(version, test.drop(columns=[label]))
     return version
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlframework.core import roles
@@ -149,8 +150,6 @@ def _events(**filters) -> list:
 
 
 def _suggest_name(item: Dataset) -> str:
-    from django.utils.text import slugify
-
     return slugify(item.name)[:63] or "model"
 
 

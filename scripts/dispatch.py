@@ -14,6 +14,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlframework.settings")
+    # After the usage check: a bad invocation from cron fails without Django.
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["manage.py", "dispatch", "run", sys.argv[1]])

@@ -23,6 +23,6 @@ if __name__ == "__main__":
         os.execv(argv[0], argv)  # noqa: S606 (our own venv's interpreter)
     sys.path.insert(0, str(ROOT))
     sys.argv = [str(ROOT / "manage.py"), "monitor", *sys.argv[1:]]
-    import manage
+    import manage  # only importable once ROOT is on sys.path (the line above)
 
     manage.main()

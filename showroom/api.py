@@ -10,6 +10,10 @@ from rest_framework.views import APIView
 
 from mlframework.core import roles
 from mlframework.core.api import HasPermission
+from registry import services as registry
+from registry.errors import ModelUnavailable as Unavailable
+from registry.errors import SchemaError, VersionNotFound
+from registry.models import RegisteredModel
 from showroom import services
 
 
@@ -87,10 +91,6 @@ class ErrorResponse(serializers.Serializer):
 
 
 def _version(name: str, ref: str):
-    from registry import services as registry
-    from registry.errors import VersionNotFound
-    from registry.models import RegisteredModel
-
     ref = ref.strip()
     try:
         return registry.resolve_current(name, ref)
@@ -134,9 +134,6 @@ class PredictView(APIView):
         ],
     )
     def post(self, request):
-        from registry.errors import ModelUnavailable as Unavailable
-        from registry.errors import SchemaError
-
         payload = PredictRequest(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from mlframework.lib import odbc
+from registry import datasets, services
 from showroom.services import jsonable
 
 
@@ -78,8 +79,6 @@ READ_LIMIT_BYTES = 16 * 1024 * 1024
 
 
 def _sample_frame(version, size: int):
-    from registry import services
-
     reader = getattr(services, "sample_rows", None)
     if reader is not None:
         return reader(version, size)
@@ -88,7 +87,6 @@ def _sample_frame(version, size: int):
     dataset = version.dataset
     if dataset.size_bytes > READ_LIMIT_BYTES:
         return _profiled_sample(dataset)
-    from registry import datasets
 
     key = (version.pk, str(version.created), dataset.sha256, size)
     with _samples_lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from mlframework.core import demo
+from registry.demo import MODEL
 from showroom.models import CaseSource
 
 # Two of each species (Adelie 1-152, Gentoo 153-276, Chinstrap 277-344), one
@@ -24,8 +25,6 @@ QUERY = (
 def ensure_cases(model_name: str | None = None) -> CaseSource | None:
     """The demo model's case query, created once; None without the demo
     datasource. An analyst's own query for the model is left alone."""
-    from registry.demo import MODEL
-
     if demo.DATASOURCE not in settings.CONFIG.datasources:
         return None
     source, _ = CaseSource.objects.get_or_create(

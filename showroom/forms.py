@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator
 
 from mlframework.lib import odbc
 from registry.contracts import Feature, FeatureSchema
-from showroom import schema
+from showroom import cases, schema
 from showroom.models import CaseSource
 
 
@@ -176,8 +176,6 @@ class CaseSourceForm(forms.ModelForm):
         return self.cleaned_data["query"].strip().rstrip(";").strip()
 
     def clean(self):
-        from showroom import cases
-
         cleaned = super().clean()
         if self.errors:
             return cleaned

@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def post_worker_init(worker) -> None:
+    # The master reads this file before Django is set up; the worker has it.
     from showroom.warm import warm
 
     count = warm()

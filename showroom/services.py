@@ -13,7 +13,9 @@ from typing import Any
 
 from django.conf import settings
 
+from mlframework.events import pages
 from mlframework.events.log import log_event
+from registry import services as registry
 from registry.services import BatchPrediction
 from showroom import schema
 
@@ -87,8 +89,6 @@ def predict_cases(
     Raises TooManyRows, InvalidCases, or the registry's errors (SchemaError,
     ModelUnavailable); nothing is logged for a call that was refused.
     """
-    from registry import services as registry
-
     limit = max_rows()
     if len(rows) > limit:
         raise TooManyRows(
@@ -186,8 +186,6 @@ def _log(outcome: Outcome, *, user, origin: str) -> None:
 
 def recent_predictions(model, size: int = 10) -> list:
     """The latest Showroom predictions of any version of a model."""
-    from mlframework.events import pages
-
     version_ids = list(model.versions.values_list("pk", flat=True))
     if not version_ids:
         return []

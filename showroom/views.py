@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -5,8 +6,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mlframework.core import roles
 from mlframework.events.log import log_event
+from registry import services as registry
+from registry.errors import RegistryError, VersionNotFound
+from registry.models import ModelVersion, RegisteredModel
 from showroom import cases, services
-from showroom.forms import CaseForm, CaseSourceForm, ListedCaseForm, VersionForm
+from showroom.forms import (
+    CaseForm,
+    CaseSourceForm,
+    ListedCaseForm,
+    VersionForm,
+    initial_from,
+)
 from showroom.models import CaseSource
 
 # htmx swaps 2xx answers only; showroom.js lets this one through so a refused
@@ -15,8 +25,6 @@ INVALID = 422
 
 
 def _model(name: str):
-    from registry.models import RegisteredModel
-
     return get_object_or_404(RegisteredModel, name=name)
 
 
@@ -26,9 +34,6 @@ def _version(model, data):
     `model` is a RegisteredModel, or a model name on the predict path, which
     resolves through the registry's per-process cache of current versions.
     """
-    from registry import services as registry
-    from registry.errors import VersionNotFound
-
     form = VersionForm(data)
     if not form.is_valid():
         raise Http404(form.errors["ref"][0])
@@ -41,8 +46,6 @@ def _version(model, data):
 
 
 def _choices(model) -> dict:
-    from registry.models import ModelVersion
-
     ready = model.versions.filter(status=ModelVersion.Status.READY)
     versions = list(ready.order_by("-number"))
     aliases = list(model.aliases.select_related("version").order_by("name"))
@@ -52,8 +55,6 @@ def _choices(model) -> dict:
 @require_GET
 @roles.require(roles.VIEW)
 def index(request):
-    from registry.models import RegisteredModel
-
     models = RegisteredModel.objects.order_by("name").prefetch_related(
         "aliases__version"
     )
@@ -96,8 +97,6 @@ def model(request, name: str):
 @roles.require(roles.SHOWROOM)
 def case_form(request, name: str):
     """The case form filled with a listed case, to edit before predicting."""
-    from showroom.forms import initial_from
-
     version = _version(_model(name), request.GET)
     form = CaseForm(
         version.features, initial=initial_from(version.features, request.GET)
@@ -162,8 +161,6 @@ def predict_listed(request, name: str):
 
 
 def _predicted(request, version, rows, *, origin):
-    from registry.errors import RegistryError
-
     try:
         outcome = services.predict_cases(
             version, rows, user=request.user, origin=origin
@@ -253,6 +250,4 @@ def _ref_text(ref: str | None) -> str:
 
 
 def _sample_size() -> int:
-    from django.conf import settings
-
     return settings.CONFIG.showroom.sample_rows

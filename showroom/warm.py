@@ -16,9 +16,13 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 from django.urls import reverse
+from rest_framework.settings import api_settings
 
 from mlframework.events.log import log_event
+from mlframework.lib.redact import redact, redact_data
+from registry import services
 from registry.contracts import FeatureSchema
+from registry.models import ModelAlias, ModelVersion
 
 logger = logging.getLogger("mlframework.showroom")
 
@@ -27,8 +31,6 @@ def warm(aliases: list[str] | None = None) -> int:
     """Preload the versions behind the aliases and predict once with each;
     return how many were loaded. Never raises: a server that starts cold is
     better than one that does not start."""
-    from registry import services
-
     aliases = list(
         settings.CONFIG.showroom.preload_aliases if aliases is None else aliases
     )
@@ -64,10 +66,6 @@ def warm(aliases: list[str] | None = None) -> int:
 def _warm_request_path() -> None:
     """One-time work of a first request, done before there is one: the URL
     resolver, DRF's lazily imported settings, the event log's redaction."""
-    from rest_framework.settings import api_settings
-
-    from mlframework.lib.redact import redact, redact_data
-
     reverse("showroom:index")
     for name in (
         "DEFAULT_AUTHENTICATION_CLASSES",
@@ -83,8 +81,6 @@ def _warm_request_path() -> None:
 
 
 def _aliased_versions(aliases: list[str]) -> list:
-    from registry.models import ModelAlias, ModelVersion
-
     return [
         alias.version
         for alias in ModelAlias.objects.filter(

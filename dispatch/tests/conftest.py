@@ -51,13 +51,7 @@ def _crontab_cleanup():
     yield
     from dispatch import crontab
 
-    with crontab._locked():
-        cron = crontab._read()
-        jobs = [job for found in crontab._managed_jobs(cron).values() for job in found]
-        for job in jobs:
-            cron.remove(job)
-        if jobs:
-            crontab._write(cron)
+    crontab.remove_all()
 
 
 @pytest.fixture(params=ODBC_DATASOURCES)

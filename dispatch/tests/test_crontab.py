@@ -7,6 +7,7 @@ from django.conf import settings
 
 from dispatch import crontab
 from dispatch.models import Dispatch
+from mlframework.lib import crontab as cron_adapter
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
@@ -48,13 +49,13 @@ def test_install_writes_one_line_and_remove_takes_it_away(make_dispatch, foreign
     assert crontab.install(dispatch) is True
     assert crontab.install(dispatch) is False  # already right: no rewrite
     text = _crontab_text()
-    assert text.count(f":dispatch:{dispatch.pk}\n") == 1
+    assert text.count(f"{crontab.tag()}:dispatch:{dispatch.pk}\n") == 1
     assert crontab.line_for(dispatch) in text
     assert crontab.managed_entries()[dispatch.pk] == crontab.line_for(dispatch)
     assert crontab.remove(dispatch.pk) is True
     assert crontab.remove(dispatch.pk) is False
     text = _crontab_text()
-    assert f":dispatch:{dispatch.pk}" not in text
+    assert f"{crontab.tag()}:dispatch:{dispatch.pk}" not in text
     assert foreign_line in text
 
 
@@ -155,14 +156,9 @@ def test_an_untranslatable_timezone_is_a_clear_error(make_dispatch):
 
 def _install_raw(dispatch, expression: str) -> None:
     """A line as an older version wrote it, before never-firing was refused."""
-    with crontab._locked():
-        cron = crontab._read()
-        job = cron.new(
-            command=crontab.command_for(dispatch.pk),
-            comment=crontab._comment(dispatch.pk),
-        )
-        job.setall(expression)
-        crontab._write(cron)
+    with cron_adapter.edit() as cron:
+        command = crontab.command_for(dispatch.pk)
+        cron_adapter.add(cron, expression, command, crontab.mark(dispatch.pk))
 
 
 def test_sync_skips_a_schedule_that_never_fires_and_takes_its_old_line_away(

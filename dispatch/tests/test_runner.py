@@ -74,7 +74,7 @@ def test_it_scores_every_row_into_the_sink(
     assert right > 300
     # Exactly what AutoGluon itself predicts for these rows, though the run
     # hands it text coded by Arrow and takes the one-pass feature pipeline.
-    from registry.testing import as_trained
+    from registry.tests.helpers import as_trained
 
     theirs, proba = as_trained(tiny_classifier).predict_both(
         penguins_frame.drop(columns=["species"])

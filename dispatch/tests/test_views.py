@@ -254,9 +254,11 @@ def test_the_switch_enables_and_refuses_get(operator_client, make_dispatch):
     assert operator_client.get(url).status_code == 405
     dispatch.refresh_from_db()
     assert not dispatch.enabled
+    before = dispatch.updated
     assert operator_client.post(url, {"enabled": "on"}).status_code == 302
     dispatch.refresh_from_db()
     assert dispatch.enabled and crontab.entry_state(dispatch) == "ok"
+    assert dispatch.enabled_at > before
 
 
 def test_the_switch_refuses_a_too_long_reason(operator_client, make_dispatch):

@@ -12,6 +12,8 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
+        # Django's idiom: what touches models or connects receivers is
+        # imported once the app registry is ready.
         from django.db.models.signals import post_migrate
 
         from mlframework.core import (

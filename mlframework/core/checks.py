@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from mlframework.core import files
+from mlframework.lib import odbc
 
 
 @register()
@@ -54,8 +55,6 @@ def check_cron(app_configs, **kwargs) -> list:
 
 @register()
 def check_odbc(app_configs, **kwargs) -> list:
-    from mlframework.lib import odbc
-
     problems = []
     installed = odbc.installed_drivers()
     for name, source in settings.CONFIG.datasources.items():

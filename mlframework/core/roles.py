@@ -9,7 +9,9 @@ a single permission to a single user.
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 
 VIEW = "core.view_platform"
 SHOWROOM = "core.use_showroom"
@@ -34,9 +36,6 @@ def has(user, permission: str) -> bool:
         return True
     if hasattr(user, "_perm_cache"):  # already loaded for this request
         return permission in user._perm_cache
-    from django.contrib.auth.models import Permission
-    from django.db.models import Q
-
     app_label, codename = permission.split(".", 1)
     return (
         Permission.objects.filter(
@@ -74,8 +73,6 @@ def ensure_groups(using: str = "default", **kwargs) -> None:
     The data migration creates them; this keeps them after a flush and puts
     back a permission someone removed by mistake.
     """
-    from django.contrib.auth.models import Group, Permission
-
     if using != "default":
         return
     for name, codenames in ROLES.items():

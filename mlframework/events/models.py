@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 
 class Level(models.TextChoices):
@@ -62,8 +63,6 @@ class Event(models.Model):
 
     @classmethod
     def from_spool(cls, record: dict) -> "Event":
-        from django.utils.dateparse import parse_datetime
-
         return cls(
             **{
                 **record,

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from mlframework.events.models import Event
+from mlframework.events.routers import EVENTS_DB
+
 logger = logging.getLogger("mlframework.events")
 
 
@@ -59,9 +62,6 @@ def replay() -> int:
     Raises the database error if the events database is still unreachable;
     the spool is then left as it was.
     """
-    from mlframework.events.models import Event
-    from mlframework.events.routers import EVENTS_DB
-
     batch_size = settings.CONFIG.events.spool_replay_batch
     with _locked("r+") as handle:
         handle.seek(0)

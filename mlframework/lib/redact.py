@@ -12,6 +12,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
+
 MASK = "********"
 # A key names a secret when it is one of these, or ends with one as its last
 # words (db_password, x-api-key, accessToken).
@@ -151,8 +153,6 @@ def secret_values(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def _configured_secrets() -> tuple[str, ...]:
     try:
-        from django.conf import settings
-
         config = settings.CONFIG
     except Exception:  # settings not ready: patterns still apply
         return ()

@@ -46,9 +46,11 @@ def test_a_superuser_pauses_and_enables_selected(
     dispatch.refresh_from_db()
     assert not dispatch.enabled and dispatch.pause_reason == "from the admin"
     assert dispatch.pk not in crontab.managed_entries()
+    paused_at = dispatch.paused_at
     act(admin_client_, "enable_selected", dispatch)
     dispatch.refresh_from_db()
     assert dispatch.enabled and dispatch.pk in crontab.managed_entries()
+    assert dispatch.enabled_at > paused_at
 
 
 def test_pause_every_and_resume_every(
@@ -60,9 +62,11 @@ def test_pause_every_and_resume_every(
     response = act(admin_client_, "pause_every", first)
     assert "2 dispatch(es) paused." in response.content.decode()
     assert Dispatch.objects.filter(enabled=True).count() == 0
+    paused_at = Dispatch.objects.get(pk=first.pk).paused_at
     response = act(admin_client_, "resume_every", first)
     assert "2 dispatch(es) resumed." in response.content.decode()
     assert Dispatch.objects.filter(enabled=True).count() == 2
+    assert Dispatch.objects.filter(enabled_at__gt=paused_at).count() == 2
 
 
 def test_sync_from_the_admin(admin_client_, dispatch_admin, make_dispatch, superuser):

@@ -163,7 +163,7 @@ def test_install_cron_writes_one_tagged_line_the_dispatch_sync_keeps(
         assert line.startswith("*/5 * * * * cd /")
         assert "scripts/monitor.py >> " in line
         assert "apppass" not in line
-        assert _crontab_text().count(":monitor\n") == 1
+        assert _crontab_text().count(f"{crontab.tag()}:monitor\n") == 1
         # Dispatch changes and a full sync leave the monitor's line alone.
         dispatch_services.enable(make_dispatch(), operator)
         crontab.sync()
@@ -175,7 +175,7 @@ def test_install_cron_writes_one_tagged_line_the_dispatch_sync_keeps(
     finally:
         assert "removed" in run("--remove-cron")
     assert services.monitor_cron_installed() is None
-    assert ":monitor" not in _crontab_text()
+    assert f"{crontab.tag()}:monitor" not in _crontab_text()
 
 
 def test_conditions_no_longer_watched_are_closed(use_config):

@@ -14,10 +14,9 @@ from django.test import Client
 from django.urls import reverse
 
 from dispatch import crontab
-from dispatch.models import Dispatch
+from dispatch.models import Dispatch, ScheduleStatus
 from mlframework.config import AlertsConfig
 from monitor import alerts, schedules
-from monitor.schedules import Timing
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
@@ -54,10 +53,10 @@ def row(pk, now=LATER):
 def test_it_is_flagged_as_never_firing_and_the_other_is_still_late(world):
     never, late = world
     schedule = row(never.pk)
-    assert schedule.timing == Timing.NEVER_FIRES and schedule.flagged
+    assert schedule.timing == ScheduleStatus.NEVER_FIRES and schedule.flagged
     assert schedule.problems == [REASON]  # no crontab complaint on top
     assert schedule.next_run is None and schedule.crontab_state == "never_fires"
-    assert row(late.pk).timing == Timing.LATE
+    assert row(late.pk).timing == ScheduleStatus.LATE
 
 
 def test_alerts_go_on_for_the_other_dispatches(world):

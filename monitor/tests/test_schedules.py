@@ -8,8 +8,8 @@ import time_machine
 
 from dispatch import crontab
 from dispatch import services as dispatch_services
+from dispatch.models import ScheduleStatus
 from monitor import schedules
-from monitor.schedules import Timing
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
@@ -34,19 +34,19 @@ def timing(dispatch, now):
 
 
 def test_before_the_first_slot_it_is_waiting(hourly):
-    assert timing(hourly, at(minutes=30)).timing == Timing.WAITING
+    assert timing(hourly, at(minutes=30)).timing == ScheduleStatus.WAITING
 
 
 def test_within_the_grace_time_a_slot_is_due(hourly):
     row = timing(hourly, at(hours=1, minutes=5))
-    assert row.timing == Timing.DUE
+    assert row.timing == ScheduleStatus.DUE
     assert row.due == at(hours=1)
     assert not row.timing_problems
 
 
 def test_past_the_grace_time_without_a_run_it_is_late(hourly):
     row = timing(hourly, at(hours=1, minutes=11))
-    assert row.timing == Timing.LATE
+    assert row.timing == ScheduleStatus.LATE
     assert row.timing_problems == [
         "late: due at 2026-03-02 09:05 UTC, no run has started"
     ]
@@ -54,7 +54,7 @@ def test_past_the_grace_time_without_a_run_it_is_late(hourly):
 
 def test_once_the_next_slot_came_the_run_is_missed(hourly):
     row = timing(hourly, at(hours=2, minutes=3))
-    assert row.timing == Timing.MISSED
+    assert row.timing == ScheduleStatus.MISSED
     assert row.due == at(hours=1)
     assert "missed: the run due at 2026-03-02 09:05 UTC never started" in row.problems
 
@@ -62,17 +62,17 @@ def test_once_the_next_slot_came_the_run_is_missed(hourly):
 def test_a_run_since_the_slot_is_on_time(hourly, make_run):
     with time_machine.travel(at(hours=1, minutes=1), tick=False):
         make_run(hourly, scheduled_for=at(hours=1))
-    assert timing(hourly, at(hours=1, minutes=30)).timing == Timing.ON_TIME
+    assert timing(hourly, at(hours=1, minutes=30)).timing == ScheduleStatus.ON_TIME
     # ...and a missed run is forgiven once a later run happened.
     with time_machine.travel(at(hours=3, minutes=2), tick=False):
         make_run(hourly)
-    assert timing(hourly, at(hours=3, minutes=20)).timing == Timing.ON_TIME
+    assert timing(hourly, at(hours=3, minutes=20)).timing == ScheduleStatus.ON_TIME
 
 
 def test_a_paused_dispatch_is_paused_with_no_next_run(hourly, operator):
     dispatch_services.disable(hourly, operator, "maintenance window")
     row = timing(hourly, at(hours=5))
-    assert row.timing == Timing.PAUSED and row.paused
+    assert row.timing == ScheduleStatus.PAUSED and row.paused
     assert row.next_run is None
     assert row.dispatch.paused_by == operator
     assert row.dispatch.pause_reason == "maintenance window"
@@ -86,9 +86,9 @@ def test_time_spent_paused_is_not_missed(hourly, operator):
         hourly.refresh_from_db()
         dispatch_services.enable(hourly, operator)
     # The 14:05 slot came after enabling: due, then late; nothing before counts.
-    assert timing(hourly, at(hours=5, minutes=55)).timing == Timing.WAITING
-    assert timing(hourly, at(hours=6, minutes=5)).timing == Timing.DUE
-    assert timing(hourly, at(hours=6, minutes=11)).timing == Timing.LATE
+    assert timing(hourly, at(hours=5, minutes=55)).timing == ScheduleStatus.WAITING
+    assert timing(hourly, at(hours=6, minutes=5)).timing == ScheduleStatus.DUE
+    assert timing(hourly, at(hours=6, minutes=11)).timing == ScheduleStatus.LATE
 
 
 def test_the_next_run_is_true_and_in_the_dispatch_timezone(make_dispatch, operator):

@@ -10,6 +10,7 @@ directory's manifest: AutoGluon models are pickles, and unpickling runs code.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import platform
 from collections.abc import Callable, Iterator
@@ -132,7 +133,7 @@ class _ReasonHandler(logging.Handler):
 
 def infer_problem_type(label: pd.Series) -> tuple[str, str]:
     """AutoGluon's guess of the problem type, and its reason in words."""
-    from autogluon.core.utils import infer_problem_type as ag_infer
+    from autogluon.core.utils import infer_problem_type as ag_infer  # imports slowly
 
     handler = _ReasonHandler()
     ag_logger = logging.getLogger("autogluon.core.utils.utils")
@@ -176,7 +177,7 @@ def _callback_type():
     pickles it."""
     global _callback_class
     if _callback_class is None:
-        from autogluon.core.callbacks import AbstractCallback
+        from autogluon.core.callbacks import AbstractCallback  # imports slowly
 
         class _Callback(AbstractCallback):
             def __init__(self, report):
@@ -359,7 +360,7 @@ class Predictor:
         self, truth: pd.Series, predicted: pd.Series, proba: pd.DataFrame | None
     ) -> float:
         """The eval metric on held-out rows, in its natural sign (RMSE positive)."""
-        from autogluon.core.metrics import get_metric
+        from autogluon.core.metrics import get_metric  # imports slowly
 
         try:
             result = self._predictor.evaluate_predictions(
@@ -425,8 +426,6 @@ _FAMILY_LIBRARIES = {
 
 
 def unavailable_model_types() -> list[str]:
-    import importlib.util
-
     return sorted(
         family
         for family, library in _FAMILY_LIBRARIES.items()
@@ -450,7 +449,7 @@ def fit(
     log_file: Path | None = None,
 ) -> Predictor:
     """Fit a TabularPredictor into `path` (a new folder)."""
-    from autogluon.tabular import TabularPredictor
+    from autogluon.tabular import TabularPredictor  # AutoGluon imports slowly
 
     callback = _progress_callback(progress) if progress else None
     kwargs = {}
@@ -493,7 +492,7 @@ def fit(
 
 def load(path: Path) -> Predictor:
     """Load a predictor folder. Only the model store calls this, after checks."""
-    from autogluon.tabular import TabularPredictor
+    from autogluon.tabular import TabularPredictor  # AutoGluon imports slowly
 
     try:
         predictor = TabularPredictor.load(

@@ -1,3 +1,5 @@
+import json
+
 from django import template
 
 register = template.Library()
@@ -30,6 +32,4 @@ def differs(row) -> bool:
 @register.filter
 def tojson(value) -> str:
     """JSON for an HTML attribute (autoescaping makes it attribute-safe)."""
-    import json
-
     return json.dumps(value, default=str)

@@ -19,7 +19,7 @@ from registry.autogluon.shortcuts.boosters import booster_slots
 from registry.cache import predictors
 from registry.contracts import Feature, FeatureSchema
 from registry.models import ModelVersion
-from registry.testing import as_trained, train_tiny
+from registry.tests.helpers import as_trained, train_tiny
 from registry.training import TrainOptions, train_version
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])

@@ -9,7 +9,7 @@ from registry.autogluon.shortcuts import fused_features
 from registry.autogluon.shortcuts.fused_features import FusedFeatures, Refused
 from registry.cache import predictors
 from registry.contracts import Feature, FeatureSchema
-from registry.testing import as_trained
+from registry.tests.helpers import as_trained
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 

@@ -17,7 +17,7 @@ def rows(penguins_frame):
 
 
 def test_an_arrow_batch_and_a_frame_give_autogluons_own_answers(tiny_classifier, rows):
-    from registry.testing import as_trained
+    from registry.tests.helpers import as_trained
 
     batch = pa.RecordBatch.from_pandas(rows, preserve_index=False)
     from_arrow = services.predict_batch(tiny_classifier, batch, probabilities=True)

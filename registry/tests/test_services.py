@@ -17,7 +17,7 @@ from registry.errors import (
     VersionNotFound,
 )
 from registry.models import ModelVersion
-from registry.testing import train_tiny
+from registry.tests.helpers import train_tiny
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 

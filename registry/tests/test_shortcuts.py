@@ -17,7 +17,7 @@ from registry.autogluon.shortcuts import compiled_boosters as compiled_module
 from registry.autogluon.shortcuts.boosters import booster_slots
 from registry.autogluon.shortcuts.fused_features import FusedFeatures
 from registry.cache import predictors
-from registry.testing import as_trained
+from registry.tests.helpers import as_trained
 from registry.training import TrainOptions, train_version
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])

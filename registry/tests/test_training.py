@@ -8,7 +8,7 @@ from mlframework.events.models import Event
 from registry import autogluon, store
 from registry.errors import TrainingRefused
 from registry.models import ModelVersion
-from registry.testing import train_tiny
+from registry.tests.helpers import train_tiny
 from registry.training import TrainOptions, plan, split, train_version
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])

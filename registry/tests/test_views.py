@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from registry import datasets, jobs, store
 from registry.models import Dataset, ModelAlias, ModelVersion, TrainingJob
-from registry.testing import train_tiny
+from registry.tests.helpers import train_tiny
 from registry.training import TrainOptions
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])

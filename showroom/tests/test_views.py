@@ -117,7 +117,7 @@ def test_a_case_query_of_millions_of_rows_lists_only_its_rows(
 def test_the_model_page_picks_a_version(
     analyst_client, tiny_classifier, penguins_frame
 ):
-    from registry.testing import train_tiny
+    from registry.tests.helpers import train_tiny
 
     second = train_tiny(penguins_frame, "species", "penguins", alias=None)
     url = reverse("showroom:model", args=["penguins"])

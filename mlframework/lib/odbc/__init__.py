@@ -20,6 +20,7 @@ import arrow_odbc
 import numpy as np
 import pyarrow as pa
 import pyodbc
+from arrow_odbc.writer import BatchWriter
 from django.conf import settings
 
 from mlframework.lib.odbc import dialects, readonly
@@ -471,8 +472,6 @@ class TransactionWriter:
             raise OdbcError(self.name, str(exc)) from None
 
     def start(self, table: str, schema: pa.Schema, chunk_size: int = 10_000) -> None:
-        from arrow_odbc.writer import BatchWriter
-
         try:
             self._writer = BatchWriter.from_connection(
                 connection_handle=self._connection.handle,

@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from dispatch.crontab import CrontabError
 from monitor import probes, schedules, services
 
 
@@ -57,8 +58,6 @@ class Command(BaseCommand):
             )
 
     def _cron(self, options):
-        from dispatch.crontab import CrontabError
-
         try:
             if options["remove_cron"]:
                 removed = services.remove_monitor_cron()

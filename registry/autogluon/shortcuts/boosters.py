@@ -36,7 +36,7 @@ class BoosterSlot:
 def booster_slots(predictor: Predictor) -> list[BoosterSlot]:
     """The LightGBM boosters the best model predicts with (after persist())."""
     from autogluon.core.models import BaggedEnsembleModel  # AutoGluon imports slowly
-    from autogluon.tabular.models import LGBModel
+    from autogluon.tabular.models import LGBModel  # (likewise)
 
     root = predictor.path.resolve()
     slots: list[BoosterSlot] = []

@@ -107,7 +107,8 @@ class CompiledBooster:
         if args or kwargs:  # raw scores, leaves, contributions, iterations
             return self._booster.predict(data, *args, num_threads=num_threads, **kwargs)
         if isinstance(data, pd.DataFrame):
-            from lightgbm.basic import _data_from_pandas  # LightGBM's own conversion
+            # LightGBM's own (private) conversion; LightGBM loads only when used.
+            from lightgbm.basic import _data_from_pandas
 
             data = _data_from_pandas(
                 data, "auto", "auto", self._booster.pandas_categorical

@@ -1,0 +1,195 @@
+"""The crontab adapter: this installation's tagged lines in the user's crontab.
+
+Every line the platform writes carries a comment ``<tag>:<mark>`` where the tag
+(config cron.tag) names this installation and the mark names the owner
+(``dispatch:<id>``, ``monitor``). Lines with any other comment are never
+touched. Read-modify-write cycles run under one lock so the web, the worker,
+cron jobs and other installs' tests never lose each other's lines. Lines carry
+only ids and paths, never secrets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shlex
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from crontab import CronItem, CronTab
+from django.conf import settings
+
+__all__ = [
+    "CronItem",
+    "CronTab",
+    "CrontabError",
+    "add",
+    "check_schedule",
+    "command",
+    "comment",
+    "create_log",
+    "edit",
+    "find",
+    "find_under",
+    "line",
+    "log_dir",
+    "project_dir",
+    "python",
+    "read",
+    "tag",
+]
+
+
+class CrontabError(Exception):
+    """The crontab could not be read or written, or a line cannot be made."""
+
+
+def tag() -> str:
+    return settings.CONFIG.cron.tag
+
+
+def comment(mark: str) -> str:
+    return f"{tag()}:{mark}"
+
+
+def project_dir() -> Path:
+    configured = settings.CONFIG.cron.project_dir
+    if configured == "auto":
+        return Path(settings.BASE_DIR).resolve()
+    return Path(configured)
+
+
+def python() -> str:
+    configured = settings.CONFIG.cron.python
+    if configured != "auto":
+        return configured
+    venv = project_dir() / ".venv" / "bin" / "python"
+    return str(venv if venv.exists() else Path(sys.executable))
+
+
+def _config_prefix() -> str:
+    # Only a non-default config file is named (tests, alternative installs):
+    # a path, never its contents.
+    config_file = Path(settings.CONFIG_FILE).resolve()
+    if config_file == project_dir() / "config.yaml":
+        return ""
+    return f"MLFRAMEWORK_CONFIG={shlex.quote(str(config_file))} "
+
+
+def log_dir() -> Path:
+    return settings.CONFIG.path(settings.CONFIG.cron.log_dir)
+
+
+def create_log(log: Path) -> None:
+    """Create a cron line's log file now, private under our umask: cron's shell
+    would create it with its own (022), and ``>>`` keeps a file's mode."""
+    with contextlib.suppress(OSError):  # then cron's shell reports it
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.touch(exist_ok=True)
+
+
+def command(script: str, *args: object, log: Path) -> str:
+    """``cd <project> && [MLFRAMEWORK_CONFIG=...] <python> <script> <args> >> log``."""
+    words = " ".join(shlex.quote(str(arg)) for arg in args)
+    return (
+        f"cd {shlex.quote(str(project_dir()))} && {_config_prefix()}"
+        f"{shlex.quote(python())} {script}{' ' + words if words else ''} "
+        f">> {shlex.quote(str(log))} 2>&1"
+    )
+
+
+def check_schedule(expression: str) -> None:
+    """CrontabError unless python-crontab takes the expression as it is.
+
+    croniter (the validator) accepts more than cron does: "L", "1#2", */8 in
+    the days of the week; the form asks here too so they are refused there.
+    """
+    try:
+        CronTab(tab="").new(command="true").setall(expression)
+    except (ValueError, KeyError) as exc:
+        raise CrontabError(f"cron refuses {expression!r}: {exc}") from None
+
+
+def _new(cron: CronTab, schedule: str, command: str, mark: str) -> CronItem:
+    job = cron.new(command=command, comment=comment(mark))
+    try:
+        job.setall(schedule)
+        valid = job.is_valid()
+    except (ValueError, KeyError):
+        valid = False
+    if not valid:
+        cron.remove(job)
+        raise CrontabError(f"cron refused {schedule!r}")
+    return job
+
+
+def line(schedule: str, command: str, mark: str) -> str:
+    """The exact line :func:`add` writes, as python-crontab renders it (it
+    writes some schedules short: ``0 * * * *`` becomes ``@hourly``), so it
+    compares equal to what is installed."""
+    return _new(CronTab(tab=""), schedule, command, mark).render()
+
+
+def add(cron: CronTab, schedule: str, command: str, mark: str) -> CronItem:
+    """Add a tagged line to ``cron`` (inside :func:`edit`); CrontabError when
+    cron would refuse the schedule."""
+    return _new(cron, schedule, command, mark)
+
+
+def find(cron: CronTab, mark: str) -> list[CronItem]:
+    """This installation's lines marked exactly ``mark``."""
+    return list(cron.find_comment(comment(mark)))
+
+
+def find_under(cron: CronTab, prefix: str) -> dict[str, list[CronItem]]:
+    """This installation's lines marked ``<prefix>:<key>``, by key."""
+    start = comment(f"{prefix}:")
+    found: dict[str, list[CronItem]] = {}
+    for job in cron:
+        text = job.comment or ""
+        if text.startswith(start) and len(text) > len(start):
+            found.setdefault(text[len(start) :], []).append(job)
+    return found
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    path = Path(tempfile.gettempdir()) / f"mlframework-crontab-{os.getuid()}.lock"
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read() -> CronTab:
+    try:
+        return CronTab(user=True)
+    except (OSError, ValueError) as exc:
+        raise CrontabError(f"the crontab cannot be read: {exc}") from None
+
+
+def read() -> CronTab:
+    """The user's crontab as it is now (a copy: changes are not written)."""
+    with _locked():
+        return _read()
+
+
+@contextlib.contextmanager
+def edit() -> Iterator[CronTab]:
+    """Lock, read, let the caller change the crontab, write it back when it
+    changed. Nothing is written when the block raises."""
+    with _locked():
+        cron = _read()
+        before = cron.render()
+        yield cron
+        if cron.render() == before:
+            return
+        try:
+            cron.write()
+        except (OSError, ValueError) as exc:
+            raise CrontabError(f"the crontab cannot be written: {exc}") from None
