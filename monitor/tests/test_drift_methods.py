@@ -49,7 +49,9 @@ def small_frames(shift: float, seed: int = 1):
                 "k": rng.choice([1, 2, 3, 4], rows, p=[0.4, 0.3, 0.2, 0.1]),
                 "b": rng.choice([0, 1], rows, p=[0.7 - shift / 4, 0.3 + shift / 4]),
                 "c": rng.choice(list("abcd"), rows, p=[0.4, 0.3, 0.2, 0.1]),
-                "s": rng.choice(["yes", "no"], rows, p=[0.6 - shift / 4, 0.4 + shift / 4]),
+                "s": rng.choice(
+                    ["yes", "no"], rows, p=[0.6 - shift / 4, 0.4 + shift / 4]
+                ),
             }
         )
 
