@@ -276,7 +276,10 @@ class _Unchecked(_Column):
         self.rows += len(column)
 
     def result(self, settings: DriftSettings) -> FeatureDrift:
-        return _with(self._base(), state=self.reference.state or "not checked")
+        reference = self.reference
+        if reference.kind == ref_.UNCHECKED:
+            return _with(self._base(), state=reference.state or "not checked")
+        return _with(self._base(), state=f"reference: {reference.state}")
 
 
 def _column(reference: FeatureReference, *, seed: int, position: int) -> _Column:
