@@ -5,10 +5,11 @@ the held-out predictions and kept on the lineage (Lineage.drift_reference).
 It lives in the registry because it is a training artefact (the registry owns
 the training rows and the split); monitor.drift reads it and never the rows.
 
-Per numeric feature: fine quantile bins with counts, a bounded sample (KS,
-Wasserstein), and the exact value counts when there are few distinct values
-(Evidently's rules switch method at 5); per categorical feature: the top
-categories' counts with the long tail grouped; missing counts everywhere.
+Per numeric feature: fine quantile bins with counts, its values or, when
+there are more than 5,000, 5,000 evenly spaced quantiles (KS, Wasserstein),
+and each value's count when there are few (Evidently's rules switch method
+at 5); per categorical feature: the top categories' counts with the long tail
+grouped; missing counts everywhere.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class FeatureReference:
     counts: tuple[int, ...] = ()
     mean: float | None = None
     std: float | None = None  # population std (ddof=0), Evidently's norm
-    sample: tuple[float, ...] = ()
+    sample: tuple[float, ...] = ()  # every value, or SAMPLE_SIZE quantiles
     # Numeric with few distinct values, and categorical: (value, count),
     # most frequent first; categorical values as text.
     frequencies: tuple[tuple[Any, int], ...] = ()
@@ -113,7 +114,7 @@ class Reference:
     rows: int = 0
     features: tuple[FeatureReference, ...] = ()
     prediction: FeatureReference | None = None
-    seed: int = 0
+    seed: int = 0  # of the current samples' random keys (monitor.drift)
     state: str = ""
     extra: dict = field(default_factory=dict)  # keys a newer platform wrote
 
@@ -164,13 +165,6 @@ def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges[1:-1], values, side="right")
 
 
-def sample_keys(seed: int, position: int, count: int) -> np.ndarray:
-    """Random keys for a bottom-k sample. The stream is the same whatever the
-    chunking (one double per value), so a sample taken chunk by chunk equals
-    the one taken of the whole column."""
-    return np.random.default_rng([seed, position]).random(count)
-
-
 def numbers(column: pd.Series) -> tuple[np.ndarray, int]:
     """The finite values of a numeric column as float64, and how many were
     missing, not finite or not numbers at all."""
@@ -199,17 +193,19 @@ def plain(value: Any) -> Any:
     return value
 
 
-def numeric_reference(
-    name: str, column: pd.Series, *, seed: int, position: int
-) -> FeatureReference:
+def numeric_reference(name: str, column: pd.Series) -> FeatureReference:
     values, missing = numbers(column)
     base = FeatureReference(name, NUMERIC, rows=len(column), missing=missing)
     if not len(values):
         return replace(base, state="all missing" if len(column) else "no rows")
     edges = np.unique(np.quantile(values, np.linspace(0, 1, QUANTILES + 1)))
     counts = np.bincount(bin_index(edges, values), minlength=max(1, len(edges) - 1))
-    keys = sample_keys(seed, position, len(values))
-    keep = np.sort(np.argsort(keys, kind="stable")[:SAMPLE_SIZE])
+    if len(values) <= SAMPLE_SIZE:
+        sample = values
+    else:
+        # Evenly spaced quantiles rather than a random sample: Wasserstein on
+        # them is within 1e-4 of the whole data's, a random 5,000 within ~1e-2.
+        sample = np.quantile(values, (np.arange(SAMPLE_SIZE) + 0.5) / SAMPLE_SIZE)
     distinct, tally = np.unique(values, return_counts=True)
     frequencies = ()
     if len(distinct) <= EXACT_VALUES:
@@ -221,7 +217,7 @@ def numeric_reference(
         counts=tuple(int(c) for c in counts),
         mean=float(values.mean()),
         std=float(np.std(values)),
-        sample=tuple(float(v) for v in values[keep]),
+        sample=tuple(float(v) for v in sample),
         frequencies=frequencies,
     )
 
@@ -245,11 +241,9 @@ def categorical_reference(name: str, column: pd.Series) -> FeatureReference:
     )
 
 
-def column_reference(
-    name: str, kind: str, column: pd.Series, *, seed: int, position: int
-) -> FeatureReference:
+def column_reference(name: str, kind: str, column: pd.Series) -> FeatureReference:
     if kind == "numeric":
-        return numeric_reference(name, column, seed=seed, position=position)
+        return numeric_reference(name, column)
     if kind in ("categorical", "boolean"):
         return categorical_reference(name, column)
     return FeatureReference(
@@ -272,7 +266,7 @@ def build(
     """The reference of the training rows `features` (the model's columns)
     and of the model's predictions on the held-out rows."""
     found = []
-    for position, feature in enumerate(schema):
+    for feature in schema:
         if feature.name not in features.columns:
             found.append(
                 FeatureReference(
@@ -281,13 +275,7 @@ def build(
             )
             continue
         found.append(
-            column_reference(
-                feature.name,
-                feature.kind,
-                features[feature.name],
-                seed=seed,
-                position=position,
-            )
+            column_reference(feature.name, feature.kind, features[feature.name])
         )
     prediction = None
     if predictions is not None:
@@ -295,8 +283,6 @@ def build(
             "prediction",
             prediction_kind(problem_type),
             pd.Series(np.asarray(predictions)),
-            seed=seed,
-            position=len(schema),
         )
     return Reference(
         rows=len(features), features=tuple(found), prediction=prediction, seed=seed

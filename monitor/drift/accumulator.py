@@ -18,7 +18,6 @@ from registry.drift_reference import NUMERIC, FeatureReference, Reference
 from registry.services import BatchPrediction
 
 UNSEEN_KEYS = 100  # unseen categories counted one by one; more are lumped
-CURRENT_STREAM = 1  # the current sample's random keys differ from the reference's
 PSI_BY_VALUE = 20  # Evidently bins PSI by value when the reference has <= 20
 
 
@@ -68,11 +67,12 @@ class _Numeric(_Column):
         super().__init__(reference)
         self.edges = np.asarray(reference.edges, dtype="float64")
         self.bins = np.zeros(max(1, len(reference.counts)), dtype="int64")
-        self.below = self.above = 0
+        self.below = self.above = self.present = 0
+        self.below_distance = self.above_distance = 0.0
         self.wrong_type, self.wrong_example = 0, None
         # Exact counts only while few values are seen (Evidently's rules).
         self.values: dict[float, int] | None = {} if reference.exact else None
-        self.rng = np.random.default_rng([seed, position, CURRENT_STREAM])
+        self.rng = np.random.default_rng([seed, position])
         self.keys = np.empty(0)
         self.sample = np.empty(0)
 
@@ -93,8 +93,12 @@ class _Numeric(_Column):
         self.bins += np.bincount(
             ref_.bin_index(self.edges, values), minlength=len(self.bins)
         )
-        self.below += int((values < self.edges[0]).sum())
-        self.above += int((values > self.edges[-1]).sum())
+        low, high = values[values < self.edges[0]], values[values > self.edges[-1]]
+        self.below += len(low)
+        self.above += len(high)
+        self.below_distance += float((self.edges[0] - low).sum())
+        self.above_distance += float((high - self.edges[-1]).sum())
+        self.present += len(values)
         if self.values is not None:
             distinct, counts = np.unique(values, return_counts=True)
             for value, count in zip(distinct.tolist(), counts.tolist(), strict=True):
@@ -160,6 +164,15 @@ class _Numeric(_Column):
             expected, observed = np.asarray(reference.counts), self.bins
         if method == methods.KS:
             outcome = methods.ks(np.asarray(reference.sample), self.sample, threshold)
+        elif method == methods.WASSERSTEIN and self.present > ref_.SAMPLE_SIZE:
+            outcome = methods.wasserstein_binned(
+                self.edges,
+                np.asarray(reference.counts),
+                self.bins,
+                (self.below, self.above, self.below_distance, self.above_distance),
+                threshold,
+                std=reference.std or 0.0,
+            )
         elif method == methods.WASSERSTEIN:
             outcome = methods.wasserstein(
                 np.asarray(reference.sample),

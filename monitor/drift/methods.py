@@ -59,6 +59,40 @@ def wasserstein(
     return Outcome(value, value >= threshold)
 
 
+def wasserstein_binned(
+    edges: np.ndarray,
+    reference: np.ndarray,
+    current: np.ndarray,
+    beyond: tuple[int, int, float, float],
+    threshold: float,
+    *,
+    std: float,
+) -> Outcome:
+    """Normalised Wasserstein of a current set too large for its sample, from
+    exact counts in the reference's quantile bins: the area between the two
+    distribution functions, linear within a bin, exact beyond the reference's
+    range. `beyond`: values below and above the range, and their summed
+    distances to it. Within 0.01 of the whole data's on 200,000 rows (test)."""
+    below, above, below_distance, above_distance = beyond
+    rows = current.sum()
+    inside = current.astype("float64")
+    inside[0] -= below
+    inside[-1] -= above
+    f_reference = np.concatenate([[0.0], np.cumsum(reference)]) / reference.sum()
+    f_current = (below + np.concatenate([[0.0], np.cumsum(inside)])) / rows
+    gap = (f_reference - f_current)[: len(edges)]
+    a, b = gap[:-1], gap[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        area = np.where(
+            a * b >= 0,
+            (np.abs(a) + np.abs(b)) / 2,
+            (a * a + b * b) / (2 * (np.abs(a) + np.abs(b))),  # the sign changes
+        )
+    value = float(np.nansum(area * np.diff(edges)))
+    value = (value + (below_distance + above_distance) / rows) / max(std, 0.001)
+    return Outcome(value, value >= threshold)
+
+
 def chisquare(reference: np.ndarray, current: np.ndarray, threshold: float) -> Outcome:
     reference, current = _floats(reference, current)
     expected = reference * (current.sum() / reference.sum())

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from monitor.drift.accumulator import DriftAccumulator
 from monitor.drift.report import (
@@ -90,20 +91,52 @@ def test_a_shifted_current_set_drifts():
     assert report.get("amount").psi > 0.1
 
 
+def same_report(one: dict, other: dict) -> None:
+    """Equal, but for the last bits of sums over chunks (Wasserstein's
+    distances beyond the range): counts, samples and flags exactly."""
+    scores = [(f["name"], f.pop("score")) for f in one["features"]]
+    others = [(f["name"], f.pop("score")) for f in other["features"]]
+    assert one == other
+    assert [name for name, _ in scores] == [name for name, _ in others]
+    for (name, score), (_, expected) in zip(scores, others, strict=True):
+        assert score == pytest.approx(expected, rel=1e-12, abs=1e-15), name
+
+
 def test_chunks_give_exactly_what_the_whole_data_gives():
     # 12,000 current rows: more than the sample holds, so this also checks
     # that the bottom-k sample does not depend on the chunking.
     rows = training_rows(rows=8000)
     current = shifted(training_rows(rows=12000, seed=7))
     reference = reference_of(rows)
-    whole = accumulate(reference, current, len(current)).report().to_json()
-    for chunk in (1, 997, 5000):
-        if chunk == 1:
-            part = current.head(300)
-            one = accumulate(reference, part, 1).report().to_json()
-            assert one == accumulate(reference, part, len(part)).report().to_json()
-            continue
-        assert accumulate(reference, current, chunk).report().to_json() == whole
+    whole = accumulate(reference, current, len(current))
+    for chunk in (997, 5000):
+        chunked = accumulate(reference, current, chunk)
+        for mine, theirs in zip(chunked.columns, whole.columns, strict=True):
+            if hasattr(mine, "sample"):
+                assert sorted(mine.sample) == sorted(theirs.sample)
+                assert (mine.bins == theirs.bins).all()
+        same_report(chunked.report().to_json(), whole.report().to_json())
+    part = current.head(300)
+    same_report(
+        accumulate(reference, part, 1).report().to_json(),
+        accumulate(reference, part, len(part)).report().to_json(),
+    )
+
+
+def test_wasserstein_stays_close_to_the_whole_datas_beyond_the_sample():
+    rng = np.random.default_rng(11)
+    rows = pd.DataFrame({"x": rng.gamma(2.0, 1.0, 20000)})
+    reference = reference_of(rows)
+    for size, shift, tolerance in ((3000, 0.2, 1e-3), (200_000, 0.2, 1e-2)):
+        current = pd.DataFrame({"x": rng.gamma(2.0 + shift, 1.0, size)})
+        found = accumulate(reference, current, 50_000).report().get("x")
+        exact = stats.wasserstein_distance(rows["x"], current["x"]) / np.std(rows["x"])
+        assert found.method == "wasserstein"
+        assert found.score == pytest.approx(exact, abs=tolerance)
+    # The training rows again, ten times: no distance at all.
+    again = pd.concat([rows] * 10, ignore_index=True)
+    found = accumulate(reference, again, 50_000).report().get("x")
+    assert found.score == pytest.approx(0.0, abs=1e-12) and not found.drifted
 
 
 def test_memory_stays_bounded_whatever_the_rows():
