@@ -72,6 +72,11 @@ class _Numeric(_Column):
         self.wrong_type, self.wrong_example = 0, None
         # Exact counts only while few values are seen (Evidently's rules).
         self.values: dict[float, int] | None = {} if reference.exact else None
+        # KS: the current counted against the reference's own values.
+        self.points, self.weights = np.unique(
+            np.asarray(reference.sample, dtype="float64"), return_counts=True
+        )
+        self.cells = np.zeros(2 * len(self.points) + 1, dtype="int64")
         self.rng = np.random.default_rng([seed, position])
         self.keys = np.empty(0)
         self.sample = np.empty(0)
@@ -93,12 +98,17 @@ class _Numeric(_Column):
         self.bins += np.bincount(
             ref_.bin_index(self.edges, values), minlength=len(self.bins)
         )
-        low, high = values[values < self.edges[0]], values[values > self.edges[-1]]
-        self.below += len(low)
-        self.above += len(high)
-        self.below_distance += float((self.edges[0] - low).sum())
-        self.above_distance += float((high - self.edges[-1]).sum())
+        self.below += int((values < self.edges[0]).sum())
+        self.above += int((values > self.edges[-1]).sum())
         self.present += len(values)
+        if len(self.points):
+            self.cells += np.bincount(
+                methods.cell_index(self.points, values), minlength=len(self.cells)
+            )
+            low = values[values < self.points[0]]
+            high = values[values > self.points[-1]]
+            self.below_distance += float((self.points[0] - low).sum())
+            self.above_distance += float((high - self.points[-1]).sum())
         if self.values is not None:
             distinct, counts = np.unique(values, return_counts=True)
             for value, count in zip(distinct.tolist(), counts.tolist(), strict=True):
@@ -163,13 +173,13 @@ class _Numeric(_Column):
         else:
             expected, observed = np.asarray(reference.counts), self.bins
         if method == methods.KS:
-            outcome = methods.ks(np.asarray(reference.sample), self.sample, threshold)
+            outcome = methods.ks_cells(self.points, self.weights, self.cells, threshold)
         elif method == methods.WASSERSTEIN and self.present > ref_.SAMPLE_SIZE:
-            outcome = methods.wasserstein_binned(
-                self.edges,
-                np.asarray(reference.counts),
-                self.bins,
-                (self.below, self.above, self.below_distance, self.above_distance),
+            outcome = methods.wasserstein_cells(
+                self.points,
+                self.weights,
+                self.cells,
+                (self.below_distance, self.above_distance),
                 threshold,
                 std=reference.std or 0.0,
             )

@@ -127,16 +127,17 @@ def test_wasserstein_stays_close_to_the_whole_datas_beyond_the_sample():
     rng = np.random.default_rng(11)
     rows = pd.DataFrame({"x": rng.gamma(2.0, 1.0, 20000)})
     reference = reference_of(rows)
-    for size, shift, tolerance in ((3000, 0.2, 1e-3), (200_000, 0.2, 1e-2)):
+    for size, shift, tolerance in ((3000, 0.2, 1e-3), (200_000, 0.2, 2e-3)):
         current = pd.DataFrame({"x": rng.gamma(2.0 + shift, 1.0, size)})
         found = accumulate(reference, current, 50_000).report().get("x")
         exact = stats.wasserstein_distance(rows["x"], current["x"]) / np.std(rows["x"])
         assert found.method == "wasserstein"
         assert found.score == pytest.approx(exact, abs=tolerance)
-    # The training rows again, ten times: no distance at all.
+    # The training rows again, ten times: only the reference's sketch (5,000
+    # quantiles of 20,000 values) stands between them.
     again = pd.concat([rows] * 10, ignore_index=True)
     found = accumulate(reference, again, 50_000).report().get("x")
-    assert found.score == pytest.approx(0.0, abs=1e-12) and not found.drifted
+    assert found.score < 1e-3 and not found.drifted
 
 
 def test_memory_stays_bounded_whatever_the_rows():
