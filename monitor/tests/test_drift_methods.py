@@ -237,3 +237,18 @@ def test_the_dataset_drift_equals_evidentlys_preset():
     assert report.dataset_drift == (count["value"]["share"] >= 0.5)
     for feature in report.features:
         assert feature.score == pytest.approx(values[feature.name], **TOLERANCE)
+
+
+@pytest.mark.parametrize("rows", [400, 8000, 30000])
+def test_ks_equals_scipy_on_the_whole_current_set_whatever_its_size(rows):
+    # Beyond the 5,000-value sample and beyond scipy's exact limit (10,000),
+    # the counts at the reference's values still give scipy's statistic.
+    rng = np.random.default_rng(rows)
+    reference_rows = pd.DataFrame({"x": rng.normal(0, 1, 900).round(2)})
+    current_rows = pd.DataFrame({"x": rng.normal(0.05, 1.1, rows).round(3)})
+    feature = report_of(reference_of(reference_rows), current_rows, chunk=3333)
+    feature = feature.get("x")
+    result = stats.ks_2samp(reference_rows["x"], current_rows["x"])
+    assert feature.method == "ks"
+    assert feature.statistic == pytest.approx(result.statistic, **TOLERANCE)
+    assert feature.score == pytest.approx(result.pvalue, **TOLERANCE)
