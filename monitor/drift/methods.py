@@ -55,7 +55,7 @@ def ks_cells(
     """Two-sample KS of the reference (distinct values `points`, each
     `weights` times) against a current set known by its `cells` counts:
     cell 2i holds the values strictly between points i-1 and i, cell 2i+1
-    the values equal to point i (cell_index). The statistic only looks at the
+    the values equal to point i. The statistic only looks at the
     two distribution functions at these points, so it is scipy's exactly; up
     to 10,000 current values scipy computes it on values with these counts,
     beyond that its own asymptotic p-value (scipy's method="auto")."""
@@ -74,15 +74,6 @@ def ks_cells(
     m, n = sorted([float(n1), float(n2)], reverse=True)
     p_value = float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
     return Outcome(p_value, p_value <= threshold, statistic)
-
-
-def cell_index(points: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The KS cell of each value (see ks_cells); `points` sorted, distinct."""
-    left = np.searchsorted(points, values, side="left")
-    inside = left < len(points)
-    equal = np.zeros(len(values), dtype=bool)
-    equal[inside] = points[left[inside]] == values[inside]
-    return 2 * left + equal
 
 
 def _stand_ins(points: np.ndarray) -> np.ndarray:

@@ -205,7 +205,8 @@ def test_thresholds_compare_as_evidently_does():
     # KS drifts at p <= threshold; chi-squared and Z at p < threshold;
     # distances at >= threshold.
     points, ones = np.arange(10.0), np.ones(10, dtype=int)
-    cells = np.bincount(methods.cell_index(points, points), minlength=21)
+    cells = np.zeros(21, dtype=int)
+    cells[1::2] = 1  # the same ten values
     assert methods.ks_cells(points, ones, cells, 1.0).drifted
     same = np.array([50, 50])
     assert not methods.chisquare(same, same, 1.0).drifted
