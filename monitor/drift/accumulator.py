@@ -217,7 +217,7 @@ class _Categorical(_Column):
         super().__init__(reference)
         self.names = pd.Index([value for value, _ in reference.frequencies])
         self.counts = np.zeros(len(self.names), dtype="int64")
-        self.tail_names = set(reference.tail)
+        self.tail_names = list(reference.tail)
         self.tail = 0
         self.unseen: dict[str, int] = {}
         self.unseen_other = 0
@@ -232,13 +232,20 @@ class _Categorical(_Column):
         where = self.names.get_indexer(counted.index)
         known = where >= 0
         np.add.at(self.counts, where[known], counted.to_numpy()[known])
-        for value, count in counted[~known].items():
-            if value in self.tail_names:
-                self.tail += int(count)
-            elif value in self.unseen or len(self.unseen) < UNSEEN_KEYS:
-                self.unseen[value] = self.unseen.get(value, 0) + int(count)
-            else:
-                self.unseen_other += int(count)
+        rest = counted[~known]
+        in_tail = rest.index.isin(self.tail_names)
+        self.tail += int(rest[in_tail].sum())
+        rest = rest[~in_tail]
+        # The first UNSEEN_KEYS unseen values, in order of appearance, one by
+        # one; the rest lumped (a column of IDs stays bounded and fast).
+        again = rest.index.isin(list(self.unseen))
+        for value, count in rest[again].items():
+            self.unseen[value] += int(count)
+        fresh = rest[~again]
+        room = UNSEEN_KEYS - len(self.unseen)
+        for value, count in fresh.iloc[:room].items():
+            self.unseen[value] = int(count)
+        self.unseen_other += int(fresh.iloc[room:].sum())
 
     def _keys(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Aligned counts: the reference's top categories, its grouped tail,

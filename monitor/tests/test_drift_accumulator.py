@@ -123,6 +123,18 @@ def test_chunks_give_exactly_what_the_whole_data_gives():
     )
 
 
+def test_unseen_categories_are_counted_the_same_in_chunks():
+    rng = np.random.default_rng(9)
+    current = training_rows(rows=3000, seed=9)
+    current["region"] = [f"city{i}" for i in rng.integers(0, 400, len(current))]
+    reference = reference_of(training_rows())
+    whole = accumulate(reference, current, len(current))
+    chunked = accumulate(reference, current, 7)
+    assert chunked.columns[2].unseen == whole.columns[2].unseen
+    assert chunked.columns[2].unseen_other == whole.columns[2].unseen_other > 0
+    same_report(chunked.report().to_json(), whole.report().to_json())
+
+
 def test_wasserstein_stays_close_to_the_whole_datas_beyond_the_sample():
     rng = np.random.default_rng(11)
     rows = pd.DataFrame({"x": rng.gamma(2.0, 1.0, 20000)})
