@@ -19,6 +19,7 @@ setup: system $(VENV)/.runtime
 	$(PY) manage.py demo load
 	$(PY) manage.py demo_model
 	$(PY) manage.py compile_models --missing
+	$(PY) manage.py drift_reference --missing
 	$(PY) manage.py demo_cases
 	$(PY) manage.py demo_dispatch
 	$(PY) manage.py monitor --install-cron

@@ -26,7 +26,16 @@ from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
 from mlframework.events.log import log_event
-from registry import acceleration, autogluon, datasets, profiling, store
+from registry import (
+    acceleration,
+    autogluon,
+    datasets,
+    drift_reference,
+    profiling,
+    services,
+    store,
+)
+from registry.contracts import FeatureSchema
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
 from registry.models import ModelAlias, ModelVersion, RegisteredModel, slug_validator
 
@@ -243,8 +252,9 @@ def split(
 
 def _scores(
     predictor: autogluon.Predictor, test: pd.DataFrame, label: str
-) -> tuple[dict, dict]:
-    """The best model's held-out scores and the data behind the evaluation chart."""
+) -> tuple[dict, dict, pd.Series]:
+    """The best model's held-out scores, the data behind the evaluation chart,
+    and the predictions (for the drift reference)."""
     truth = test[label]
     features = test.drop(columns=[label])
     predicted, proba = predictor.predict_both(features)
@@ -296,7 +306,7 @@ def _scores(
             "matrix": matrix.tolist(),
         }
     scores[predictor.eval_metric] = predictor.eval_score(truth, predicted, proba)
-    return scores, evaluation
+    return scores, evaluation, predicted
 
 
 def _latency(predictor: autogluon.Predictor, features: pd.DataFrame) -> dict:
@@ -401,7 +411,7 @@ def train_version(
         # Not persisted: one scoring pass loads only the best model's own
         # models, where persist() also sizes every model (~0.5 s on 20k rows).
         stage("scoring on the held-out rows", models)
-        scores, evaluation = _scores(predictor, test, label)
+        scores, evaluation, predicted = _scores(predictor, test, label)
         leaderboard = predictor.leaderboard()  # validation scores for now
         features = profiling.feature_schema(train.drop(columns=[label]))
         size = store.size_bytes(predictor_dir)
@@ -433,6 +443,13 @@ def train_version(
             "size_bytes": size,
             "warnings": the_plan.warnings,
             "reference": profiling.reference_statistics(train),
+            "drift_reference": drift_reference.build(
+                train,
+                predicted,
+                schema=FeatureSchema.from_json(features),
+                problem_type=the_plan.problem_type,
+                seed=options.seed,
+            ).to_json(),
             "trained_by": getattr(user, "username", None),
             "trained_at": timezone.now().isoformat(),
             "custom_hyperparameters": hyperparameters is not None,
@@ -490,6 +507,11 @@ def _model_rows(frame: pd.DataFrame, features: list[str], label: str) -> pd.Data
 
 def holdout_rows(version: ModelVersion) -> pd.DataFrame:
     """Rebuild a version's held-out rows from its stored dataset (same split)."""
+    return stored_split(version)[1]
+
+
+def stored_split(version: ModelVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rebuild a version's training and held-out rows from its stored dataset."""
     if version.dataset is None:
         raise TrainingRefused(
             f"The held-out rows of {version} cannot be rebuilt: it was not "
@@ -503,14 +525,39 @@ def holdout_rows(version: ModelVersion) -> pd.DataFrame:
             f"The dataset of {version} no longer has the column(s) "
             f"{', '.join(missing)}; its held-out rows cannot be rebuilt."
         )
-    _, test = split(
+    return split(
         _model_rows(frame, version.feature_names(), label),
         label,
         version.problem_type,
         seed=lineage.seed,
         holdout=lineage.holdout_fraction or settings.CONFIG.training.holdout_fraction,
     )
-    return test
+
+
+def rebuild_drift_reference(version: ModelVersion) -> drift_reference.Reference:
+    """The drift reference of a version trained before references were saved,
+    from its stored dataset and split, saved on its lineage. One that cannot
+    be rebuilt is saved as such ("no reference: <why>"), not raised."""
+    try:
+        train, test = stored_split(version)
+        predicted = services.predict_batch(
+            version, test.drop(columns=[version.label])
+        ).labels
+        reference = drift_reference.build(
+            train,
+            predicted,
+            schema=version.features,
+            problem_type=version.problem_type,
+            seed=version.lineage.seed,
+        )
+    except RegistryError as exc:
+        reference = drift_reference.Reference.unavailable(str(exc))
+    with transaction.atomic():
+        fresh = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        fresh.lineage = fresh.lineage.replace(drift_reference=reference.to_json())
+        fresh.save(update_fields=["lineage"])
+    version.lineage = fresh.lineage
+    return reference
 
 
 def analyse(version: ModelVersion, *, test: pd.DataFrame | None = None) -> ModelVersion:
