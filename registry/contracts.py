@@ -163,8 +163,6 @@ class Lineage:
     size_bytes: int | None = None
     warnings: tuple[str, ...] = ()
     reference: dict = field(default_factory=dict)  # reference statistics
-    # registry.drift_reference.Reference.to_json(): what drift checks compare to.
-    drift_reference: dict = field(default_factory=dict)
     trained_by: str | None = None
     trained_at: str | None = None
     custom_hyperparameters: bool = False

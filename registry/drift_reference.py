@@ -1,6 +1,6 @@
 """The drift reference of a version: what the monitor's drift checks compare a
 run's inputs and predictions against, built once from the training rows and
-the held-out predictions and kept on the lineage (Lineage.drift_reference).
+the held-out predictions and kept in its own row (models.DriftReference).
 
 It lives in the registry because it is a training artefact (the registry owns
 the training rows and the split); monitor.drift reads it and never the rows.
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from registry.contracts import FeatureSchema
+from registry.models import DriftReference, ModelVersion
 
 FORMAT = 1
 QUANTILES = 100  # fine bins: at most 100, fewer when quantiles coincide
@@ -299,3 +300,20 @@ def build(
     return Reference(
         rows=len(features), features=tuple(found), prediction=prediction, seed=seed
     )
+
+
+def save(version: ModelVersion, reference: Reference) -> None:
+    """Keep the version's reference (replacing an older one)."""
+    DriftReference.objects.update_or_create(
+        version=version, defaults={"data": reference.to_json()}
+    )
+
+
+def for_version(version: ModelVersion) -> Reference:
+    """The version's saved reference; unavailable, saying why, when none is."""
+    row = DriftReference.objects.filter(version=version).only("data").first()
+    if row is None:
+        return Reference.unavailable(
+            "not built yet (manage.py drift_reference --missing builds it)"
+        )
+    return Reference.from_json(row.data)

@@ -219,6 +219,21 @@ class ModelVersion(models.Model):
         return sorted(alias.name for alias in self.aliases.all())
 
 
+class DriftReference(models.Model):
+    """A version's drift reference (registry.drift_reference.Reference as
+    JSON): tens of kilobytes per feature, so in its own row, read only by
+    drift checks, not with every version."""
+
+    version = models.OneToOneField(
+        ModelVersion, on_delete=models.CASCADE, related_name="drift_reference"
+    )
+    data = models.JSONField(default=dict)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"drift reference of {self.version}"
+
+
 class ModelAlias(models.Model):
     """A movable name for one version of a model, e.g. production -> v3."""
 

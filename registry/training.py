@@ -415,6 +415,13 @@ def train_version(
         leaderboard = predictor.leaderboard()  # validation scores for now
         features = profiling.feature_schema(train.drop(columns=[label]))
         size = store.size_bytes(predictor_dir)
+        reference = drift_reference.build(
+            train,
+            predicted,
+            schema=FeatureSchema.from_json(features),
+            problem_type=the_plan.problem_type,
+            seed=options.seed,
+        )
         lineage = {
             "dataset": {
                 "sha256": getattr(dataset, "sha256", None),
@@ -443,13 +450,6 @@ def train_version(
             "size_bytes": size,
             "warnings": the_plan.warnings,
             "reference": profiling.reference_statistics(train),
-            "drift_reference": drift_reference.build(
-                train,
-                predicted,
-                schema=FeatureSchema.from_json(features),
-                problem_type=the_plan.problem_type,
-                seed=options.seed,
-            ).to_json(),
             "trained_by": getattr(user, "username", None),
             "trained_at": timezone.now().isoformat(),
             "custom_hyperparameters": hyperparameters is not None,
@@ -482,6 +482,7 @@ def train_version(
     timings["saving the version"] = round(time.monotonic() - clock["at"], 3)
     ModelVersion.objects.filter(pk=version.pk).update(lineage=lineage)
     version.lineage = lineage
+    drift_reference.save(version, reference)
     log_event(
         SOURCE,
         "version.created",
@@ -536,7 +537,7 @@ def stored_split(version: ModelVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def rebuild_drift_reference(version: ModelVersion) -> drift_reference.Reference:
     """The drift reference of a version trained before references were saved,
-    from its stored dataset and split, saved on its lineage. One that cannot
+    from its stored dataset and split, and saved. One that cannot
     be rebuilt is saved as such ("no reference: <why>"), not raised."""
     try:
         train, test = stored_split(version)
@@ -552,11 +553,7 @@ def rebuild_drift_reference(version: ModelVersion) -> drift_reference.Reference:
         )
     except RegistryError as exc:
         reference = drift_reference.Reference.unavailable(str(exc))
-    with transaction.atomic():
-        fresh = ModelVersion.objects.select_for_update().get(pk=version.pk)
-        fresh.lineage = fresh.lineage.replace(drift_reference=reference.to_json())
-        fresh.save(update_fields=["lineage"])
-    version.lineage = fresh.lineage
+    drift_reference.save(version, reference)
     return reference
 
 

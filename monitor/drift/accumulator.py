@@ -367,7 +367,7 @@ class DriftAccumulator:
         cls, version, *, settings: DriftSettings | None = None
     ) -> DriftAccumulator:
         return cls(
-            version.lineage.drift_reference,
+            ref_.for_version(version),
             settings=settings,
             importance=version.feature_importance or (),
         )

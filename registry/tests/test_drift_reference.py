@@ -8,10 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from monitor.drift.accumulator import DriftAccumulator
-from registry import datasets, services
-from registry.contracts import Lineage
+from registry import datasets, drift_reference, services
 from registry.drift_reference import Reference
-from registry.models import ModelVersion
+from registry.models import DriftReference, ModelVersion
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
@@ -32,15 +31,15 @@ def run(*args) -> str:
 
 def forget_reference(version: ModelVersion, dataset=None) -> ModelVersion:
     """As a version trained before references were saved."""
-    version.lineage = version.lineage.replace(drift_reference={})
+    DriftReference.objects.filter(version=version).delete()
     version.dataset = dataset
-    version.save(update_fields=["lineage", "dataset"])
+    version.save(update_fields=["dataset"])
     return version
 
 
 def test_training_saves_the_reference_of_the_training_rows(tiny_classifier):
     version = tiny_classifier
-    reference = Reference.from_json(version.lineage.drift_reference)
+    reference = drift_reference.for_version(version)
     assert reference.ok and reference.rows == version.lineage.train_rows
     assert [f.name for f in reference.features] == version.feature_names()
     island = reference.get("island")
@@ -61,7 +60,7 @@ def test_training_saves_the_reference_of_the_training_rows(tiny_classifier):
 
 
 def test_a_regressors_prediction_reference_is_a_distribution(tiny_regressor):
-    reference = Reference.from_json(tiny_regressor.lineage.drift_reference)
+    reference = drift_reference.for_version(tiny_regressor)
     prediction = reference.prediction
     assert prediction.kind == "numeric" and prediction.std > 0
     assert len(prediction.sample) == tiny_regressor.lineage.test_rows
@@ -70,11 +69,10 @@ def test_a_regressors_prediction_reference_is_a_distribution(tiny_regressor):
 def test_the_rebuilt_reference_equals_the_one_saved_at_training(
     tiny_classifier, penguins_dataset
 ):
-    saved = tiny_classifier.lineage.drift_reference
+    saved = drift_reference.for_version(tiny_classifier).to_json()
     version = forget_reference(tiny_classifier, penguins_dataset)
     assert "penguins v1: reference saved (7 features" in run("--missing")
-    version.refresh_from_db()
-    assert version.lineage.drift_reference == saved
+    assert drift_reference.for_version(version).to_json() == saved
     assert run("--missing").strip() == "every ready version has its drift reference"
     assert "1 of 1 reference(s) built" in run("--all")
 
@@ -87,7 +85,7 @@ def test_a_version_whose_dataset_is_gone_gets_a_clear_state(
     assert "penguins v1: no reference: The held-out rows of penguins v1 cannot" in out
     assert "0 of 1 reference(s) built" in out
     version.refresh_from_db()
-    reference = Reference.from_json(version.lineage.drift_reference)
+    reference = drift_reference.for_version(version)
     assert not reference.ok and reference.state.startswith("no reference: ")
     assert run("--missing").strip() == "every ready version has its drift reference"
     # The run's drift report says so instead of failing.
@@ -107,12 +105,17 @@ def test_the_command_refuses_what_it_cannot_do(tiny_classifier):
         run("nope@production")
 
 
-def test_the_lineage_keeps_the_reference_through_json():
-    lineage = Lineage(drift_reference={"rows": 3, "features": []})
-    assert (
-        Lineage.from_json(lineage.to_json()).drift_reference == lineage.drift_reference
-    )
-    assert Lineage.from_json({}).drift_reference == {}
+def test_the_reference_has_its_own_row_not_the_lineages(tiny_classifier):
+    # Tens of kilobytes per feature: never read with every version.
+    assert "drift_reference" not in tiny_classifier.lineage.to_json()
+    row = DriftReference.objects.get(version=tiny_classifier)
+    assert Reference.from_json(row.data).ok
+
+
+def test_a_version_without_a_saved_reference_says_how_to_build_it(tiny_classifier):
+    forget_reference(tiny_classifier, tiny_classifier.dataset)
+    reference = drift_reference.for_version(tiny_classifier)
+    assert not reference.ok and "manage.py drift_reference --missing" in reference.state
 
 
 def test_predict_batch_feeds_the_drift_hook(tiny_classifier, penguins_frame):

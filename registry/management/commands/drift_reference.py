@@ -27,9 +27,9 @@ class Command(BaseCommand):
         chosen = [self._version(ref) for ref in versions]
         if missing or all:
             ready = ModelVersion.objects.filter(status=ModelVersion.Status.READY)
-            for version in ready.select_related("model"):
-                if all or not version.lineage.drift_reference:
-                    chosen.append(version)
+            if not all:
+                ready = ready.filter(drift_reference__isnull=True)
+            chosen += list(ready.select_related("model"))
         saved = 0
         for version in chosen:
             reference = training.rebuild_drift_reference(version)
