@@ -16,7 +16,28 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def post_worker_init(worker) -> None:
+    # Imported here: this module is read by gunicorn's master, before Django.
+    from django.conf import settings
+
+    from mlframework.events import log
     from showroom.warm import warm
 
     count = warm()
     worker.log.info("showroom: %d model version(s) preloaded", count)
+    if settings.CONFIG.events.write_behind:
+        log.start_writer()
+
+
+def worker_exit(server, worker) -> None:
+    # Also flushed at exit (atexit); here too, as gunicorn calls it on every
+    # orderly exit of a worker, before the interpreter shuts down.
+    from mlframework.events import log
+
+    log.stop_writer(timeout=30)
+
+
+def worker_abort(worker) -> None:
+    # A worker past its timeout is killed next (SIGKILL): store what it holds.
+    from mlframework.events import log
+
+    log.stop_writer(timeout=5)

@@ -2,12 +2,19 @@
 
 Axes counts failed logins (the login page and the admin) per user and
 address. DRF's token authentication does not go through Django's
-``authenticate()``, so ``LockoutTokenAuthentication`` asks axes before each
+``authenticate()``, so ``LockoutTokenAuthentication`` asks axes before a
 token and reports each wrong one with Django's ``user_login_failed`` signal,
-as ``authenticate()`` does, under one pseudo user name per address.
+as ``authenticate()`` does, under one pseudo user name per address. It asks
+axes only when a token failure was recorded within the cool-off (a marker
+file every process touches): with none, no address can be locked out of
+tokens, and the valid token's request is spared the query.
 """
 
 from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
 
 from axes.handlers.proxy import AxesProxyHandler
 from axes.signals import user_locked_out
@@ -21,6 +28,8 @@ from rest_framework.authentication import TokenAuthentication, get_authorization
 
 from mlframework.events.log import log_event
 from mlframework.events.models import Level
+
+logger = logging.getLogger("mlframework.auth")
 
 SOURCE = "auth"
 # Not a valid Django user name (no "<" allowed), so it never meets a real one.
@@ -83,6 +92,41 @@ class LockedOut(exceptions.APIException):
         self.wait = settings.AXES_COOLOFF_TIME.total_seconds()  # Retry-After
 
 
+def failure_marker() -> Path:
+    return settings.CONFIG.path(settings.CONFIG.paths.locks) / "token-failures"
+
+
+# When this process last saw a token failure (monotonic), besides the marker.
+_last_failure: float | None = None
+
+
+def token_failed_lately() -> bool:
+    """Whether any process recorded a failure for TOKEN_USERNAME within the
+    cool-off: only then can an address be locked out of tokens."""
+    cooloff = settings.AXES_COOLOFF_TIME.total_seconds()
+    if _last_failure is not None and time.monotonic() - _last_failure < cooloff:
+        return True
+    try:
+        touched = failure_marker().stat().st_mtime
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: ask axes
+    return time.time() - touched < cooloff  # a future time counts as recent
+
+
+def _mark_failure() -> None:
+    global _last_failure
+    _last_failure = time.monotonic()
+    marker = failure_marker()
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        # Other processes may then spare a valid token the lockout check.
+        logger.exception("the token failure marker %s could not be written", marker)
+
+
 class LockoutTokenAuthentication(TokenAuthentication):
     """TokenAuthentication whose wrong tokens count, per address, with axes."""
 
@@ -92,7 +136,7 @@ class LockoutTokenAuthentication(TokenAuthentication):
             return None  # no token: another authentication's business
         raw = request._request  # the HttpRequest axes and the signal expect
         credentials = {"username": TOKEN_USERNAME}
-        if not AxesProxyHandler.is_allowed(raw, credentials):
+        if token_failed_lately() and not AxesProxyHandler.is_allowed(raw, credentials):
             # As axes' backend does for a login: refused, reported, not counted.
             raw.axes_locked_out = True
             user_login_failed.send(__name__, credentials=credentials, request=raw)
@@ -114,6 +158,8 @@ def _address(request) -> str:
 def _log_failure(sender, credentials, request=None, **kwargs) -> None:
     # Django has already masked the password; only the user name is kept.
     username = str((credentials or {}).get("username") or "")[:150]
+    if username == TOKEN_USERNAME:  # from a token, or typed in the login form
+        _mark_failure()
     address = _address(request) if request is not None else ""
     log_event(
         SOURCE,
