@@ -26,6 +26,7 @@ def post_worker_init(worker) -> None:
     worker.log.info("showroom: %d model version(s) preloaded", count)
     if settings.CONFIG.events.write_behind:
         log.start_writer()
+        worker.log.info("events: written by a writer thread")
 
 
 def worker_exit(server, worker) -> None:

@@ -49,13 +49,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "events"], transaction=True)
-def test_gunicorn_workers_preload_before_serving(
-    tiny_classifier, process_env, tmp_path
-):
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
+def start_gunicorn(port: int, env: dict, folder: Path):
+    """gunicorn with the Showroom's hooks, one worker, once it has preloaded."""
+    log = folder / "gunicorn.log"
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -70,14 +66,26 @@ def test_gunicorn_workers_preload_before_serving(
             str(log),
         ],
         cwd=ROOT,
-        env=process_env,
+        env=env,
     )
+    deadline = time.monotonic() + 60
+    while "preloaded" not in (log.read_text() if log.exists() else ""):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    time.sleep(0.5)  # the hook's last lines
+    return server, log
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_gunicorn_workers_preload_before_serving(
+    tiny_classifier, process_env, tmp_path
+):
+    port = _free_port()
+    server, log = start_gunicorn(port, process_env, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while "preloaded" not in (log.read_text() if log.exists() else ""):
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
         assert "showroom: 1 model version(s) preloaded" in log.read_text()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10):
             pass
