@@ -384,6 +384,7 @@ def start_server(
     hooks (no preloading), for the cold first request; predictor: the
     hand-written app (bench/handwritten.py) serving that folder instead."""
     env = {**os.environ, "MLFRAMEWORK_CONFIG": str(config)}
+    log.unlink(missing_ok=True)  # ready() reads it (a --reuse folder has one)
     if predictor is not None:
         app, hooks = ["bench.handwritten:app"], []
         env["MLF_BENCH_PREDICTOR"] = str(predictor)
