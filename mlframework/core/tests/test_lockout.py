@@ -14,6 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
 
 from conftest import PASSWORD
 from mlframework.config import ConfigError, load_config
@@ -185,6 +186,24 @@ def test_a_token_failure_older_than_the_cool_off_is_not_asked_about(
         lockout._last_failure = None
         # Past the cool-off axes would allow it too; it is not even asked.
         assert axes_queries(token.key) == (200, [])
+
+
+def test_a_token_finds_its_own_user_and_refuses_an_inactive_one(viewer, analyst):
+    token = Token.objects.create(user=analyst)
+    Token.objects.create(user=viewer)
+    user, found = lockout.LockoutTokenAuthentication().authenticate_credentials(
+        token.key
+    )
+    assert (user.pk, user.username, user.is_active) == (analyst.pk, "ana", True)
+    assert user.date_joined == analyst.date_joined  # a real, aware datetime
+    assert (found.key, found.user) == (token.key, user)
+    analyst.is_active = False
+    analyst.save()
+    response = api_get(token.key)
+    assert response.status_code == 401
+    assert response.json()["error"] == "User inactive or deleted."
+    with pytest.raises(AuthenticationFailed, match="Invalid token"):
+        lockout.LockoutTokenAuthentication().authenticate_credentials(lockout._ANY_KEY)
 
 
 def test_a_token_lockout_leaves_password_logins_alone(viewer):
