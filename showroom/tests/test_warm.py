@@ -1,5 +1,7 @@
 """Aliased versions are loaded before the first request (showroom.warm)."""
 
+import gc
+import logging
 import socket
 import subprocess
 import sys
@@ -9,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mlframework.events import log
 from registry.cache import predictors
+from showroom import gunicorn
 from showroom.warm import warm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,3 +112,22 @@ def test_the_example_row_fits_every_kind_of_feature(tiny_classifier):
     row = example_frame(tiny_classifier.features)
     predicted = services.predict(tiny_classifier, row, probabilities=True)
     assert predicted.loc[0, "prediction"] in tiny_classifier.classes
+
+
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_the_worker_hook_preloads_freezes_and_starts_the_event_writer(
+    tiny_classifier,
+):
+    class Worker:
+        log = logging.getLogger("test.worker")
+
+    predictors.clear()
+    try:
+        gunicorn.post_worker_init(Worker())
+        assert tiny_classifier in predictors
+        assert gc.get_freeze_count() > 0
+        assert log._writer.running()
+    finally:
+        gc.unfreeze()
+        gunicorn.worker_exit(None, Worker())
+    assert not log._writer.running()
