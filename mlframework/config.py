@@ -250,6 +250,7 @@ class InferenceConfig:
 class EventsConfig:
     page_size: int = 50
     spool_replay_batch: int = 500
+    write_behind: bool = True
 
     def validate(self, path: str) -> None:
         if not 1 <= self.page_size <= 500:

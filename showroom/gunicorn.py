@@ -5,6 +5,7 @@ Each worker loads the aliased versions (showroom.warm) after it has loaded
 the Django application and before it accepts its first connection.
 """
 
+import gc
 import os
 
 # A web request predicts a handful of rows: one thread does it fastest. With
@@ -16,8 +17,32 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def post_worker_init(worker) -> None:
-    # The master reads this file before Django is set up; the worker has it.
+    # Imported here: this module is read by gunicorn's master, before Django.
+    from django.conf import settings
+
+    from mlframework.events import log
     from showroom.warm import warm
 
     count = warm()
     worker.log.info("showroom: %d model version(s) preloaded", count)
+    # What is loaded by now (Django, the models) lives as long as the worker:
+    # the collector's full passes need not walk it again and again.
+    gc.freeze()
+    if settings.CONFIG.events.write_behind:
+        log.start_writer()
+        worker.log.info("events: written by a writer thread")
+
+
+def worker_exit(server, worker) -> None:
+    # Also flushed at exit (atexit); here too, as gunicorn calls it on every
+    # orderly exit of a worker, before the interpreter shuts down.
+    from mlframework.events import log
+
+    log.stop_writer(timeout=30)
+
+
+def worker_abort(worker) -> None:
+    # A worker past its timeout is killed next (SIGKILL): store what it holds.
+    from mlframework.events import log
+
+    log.stop_writer(timeout=5)

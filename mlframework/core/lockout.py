@@ -2,25 +2,38 @@
 
 Axes counts failed logins (the login page and the admin) per user and
 address. DRF's token authentication does not go through Django's
-``authenticate()``, so ``LockoutTokenAuthentication`` asks axes before each
+``authenticate()``, so ``LockoutTokenAuthentication`` asks axes before a
 token and reports each wrong one with Django's ``user_login_failed`` signal,
-as ``authenticate()`` does, under one pseudo user name per address.
+as ``authenticate()`` does, under one pseudo user name per address. It asks
+axes only when a token failure was recorded within the cool-off (a marker
+file every process touches): with none, no address can be locked out of
+tokens, and the valid token's request is spared the query.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from functools import cache
+from pathlib import Path
+
 from axes.handlers.proxy import AxesProxyHandler
 from axes.signals import user_locked_out
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
+from django.db import router
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions, status
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authtoken.models import Token
 
 from mlframework.events.log import log_event
 from mlframework.events.models import Level
+
+logger = logging.getLogger("mlframework.auth")
 
 SOURCE = "auth"
 # Not a valid Django user name (no "<" allowed), so it never meets a real one.
@@ -83,8 +96,79 @@ class LockedOut(exceptions.APIException):
         self.wait = settings.AXES_COOLOFF_TIME.total_seconds()  # Retry-After
 
 
+def failure_marker() -> Path:
+    return settings.CONFIG.path(settings.CONFIG.paths.locks) / "token-failures"
+
+
+# When this process last saw a token failure (monotonic), besides the marker.
+_last_failure: float | None = None
+
+
+def token_failed_lately() -> bool:
+    """Whether any process recorded a failure for TOKEN_USERNAME within the
+    cool-off: only then can an address be locked out of tokens."""
+    cooloff = settings.AXES_COOLOFF_TIME.total_seconds()
+    if _last_failure is not None and time.monotonic() - _last_failure < cooloff:
+        return True
+    try:
+        touched = failure_marker().stat().st_mtime
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: ask axes
+    return time.time() - touched < cooloff  # a future time counts as recent
+
+
+def _mark_failure() -> None:
+    global _last_failure
+    _last_failure = time.monotonic()
+    marker = failure_marker()
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        # Other processes may then spare a valid token the lockout check.
+        logger.exception("the token failure marker %s could not be written", marker)
+
+
+# Stands for the token in the query compiled once; never a real key.
+_ANY_KEY = "<any token>"
+
+
+@cache
+def _token_query(alias: str) -> tuple[str, tuple]:
+    """The ORM's SQL for a token's user, compiled once per database:
+    building and compiling the query cost ~3x running it (bench/RESULTS.md,
+    2026-12-01)."""
+    query = (
+        get_user_model()
+        .objects.using(alias)
+        .filter(auth_token__key=_ANY_KEY)
+        .order_by()
+    )
+    sql, params = query.query.get_compiler(alias).as_sql()
+    return sql, tuple(params)
+
+
 class LockoutTokenAuthentication(TokenAuthentication):
     """TokenAuthentication whose wrong tokens count, per address, with axes."""
+
+    def authenticate_credentials(self, key):
+        # DRF's own answers and messages, from one query compiled once.
+        alias = router.db_for_read(Token)
+        sql, params = _token_query(alias)
+        found = (
+            get_user_model()
+            .objects.using(alias)
+            .raw(sql, [key if p == _ANY_KEY else p for p in params])
+        )
+        user = next(iter(found), None)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        # request.auth: the token's key and user (its creation time unread).
+        return user, Token(key=key, user=user)
 
     def authenticate(self, request):
         header = get_authorization_header(request).split()
@@ -92,7 +176,7 @@ class LockoutTokenAuthentication(TokenAuthentication):
             return None  # no token: another authentication's business
         raw = request._request  # the HttpRequest axes and the signal expect
         credentials = {"username": TOKEN_USERNAME}
-        if not AxesProxyHandler.is_allowed(raw, credentials):
+        if token_failed_lately() and not AxesProxyHandler.is_allowed(raw, credentials):
             # As axes' backend does for a login: refused, reported, not counted.
             raw.axes_locked_out = True
             user_login_failed.send(__name__, credentials=credentials, request=raw)
@@ -114,6 +198,8 @@ def _address(request) -> str:
 def _log_failure(sender, credentials, request=None, **kwargs) -> None:
     # Django has already masked the password; only the user name is kept.
     username = str((credentials or {}).get("username") or "")[:150]
+    if username == TOKEN_USERNAME:  # from a token, or typed in the login form
+        _mark_failure()
     address = _address(request) if request is not None else ""
     log_event(
         SOURCE,

@@ -48,10 +48,17 @@ def _locked(mode: str):
 
 
 def append(event) -> None:
-    line = json.dumps(event.to_spool(), ensure_ascii=False) + "\n"
+    append_all([event])
+
+
+def append_all(events) -> None:
+    """Spool events in their order, with one lock and one fsync."""
+    lines = "".join(
+        json.dumps(event.to_spool(), ensure_ascii=False) + "\n" for event in events
+    )
     with _locked("r+") as handle:
         handle.seek(0, os.SEEK_END)
-        handle.write(line)
+        handle.write(lines)
         handle.flush()
         os.fsync(handle.fileno())
 

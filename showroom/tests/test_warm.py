@@ -1,5 +1,7 @@
 """Aliased versions are loaded before the first request (showroom.warm)."""
 
+import gc
+import logging
 import socket
 import subprocess
 import sys
@@ -9,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mlframework.events import log
 from registry.cache import predictors
+from showroom import gunicorn
 from showroom.warm import warm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,13 +53,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "events"], transaction=True)
-def test_gunicorn_workers_preload_before_serving(
-    tiny_classifier, process_env, tmp_path
-):
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
+def start_gunicorn(port: int, env: dict, folder: Path):
+    """gunicorn with the Showroom's hooks, one worker, once it has preloaded."""
+    log = folder / "gunicorn.log"
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -70,14 +70,26 @@ def test_gunicorn_workers_preload_before_serving(
             str(log),
         ],
         cwd=ROOT,
-        env=process_env,
+        env=env,
     )
+    deadline = time.monotonic() + 60
+    while "preloaded" not in (log.read_text() if log.exists() else ""):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    time.sleep(0.5)  # the hook's last lines
+    return server, log
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_gunicorn_workers_preload_before_serving(
+    tiny_classifier, process_env, tmp_path
+):
+    port = _free_port()
+    server, log = start_gunicorn(port, process_env, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while "preloaded" not in (log.read_text() if log.exists() else ""):
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
         assert "showroom: 1 model version(s) preloaded" in log.read_text()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10):
             pass
@@ -100,3 +112,22 @@ def test_the_example_row_fits_every_kind_of_feature(tiny_classifier):
     row = example_frame(tiny_classifier.features)
     predicted = services.predict(tiny_classifier, row, probabilities=True)
     assert predicted.loc[0, "prediction"] in tiny_classifier.classes
+
+
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
+def test_the_worker_hook_preloads_freezes_and_starts_the_event_writer(
+    tiny_classifier,
+):
+    class Worker:
+        log = logging.getLogger("test.worker")
+
+    predictors.clear()
+    try:
+        gunicorn.post_worker_init(Worker())
+        assert tiny_classifier in predictors
+        assert gc.get_freeze_count() > 0
+        assert log._writer.running()
+    finally:
+        gc.unfreeze()
+        gunicorn.worker_exit(None, Worker())
+    assert not log._writer.running()

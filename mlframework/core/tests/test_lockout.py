@@ -9,13 +9,16 @@ import time_machine
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.management import call_command
-from django.db import router
+from django.db import connections, router
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
 
 from conftest import PASSWORD
 from mlframework.config import ConfigError, load_config
+from mlframework.core import lockout
 from mlframework.core.lockout import TOKEN_USERNAME, client_address
 from mlframework.events.models import Event
 
@@ -124,6 +127,83 @@ def test_wrong_api_tokens_lock_that_address_out(viewer):
     # The right token from that address is refused too; elsewhere it works.
     assert api_get(token.key).status_code == 429
     assert api_get(token.key, address=THERE).status_code == 200
+
+
+@pytest.fixture
+def no_token_failures(monkeypatch):
+    """No token failure recorded by any process (no marker, none in memory)."""
+    lockout.failure_marker().unlink(missing_ok=True)
+    monkeypatch.setattr(lockout, "_last_failure", None)
+
+
+def axes_queries(token_key, address=HERE) -> tuple[int, list[str]]:
+    with CaptureQueriesContext(connections["default"]) as queries:
+        status = api_get(token_key, address).status_code
+    return status, [q["sql"] for q in queries if "axes_accessattempt" in q["sql"]]
+
+
+def test_a_valid_token_skips_the_lockout_query_when_no_token_failed(
+    viewer, no_token_failures
+):
+    token = Token.objects.create(user=viewer)
+    assert axes_queries(token.key) == (200, [])
+    assert api_get("0" * 40).status_code == 401
+    # A token failed: from now on (for the cool-off) axes is asked first.
+    status, asked = axes_queries(token.key)
+    assert status == 200 and asked
+
+
+def test_a_token_lockout_recorded_by_another_process_still_refuses(
+    viewer, no_token_failures, monkeypatch
+):
+    token = Token.objects.create(user=viewer)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        api_get("0" * 40)
+    # This process forgets; the marker file every process touches remains.
+    monkeypatch.setattr(lockout, "_last_failure", None)
+    assert lockout.failure_marker().is_file()
+    assert api_get(token.key).status_code == 429
+    assert api_get(token.key, address=THERE).status_code == 200
+
+
+def test_the_token_user_name_typed_in_the_login_form_locks_tokens_too(
+    viewer, no_token_failures, monkeypatch
+):
+    token = Token.objects.create(user=viewer)
+    assert fail_until_locked(TOKEN_USERNAME).status_code == 429
+    monkeypatch.setattr(lockout, "_last_failure", None)
+    assert api_get(token.key).status_code == 429
+
+
+def test_a_token_failure_older_than_the_cool_off_is_not_asked_about(
+    viewer, no_token_failures
+):
+    token = Token.objects.create(user=viewer)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        api_get("0" * 40)
+    assert api_get(token.key).status_code == 429
+    with time_machine.travel(dt.datetime.now(dt.UTC) + settings.AXES_COOLOFF_TIME):
+        lockout._last_failure = None
+        # Past the cool-off axes would allow it too; it is not even asked.
+        assert axes_queries(token.key) == (200, [])
+
+
+def test_a_token_finds_its_own_user_and_refuses_an_inactive_one(viewer, analyst):
+    token = Token.objects.create(user=analyst)
+    Token.objects.create(user=viewer)
+    user, found = lockout.LockoutTokenAuthentication().authenticate_credentials(
+        token.key
+    )
+    assert (user.pk, user.username, user.is_active) == (analyst.pk, "ana", True)
+    assert user.date_joined == analyst.date_joined  # a real, aware datetime
+    assert (found.key, found.user) == (token.key, user)
+    analyst.is_active = False
+    analyst.save()
+    response = api_get(token.key)
+    assert response.status_code == 401
+    assert response.json()["error"] == "User inactive or deleted."
+    with pytest.raises(AuthenticationFailed, match="Invalid token"):
+        lockout.LockoutTokenAuthentication().authenticate_credentials(lockout._ANY_KEY)
 
 
 def test_a_token_lockout_leaves_password_logins_alone(viewer):

@@ -72,3 +72,19 @@ def test_users_without_a_role_see_why(client, nobody):
     response = client.get(reverse("home"))
     assert response.status_code == 403
     assert b"Ask an administrator" in response.content
+
+
+def test_the_compiled_check_sees_grants_and_revocations_at_once(nobody):
+    from django.contrib.auth.models import Group, Permission
+
+    permission = Permission.objects.get(codename="use_showroom")
+    assert not roles.has(nobody, roles.SHOWROOM)
+    nobody.user_permissions.add(permission)
+    assert roles.has(nobody, roles.SHOWROOM)
+    nobody.user_permissions.remove(permission)
+    assert not roles.has(nobody, roles.SHOWROOM)
+    nobody.groups.add(Group.objects.get(name="analyst"))
+    assert roles.has(nobody, roles.SHOWROOM)
+    assert not roles.has(nobody, roles.OPERATE)
+    # Another user's grant is not this one's.
+    assert not roles.has(type(nobody)(pk=nobody.pk + 1000, is_active=True), roles.TRAIN)
