@@ -8,12 +8,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 from pandas.api.types import infer_dtype, is_integer_dtype, is_numeric_dtype
 
@@ -47,8 +48,9 @@ def resolve(
     return version
 
 
-# Versions resolved by resolve_current, by id; bounded like the predictors.
-_current: OrderedDict[int, ModelVersion] = OrderedDict()
+# Versions resolved by resolve_current, by id, with the state they were read
+# in (as the database gives it); bounded like the predictors.
+_current: OrderedDict[int, tuple[ModelVersion, list]] = OrderedDict()
 _current_lock = threading.Lock()
 
 
@@ -62,31 +64,55 @@ def resolve_current(model_name: str, ref: str | int = "production") -> ModelVers
     between requests: read it, do not change it.
     """
     ref = parse_ref(ref)
-    # "created" too: a rolled-back test transaction can hand an id out again.
-    state = ("status", "manifest_sha256", "compiled_sha256", "analysis", "created")
-    if isinstance(ref, int):
-        rows = ModelVersion.objects.filter(
-            model__name=model_name, number=ref
-        ).values_list("pk", *state)
-    else:
-        rows = ModelAlias.objects.filter(model__name=model_name, name=ref).values_list(
-            "version_id", *(f"version__{name}" for name in state)
-        )
-    found = next(iter(rows), None)
+    alias = router.db_for_read(ModelVersion)
+    sql, params = _state_query(alias, isinstance(ref, int))
+    given = {_ANY_NAME: model_name, _ANY_REF: ref}
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [given.get(p, p) for p in params])
+        found = cursor.fetchone()
     if found is None:
         return resolve(model_name, ref)  # raises, saying what is missing
     pk, *now = found
     with _current_lock:
-        version = _current.get(pk)
-        if version is not None and [getattr(version, n) for n in state] == now:
+        cached = _current.get(pk)
+        if cached is not None and cached[1] == now:
             _current.move_to_end(pk)
-            return version
+            return cached[0]
     version = ModelVersion.objects.select_related("model").get(pk=pk)
     with _current_lock:
-        _current[pk] = version
+        _current[pk] = (version, now)
         while len(_current) > 4 * predictors.size:
             _current.popitem(last=False)
     return version
+
+
+# Stand for the model's name and the version number or alias name in the
+# query compiled once; never real ones.
+_ANY_NAME = "mlf-any-model-name"
+_ANY_REF = "mlf-any-ref"
+_ANY_NUMBER = 987_654_321
+# What can change on a version; "created" too: a rolled-back test
+# transaction can hand an id out again.
+_STATE = ("status", "manifest_sha256", "compiled_sha256", "analysis", "created")
+
+
+@cache
+def _state_query(alias: str, by_number: bool) -> tuple[str, tuple]:
+    """The ORM's SQL for a version's id and state by number or by alias,
+    compiled once per database: building and compiling it costs more than
+    running it, on every prediction request (bench/RESULTS.md)."""
+    if by_number:
+        query = ModelVersion.objects.using(alias).filter(
+            model__name=_ANY_NAME, number=_ANY_NUMBER
+        )
+        rows = query.values_list("pk", *_STATE)
+    else:
+        query = ModelAlias.objects.using(alias).filter(
+            model__name=_ANY_NAME, name=_ANY_REF
+        )
+        rows = query.values_list("version_id", *(f"version__{n}" for n in _STATE))
+    sql, params = rows.order_by()[:1].query.get_compiler(alias).as_sql()
+    return sql, tuple(_ANY_REF if p == _ANY_NUMBER else p for p in params)
 
 
 @dataclass
