@@ -463,19 +463,19 @@ def verdict(ok: bool) -> str:
 def shortcuts(version) -> str:
     """Which of the platform's inference shortcuts the loaded model took (as
     the server's workers load it: the same cache code)."""
-    from registry import services
+    from registry import cache, services
 
-    predictor = services._entry(version).predictor
-    inner = predictor._predictor
-    slots = predictor.lightgbm_boosters()
-    compiled = sum(type(s.owner.model).__name__ == "_CompiledBooster" for s in slots)
-    fused = type(inner._learner.transform_features).__name__ == "FusedFeatures"
-    return (
-        f"best model {predictor.best_model}, predicts through "
-        f"{predictor._member or predictor.best_model}; one-pass features: "
-        f"{'yes' if fused else 'no'}; LightGBM boosters compiled: "
-        f"{compiled} of {len(slots)}"
+    services.predict_batch(version, example(version))  # loads it here
+    report = cache.shortcut_report(version)
+    return f"best model {version.lineage.best_model}; " + "; ".join(
+        str(outcome) for outcome in report.outcomes
     )
+
+
+def example(version):
+    from showroom.warm import example_frame
+
+    return example_frame(version.features)
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ import time
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from mlframework.events.log import log_event
@@ -270,11 +270,16 @@ def record_outcomes(version: ModelVersion, outcomes: tuple[Outcome, ...]) -> Non
         "host": socket.gethostname(),
         "pid": os.getpid(),
     }
+    if version.lineage.shortcuts.get("outcomes") == entry["outcomes"]:
+        return  # as recorded: every worker of a server loads the same way
     try:
         with transaction.atomic():
             fresh = ModelVersion.objects.select_for_update().get(pk=version.pk)
             fresh.lineage = fresh.lineage.replace(shortcuts=entry)
             fresh.save(update_fields=["lineage"])
+    except OperationalError as exc:
+        # Workers starting together load together; one of them records.
+        logger.info("shortcut outcomes of %s not recorded: %s", version, exc)
     except Exception:
         logger.warning("shortcut outcomes of %s not recorded", version, exc_info=True)
 

@@ -268,3 +268,16 @@ def test_outcomes_read_as_a_sentence_and_round_trip():
     for outcome in (taken, refused, Outcome.off("lightgbm_matrix")):
         assert Outcome.from_dict(outcome.as_dict()) == outcome
     assert isinstance(FusedFeatures, type)
+
+
+def test_outcomes_already_recorded_are_not_written_again(
+    tiny_classifier, django_assert_num_queries
+):
+    # Every worker of a server loads the same way: one write, not one each.
+    outcomes = (Outcome.took("fused_features"), Outcome.refused("single_member", "x"))
+    acceleration.record_outcomes(tiny_classifier, outcomes)
+    tiny_classifier.refresh_from_db()
+    with django_assert_num_queries(0):
+        acceleration.record_outcomes(tiny_classifier, outcomes)
+    recorded, _ = acceleration.recorded_outcomes(tiny_classifier)
+    assert recorded == outcomes
