@@ -71,6 +71,11 @@ class _Expected:
     schema: pa.Schema
 
 
+# A run's first step checks its query: the parser's first parse in a process
+# builds its tables, so that is done when the runner is imported, not then.
+odbc.warm_parser()
+
+
 class RunError(Exception):
     """A run failed for a reason the user can act on; str() says what and where."""
 

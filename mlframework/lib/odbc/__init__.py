@@ -124,6 +124,11 @@ def dialect(name: str) -> Dialect:
     return dialects.for_driver(driver_name(connection_string(name)))
 
 
+def warm_parser() -> None:
+    """Build the SQL parser's tables now, not on a process's first read path."""
+    readonly.warm()
+
+
 def check_read_only(name: str, query: str) -> readonly.ReadQuery:
     """The one decision whether a query may run on a read path of a datasource:
     parsed in its dialect, exactly one statement that only reads."""
