@@ -108,8 +108,13 @@ def _value_span(text: str, start: int, sign: str) -> tuple[int, int]:
         return start, _braced_end(text, start)
     if text[start : start + 1] in ("'", '"'):
         end = _quoted_end(text, start)
+        if sign == ":":
+            return start, end
+        if text[end - 1] != text[start] or end - start < 2:
+            # An unclosed quote is part of an ODBC value, not a quoting.
+            return start, _until(text, start, ";")
         # ODBC knows no quotes: an ``=`` value still runs to the next ``;``.
-        return start, end if sign == ":" else _until(text, end, ";")
+        return start, _until(text, end, ";")
     return start, _until(text, start, ";\n" if sign == ":" else ";")
 
 
