@@ -10,14 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from conftest import ODBC_DATASOURCES, require_datasource
 from mlframework.lib import odbc
-
-
-@pytest.fixture(params=ODBC_DATASOURCES)
-def source(request):
-    require_datasource(request.param)
-    return request.param
 
 
 @pytest.fixture

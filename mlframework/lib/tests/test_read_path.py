@@ -8,7 +8,7 @@ import uuid
 import psutil
 import pytest
 
-from conftest import ODBC_DATASOURCES, require_datasource
+from conftest import require_datasource
 from mlframework.lib import odbc
 
 # A result of millions of rows the server makes without a table.
@@ -40,12 +40,6 @@ SLOW = {
     ),
     "postgres": "SELECT count(*) AS c FROM generate_series(1, 2000000000) AS x",
 }
-
-
-@pytest.fixture(params=ODBC_DATASOURCES)
-def source(request):
-    require_datasource(request.param)
-    return request.param
 
 
 @pytest.fixture
