@@ -178,3 +178,131 @@ def test_an_upload_over_the_limit_is_413(analyst, settings):
     assert response.status_code == 413
     assert "larger than the 1 MB upload limit" in response.json()["error"]
     assert not Dataset.objects.exists()
+
+
+def _refusal(response, status_code):
+    """The JSON error shape every refusal has: {"error": str, "fields": {...}}."""
+    assert response.status_code == status_code, response.content
+    body = response.json()
+    assert set(body) == {"error", "fields"}, body
+    assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["fields"], dict)
+    return body
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/registry/datasets/99/",
+        "/api/registry/jobs/99/",
+        "/api/registry/models/nope/versions/",
+        "/api/registry/models/nope/versions/1/",
+    ],
+)
+def test_each_unknown_thing_is_a_json_404(analyst, url):
+    body = _refusal(_client(analyst).get(url), 404)
+    assert body["fields"] == {}
+
+
+def test_cancelling_an_unknown_job_is_a_json_404(analyst):
+    _refusal(_client(analyst).post("/api/registry/jobs/99/cancel/"), 404)
+
+
+def test_an_unknown_version_number_is_404_naming_it(analyst, tiny_classifier):
+    client = _client(analyst)
+    body = _refusal(client.get("/api/registry/models/penguins/versions/v9/"), 404)
+    assert body["error"] == "Model penguins has no version 9."
+    for ref in ("1", "v1", "production"):
+        found = client.get(f"/api/registry/models/penguins/versions/{ref}/")
+        assert found.status_code == 200 and found.json()["number"] == 1
+
+
+def test_a_viewer_cannot_cancel_a_job(analyst, viewer):
+    trainer = _client(analyst)
+    job = _train(trainer, _upload(trainer).json()["id"]).json()
+    cancel = f"/api/registry/jobs/{job['id']}/cancel/"
+    body = _refusal(_client(viewer).post(cancel), 403)
+    assert "permission" in body["error"]
+    assert TrainingJob.objects.get(pk=job["id"]).status == "queued"
+    assert trainer.post(cancel).json()["status"] == "cancelled"
+
+
+def test_a_viewer_reads_datasets_jobs_and_versions(analyst, viewer, tiny_classifier):
+    trainer = _client(analyst)
+    dataset = _upload(trainer).json()
+    job = _train(trainer, dataset["id"]).json()
+    client = _client(viewer)
+    assert client.get(f"/api/registry/datasets/{dataset['id']}/").json()["rows"] == 344
+    assert client.get(f"/api/registry/jobs/{job['id']}/").json()["status"] == "queued"
+    versions = client.get("/api/registry/models/penguins/versions/").json()
+    assert [(v["number"], v["aliases"]) for v in versions] == [(1, ["production"])]
+    models = client.get("/api/registry/models/").json()
+    assert models[0]["aliases"] == {"production": 1} and models[0]["versions"] == [1]
+
+
+def test_training_without_the_required_fields_names_each(analyst):
+    body = _refusal(
+        _client(analyst).post("/api/registry/jobs/", {}, format="json"), 400
+    )
+    assert set(body["fields"]) == {"dataset", "model_name", "label"}
+    assert not TrainingJob.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"problem_type": "clustering"}, "problem_type"),
+        ({"eval_metric": "happiness"}, "eval_metric"),
+        ({"time_limit": -5}, "time_limit"),
+        ({"time_limit": "soon"}, "time_limit"),
+        ({"seed": -1}, "seed"),
+        ({"preset": "no_such_preset"}, "preset"),
+        ({"excluded": "year"}, "excluded"),
+        ({"dataset": "first"}, "dataset"),
+        ({"model_name": "x" * 64}, "model_name"),
+    ],
+)
+def test_training_refuses_each_bad_field_by_name(analyst, change, field):
+    client = _client(analyst)
+    dataset = _upload(client).json()
+    body = _refusal(_train(client, dataset["id"], **change), 400)
+    assert list(body["fields"]) == [field]
+    assert body["fields"][field] and all(
+        isinstance(m, str) for m in body["fields"][field]
+    )
+    assert not TrainingJob.objects.exists()
+
+
+def test_training_refuses_a_metric_of_another_problem_type(analyst):
+    client = _client(analyst)
+    dataset = _upload(client).json()
+    body = _refusal(
+        _train(client, dataset["id"], problem_type="multiclass", eval_metric="r2"),
+        400,
+    )
+    assert "eval_metric" in body["fields"]
+    assert not TrainingJob.objects.exists()
+
+
+def test_training_refuses_a_body_that_is_not_json(analyst):
+    response = _client(analyst).post(
+        "/api/registry/jobs/", "{not json", content_type="application/json"
+    )
+    body = _refusal(response, 400)
+    assert not TrainingJob.objects.exists()
+    assert "JSON" in body["error"] or "parse" in body["error"].lower()
+
+
+def test_an_upload_without_a_file_names_the_field(analyst):
+    response = _client(analyst).post(
+        "/api/registry/datasets/", {"name": "nothing"}, format="multipart"
+    )
+    body = _refusal(response, 400)
+    assert list(body["fields"]) == ["file"]
+    assert not Dataset.objects.exists()
+
+
+def test_an_empty_upload_is_refused_with_its_reason(analyst):
+    body = _refusal(_upload(_client(analyst), b"", "empty.csv"), 400)
+    assert body["fields"]["file"]
+    assert not Dataset.objects.exists()
