@@ -146,3 +146,124 @@ def test_predict_batch_feeds_the_drift_hook(tiny_classifier, penguins_frame):
     found = shifted.report()
     assert {"bill_length_mm", "island", "year"} <= set(found.drifted)
     assert found.get("year").out_of_range_share == 1.0
+
+
+def test_bin_counts_put_inner_edges_right_and_the_ends_in_the_end_bins():
+    import numpy as np
+
+    edges = np.array([0.0, 1.0, 2.0, 3.0])
+    ordered = np.array([-5.0, 0.0, 0.5, 1.0, 1.0, 2.5, 3.0, 9.0])
+    # [-5, 0, 0.5] | [1, 1] | [2.5, 3, 9]
+    assert drift_reference.bin_counts(edges, ordered).tolist() == [3, 2, 3]
+    assert drift_reference.bin_counts(edges, np.array([])).tolist() == [0, 0, 0]
+
+
+def test_quantiles_are_numpys_linear_quantiles():
+    import numpy as np
+
+    values = np.sort(np.random.default_rng(2).normal(size=997))
+    shares = np.linspace(0, 1, 41)
+    assert np.allclose(
+        drift_reference.quantiles(values, shares), np.quantile(values, shares)
+    )
+
+
+def test_numbers_keeps_finite_values_and_counts_the_rest():
+    import numpy as np
+    import pandas as pd
+
+    values, dropped = drift_reference.numbers(
+        pd.Series([1.0, np.nan, np.inf, -np.inf, 2.5])
+    )
+    assert values.tolist() == [1.0, 2.5] and dropped == 3
+    values, dropped = drift_reference.numbers(pd.Series(["1", "x", None, "4.5"]))
+    assert values.tolist() == [1.0, 4.5] and dropped == 2
+    values, _ = drift_reference.numbers(pd.Series([True, False, True]))
+    assert values.tolist() == [1.0, 0.0, 1.0]
+    values, dropped = drift_reference.numbers(pd.Series(pd.array([3, None], "Int64")))
+    assert values.tolist() == [3.0] and dropped == 1
+
+
+def test_texts_are_the_present_values_as_strings():
+    import pandas as pd
+
+    column = pd.Series(pd.Categorical(["a", None, "b"]))
+    assert drift_reference.texts(column).tolist() == ["a", "b"]
+    assert drift_reference.texts(pd.Series([1, None, 3.5])).tolist() == ["1.0", "3.5"]
+
+
+def test_numeric_reference_bins_counts_and_moments():
+    import numpy as np
+    import pandas as pd
+
+    column = pd.Series([*range(1000), None, np.inf], dtype="float64")
+    found = drift_reference.numeric_reference("x", column)
+    assert (found.kind, found.rows, found.missing) == ("numeric", 1002, 2)
+    assert found.edges[0] == 0.0 and found.edges[-1] == 999.0
+    assert len(found.edges) == drift_reference.QUANTILES + 1
+    assert sum(found.counts) == 1000 and len(found.counts) == len(found.edges) - 1
+    assert found.mean == pytest.approx(499.5)
+    assert found.std == pytest.approx(np.std(np.arange(1000)))
+    assert len(found.sample) == 1000
+    assert found.frequencies == ()  # 1000 distinct values: not counted each
+
+
+def test_numeric_reference_of_few_values_counts_each_most_frequent_first():
+    import pandas as pd
+
+    found = drift_reference.numeric_reference("n", pd.Series([2, 1, 2, 3, 2, 1]))
+    assert found.frequencies == ((2, 3), (1, 2), (3, 1))
+    # Plain Python floats (the column is read as float64), never numpy scalars.
+    assert all(type(value) is float for value, _ in found.frequencies)
+
+
+def test_numeric_reference_of_many_values_keeps_a_bounded_sample(monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.setattr(drift_reference, "SAMPLE_SIZE", 50)
+    found = drift_reference.numeric_reference("x", pd.Series(np.arange(1000.0)))
+    assert len(found.sample) == 50
+    assert list(found.sample) == sorted(found.sample)
+    assert found.sample[0] > 0 and found.sample[-1] < 999
+
+
+def test_a_reference_of_nothing_says_why():
+    import pandas as pd
+
+    empty = pd.Series([], dtype="float64")
+    missing = pd.Series([None, None], dtype="float64")
+    assert drift_reference.numeric_reference("x", empty).state == "no rows"
+    assert drift_reference.numeric_reference("x", missing).state == "all missing"
+    assert drift_reference.categorical_reference("c", empty).state == "no rows"
+    gone = drift_reference.categorical_reference("c", pd.Series([None], dtype=object))
+    assert gone.state == "all missing" and gone.missing == 1
+
+
+def test_categorical_reference_keeps_the_top_and_groups_the_tail(monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setattr(drift_reference, "TOP_CATEGORIES", 2)
+    monkeypatch.setattr(drift_reference, "TAIL_NAMES", 1)
+    column = pd.Series(["b", "a", "a", "b", "c", "d", "d", None])
+    found = drift_reference.categorical_reference("c", column)
+    # Ties by name: a before b; d (2) before c (1) in the tail.
+    assert found.frequencies == (("a", 2), ("b", 2))
+    assert found.other == 3 and found.tail == ("d",)
+    assert found.missing == 1 and found.rows == 8
+
+
+def test_column_reference_by_kind():
+    import pandas as pd
+
+    column = pd.Series([1, 2, 2])
+    assert drift_reference.column_reference("x", "numeric", column).kind == "numeric"
+    for kind in ("categorical", "boolean"):
+        found = drift_reference.column_reference("x", kind, column)
+        assert found.kind == "categorical" and found.frequencies[0] == ("2", 2)
+    unchecked = drift_reference.column_reference("t", "text", column)
+    assert unchecked.kind == "unchecked"
+    assert unchecked.state == "not checked (text feature)" and unchecked.rows == 3
+    assert drift_reference.prediction_kind("regression") == "numeric"
+    assert drift_reference.prediction_kind("binary") == "categorical"
+    assert drift_reference.prediction_kind("multiclass") == "categorical"
