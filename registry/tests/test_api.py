@@ -260,6 +260,7 @@ def test_training_without_the_required_fields_names_each(analyst):
         ({"excluded": "year"}, "excluded"),
         ({"dataset": "first"}, "dataset"),
         ({"model_name": "x" * 64}, "model_name"),
+        ({"model_name": "jobs"}, "model_name"),  # reserved: a page's URL
     ],
 )
 def test_training_refuses_each_bad_field_by_name(analyst, change, field):

@@ -438,3 +438,55 @@ def test_checks_on_a_large_file_see_values_only_past_the_sample(monkeypatch):
     the_plan = jobs.check(dataset, TrainOptions(label="y"))
     assert (the_plan.rows, the_plan.problem_type) == (120, "binary")
     assert "5 rows without a label are left out." in the_plan.warnings
+
+
+def _queued(dataset, **fields):
+    return TrainingJob.objects.create(
+        dataset=dataset, model_name="penguins", options={"time_limit": 100}, **fields
+    )
+
+
+def test_elapsed_seconds_count_from_start_to_finish_or_now(penguins_dataset):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = _queued(penguins_dataset)
+    assert jobs.elapsed_seconds(job) == 0.0
+    job.started = timezone.now() - timedelta(seconds=30)
+    assert 30 <= jobs.elapsed_seconds(job) < 40
+    job.finished = job.started + timedelta(seconds=12)
+    assert jobs.elapsed_seconds(job) == 12.0
+    job.finished = job.started - timedelta(seconds=5)  # clocks moved back
+    assert jobs.elapsed_seconds(job) == 0.0
+
+
+def test_progress_is_elapsed_against_the_time_limit_below_done(penguins_dataset):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = _queued(penguins_dataset)
+    assert jobs.progress_percent(job) == 0
+    job.status = TrainingJob.Status.RUNNING
+    job.started = timezone.now() - timedelta(seconds=25)
+    assert 25 <= jobs.progress_percent(job) <= 30
+    job.started = timezone.now() - timedelta(seconds=500)
+    assert jobs.progress_percent(job) == 99  # past the limit, not yet done
+    job.options = {}
+    assert jobs.progress_percent(job) == 0  # no limit: no estimate
+
+
+def test_live_log_is_the_tail_of_the_log_file_until_saved(penguins_dataset):
+    job = _queued(penguins_dataset)
+    assert jobs.live_log(job) == ""
+    path = jobs.log_path(job)
+    assert path.name == f"training-{job.pk}.log" and path.parent.is_dir()
+    path.write_bytes(("start\n" + "x" * 100 + "\nlast line é\n").encode())
+    assert jobs.live_log(job).endswith("last line é\n")
+    assert jobs.live_log(job, limit=13) == "last line é\n"
+    # Cut inside a character: replaced, never an error.
+    assert jobs.live_log(job, limit=3).endswith("\n")
+    job.log = "saved log"
+    assert jobs.live_log(job) == "saved log"
+    assert jobs.live_log(job, limit=3) == "log"
