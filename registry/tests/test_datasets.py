@@ -350,3 +350,45 @@ def test_a_dataset_whose_file_became_unreadable_says_so():
     datasets.path_of(dataset).write_bytes(b'a,b\n1,"2\n')
     with pytest.raises(DatasetError, match=f"Dataset {dataset.name} could not be read"):
         datasets.read_frame(dataset)
+
+
+@pytest.mark.parametrize(
+    ("head", "filename", "expected"),
+    [
+        (b"PAR1\x15\x04", "rows.bin", "parquet"),
+        (b"PK\x03\x04rest", "book.xlsx", "excel"),
+        (b"PK\x03\x04rest", "book.XLSM", "excel"),
+        (b"PK\x03\x04rest", "book", "excel"),
+        (b"a,b\n1,2\n", "rows.txt", "csv"),
+        (b"a,b\n1,2\n", "rows", "csv"),
+    ],
+)
+def test_detect_format_reads_the_first_bytes(tmp_path, head, filename, expected):
+    path = tmp_path / "upload"
+    path.write_bytes(head)
+    assert datasets.detect_format(path, filename) == expected
+
+
+def test_sniff_reads_the_dialect_from_the_start_of_a_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "SNIFF_BYTES", 64)
+    # A 64-byte sample of a 166-byte file, ending inside a row.
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"a;b;c\n" + b"1,5;2;3\n" * 20)
+    assert datasets.sniff(path) == {
+        "delimiter": ";",
+        "decimal": ",",
+        "encoding": "utf-8",
+    }
+
+
+def test_sniff_keeps_utf8_when_the_sample_cuts_a_character(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "SNIFF_BYTES", 10)
+    path = tmp_path / "rows.csv"
+    path.write_bytes("name\nabcdé\nx\n".encode())  # é spans bytes 10 and 11
+    assert datasets.sniff(path)["encoding"] == "utf-8"
+
+
+def test_sniff_of_a_one_column_file_is_comma(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"value\n1\n2\n")
+    assert datasets.sniff(path)["delimiter"] == ","
