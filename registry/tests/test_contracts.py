@@ -108,3 +108,33 @@ def test_the_row_holds_json_and_the_attribute_the_contract():
 def test_a_new_version_starts_with_empty_contracts():
     version = ModelVersion(number=1)
     assert version.features == FeatureSchema() and version.lineage == Lineage()
+
+
+def test_a_schema_finds_its_features_by_name_and_kind():
+    schema = FeatureSchema.from_json(
+        [
+            *STORED_FEATURES,
+            {"name": "flag", "dtype": "bool", "kind": "boolean", "missing": 0},
+            {"name": "code", "dtype": "category", "kind": "categorical", "missing": 0},
+        ]
+    )
+    assert schema.names == ["bill_length_mm", "island", "flag", "code"]
+    assert len(schema) == 4 and schema[1].name == "island"
+    assert schema.get("island").categories == ("Biscoe", "Dream")
+    assert schema.get("colour") is None
+    assert [f.name for f in schema.of_kind("categorical")] == ["island", "code"]
+    assert [f.name for f in schema.of_kind("numeric", "boolean")] == [
+        "bill_length_mm",
+        "flag",
+    ]
+    assert schema.get("bill_length_mm").is_numeric
+    assert not schema.get("flag").is_numeric
+    # Text categories only: a pandas category column is coded, not text.
+    assert schema.get("island").is_text_category
+    assert not schema.get("code").is_text_category
+
+
+def test_an_empty_schema_is_false():
+    assert not FeatureSchema.from_json(None)
+    assert not FeatureSchema.from_json([])
+    assert FeatureSchema.from_json(STORED_FEATURES)
