@@ -517,3 +517,38 @@ def test_a_failed_analysis_is_shown_and_can_be_queued_again(
     response = analyst_client.post(url, follow=True)
     assert b"still running" in response.content
     assert DBTaskResult.objects.count() == 1
+
+
+def test_the_dataset_list_shows_each_dataset_and_the_upload_form_to_trainers(
+    viewer_client, analyst, penguins_dataset
+):
+    response = viewer_client.get(reverse("registry:datasets"))
+    assert response.status_code == 200
+    assert list(response.context["datasets"]) == [penguins_dataset]
+    page = response.content.decode()
+    assert penguins_dataset.get_absolute_url() in page
+    assert 'name="file"' not in page  # viewers cannot upload
+    assert viewer_client.post(reverse("registry:datasets")).status_code == 405
+    viewer_client.force_login(analyst)  # the same client, now a trainer
+    page = viewer_client.get(reverse("registry:datasets")).content.decode()
+    assert 'name="file"' in page
+
+
+def test_the_job_list_shows_each_job_newest_first(viewer_client, penguins_dataset):
+    first, second = (
+        TrainingJob.objects.create(
+            dataset=penguins_dataset, model_name=name, options={"label": "species"}
+        )
+        for name in ("first-model", "second-model")
+    )
+    response = viewer_client.get(reverse("registry:jobs"))
+    assert response.status_code == 200
+    assert list(response.context["jobs"]) == [second, first]
+    page = response.content.decode()
+    assert first.get_absolute_url() in page and "second-model" in page
+    assert viewer_client.post(reverse("registry:jobs")).status_code == 405
+
+
+def test_the_job_list_needs_a_role(client, nobody):
+    client.force_login(nobody)
+    assert client.get(reverse("registry:jobs")).status_code == 403
