@@ -289,3 +289,39 @@ def test_families_whose_library_is_missing_are_left_out(penguins_frame, tmp_path
     assert "Unable to import dependency" not in text
     assert "Skipping this model" not in text
     assert "NN_TORCH" in skipped or "Fitting model: NeuralNetTorch" in text
+
+
+def test_the_split_cannot_be_rebuilt_without_a_stored_dataset(tiny_classifier):
+    from registry.training import stored_split
+
+    tiny_classifier.dataset = None
+    with pytest.raises(TrainingRefused, match="not trained from a stored dataset"):
+        stored_split(tiny_classifier)
+
+
+def test_the_split_cannot_be_rebuilt_from_a_dataset_missing_columns(tiny_classifier):
+    from registry import datasets
+    from registry.training import stored_split
+
+    dataset, _ = datasets.store_upload(
+        [b"species,island\nAdelie,Dream\nGentoo,Biscoe\n"], filename="thin.csv"
+    )
+    tiny_classifier.dataset = dataset
+    with pytest.raises(TrainingRefused, match="no longer has the column") as caught:
+        stored_split(tiny_classifier)
+    named = str(caught.value).split("column(s) ", 1)[1]
+    assert "bill_length_mm" in named and "island" not in named
+
+
+def test_a_drift_reference_that_cannot_be_rebuilt_is_saved_saying_why(
+    tiny_classifier,
+):
+    from registry import drift_reference
+    from registry.training import rebuild_drift_reference
+
+    tiny_classifier.dataset = None
+    reference = rebuild_drift_reference(tiny_classifier)
+    assert reference.state.startswith("no reference: ")
+    assert "not trained from a stored dataset" in reference.state
+    saved = drift_reference.for_version(tiny_classifier)
+    assert saved.state == reference.state
