@@ -461,3 +461,28 @@ def test_a_trained_one_member_ensemble_predicts_through_its_member(
     ours, ours_proba = shortcut.predict_both(rows)
     theirs, theirs_proba = through_ensemble.predict_both(rows)
     assert ours.equals(theirs) and ours_proba.equals(theirs_proba)
+
+
+def test_compiled_code_is_usable_only_on_the_target_it_was_made_for(
+    tiny_classifier, monkeypatch
+):
+    assert acceleration.usable_here(tiny_classifier)
+    here = native.target()
+    monkeypatch.setattr(native, "target", lambda: {**here, "lleaves": "0.0.1"})
+    assert not acceleration.usable_here(tiny_classifier)
+    monkeypatch.setattr(native, "target", lambda: here)
+    store.remove_compiled(tiny_classifier)
+    assert not acceleration.usable_here(tiny_classifier)  # refused, not raised
+
+
+def test_no_version_but_a_ready_one_needs_compiling(tiny_classifier):
+    store.remove_compiled(tiny_classifier)
+    assert acceleration.needs_compiling(tiny_classifier)
+    tiny_classifier.status = ModelVersion.Status.ARCHIVED
+    assert not acceleration.needs_compiling(tiny_classifier)
+    tiny_classifier.status = ModelVersion.Status.READY
+    for status in ("none", "failed", "off"):
+        tiny_classifier.lineage = tiny_classifier.lineage.replace(
+            compiled={"status": status}
+        )
+        assert not acceleration.needs_compiling(tiny_classifier)
