@@ -479,8 +479,10 @@ def test_progress_is_elapsed_against_the_time_limit_below_done(penguins_dataset)
 
 def test_live_log_is_the_tail_of_the_log_file_until_saved(penguins_dataset):
     job = _queued(penguins_dataset)
-    assert jobs.live_log(job) == ""
     path = jobs.log_path(job)
+    # Another test's job may have had this id (rolled back) and left its log.
+    path.unlink(missing_ok=True)
+    assert jobs.live_log(job) == ""
     assert path.name == f"training-{job.pk}.log" and path.parent.is_dir()
     path.write_bytes(("start\n" + "x" * 100 + "\nlast line é\n").encode())
     assert jobs.live_log(job).endswith("last line é\n")
