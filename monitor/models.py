@@ -1,4 +1,5 @@
-"""What the Monitor remembers between runs: the state of every alert."""
+"""What the Monitor remembers between runs: the state of every alert, each
+model's monitoring settings, each run's drift and the realised scores."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ class Rule(models.TextChoices):
     CONSECUTIVE_FAILURES = "consecutive_failures", "Consecutive failed runs"
     LOW_ROWS = "low_rows", "Zero or too few rows"
     LATE_RUN = "late_run", "Late or missed run"
+    DATASET_DRIFT = "dataset_drift", "Dataset drift"
+    FEATURE_DRIFT = "feature_drift", "Important feature drifting"
+    PREDICTION_DRIFT = "prediction_drift", "Prediction drift"
+    METRIC_DECLINE = "metric_decline", "Realised metric decline"
 
 
 class AlertStatus(models.TextChoices):
@@ -57,3 +62,143 @@ class AlertState(models.Model):
         if self.failing_since is None:
             return timedelta(0)
         return (now or timezone.now()) - self.failing_since
+
+
+class ModelMonitoring(models.Model):
+    """How a registered model is watched after deployment: its drift settings
+    (monitor.drift.report.DriftSettings as JSON) and its actuals query."""
+
+    model = models.OneToOneField(
+        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="monitoring"
+    )
+    drift_enabled = models.BooleanField(
+        default=True, help_text="Measure drift in every dispatch run of this model."
+    )
+    # DriftSettings.to_json(): methods, thresholds and ignored features.
+    drift_settings = models.JSONField(default=dict, blank=True)
+    important_features = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="The features ranked this high by permutation importance "
+        "count as important.",
+    )
+    important_runs = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Alert when an important feature drifts in this many runs in a row.",
+    )
+    # Realised performance: a read-only query returning the key columns and
+    # the true label, joined to the rows dispatches wrote.
+    actuals_datasource = models.CharField(max_length=64, blank=True)
+    actuals_query = models.TextField(blank=True)
+    actuals_key_columns = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Empty: the dispatch's key columns.",
+    )
+    actuals_label_column = models.CharField(max_length=64, default="actual")
+    metric_tolerance = models.FloatField(
+        default=0.05,
+        help_text="Alert when a realised metric is worse than the held-out "
+        "score by more than this (absolute, in the metric's units; for "
+        "RMSE and MAE, relative).",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "model monitoring"
+
+    def __str__(self) -> str:
+        return f"monitoring of {self.model}"
+
+
+class DriftState(models.TextChoices):
+    CHECKED = "checked", "Checked"
+    UNCHECKED = "unchecked", "Not checked"  # no reference, no rows, ...
+    FAILED = "failed", "Could not be measured"
+
+
+class RunDrift(models.Model):
+    """The drift report of one dispatch run (monitor.drift.report.DriftReport
+    as JSON), with the figures the pages and alerts filter on as columns."""
+
+    run = models.OneToOneField(
+        "dispatch.DispatchRun", on_delete=models.CASCADE, related_name="drift"
+    )
+    version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="run_drifts"
+    )
+    # Plain id, like AlertState: the monitor only reads dispatch state.
+    dispatch_id = models.BigIntegerField()
+    created = models.DateTimeField(default=timezone.now)
+    state = models.CharField(
+        max_length=10, choices=DriftState.choices, default=DriftState.CHECKED
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    rows = models.BigIntegerField(default=0)
+    drift_share = models.FloatField(null=True, blank=True)
+    dataset_drift = models.BooleanField(default=False)
+    prediction_drift = models.BooleanField(default=False)
+    drifted = models.JSONField(default=list, blank=True)
+    important_drifted = models.JSONField(default=list, blank=True)
+    report = models.JSONField(default=dict)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["version", "-created"], name="rundrift_version"),
+            models.Index(fields=["dispatch_id", "-created"], name="rundrift_dispatch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"drift of run {self.run_id}"
+
+
+class MetricScope(models.TextChoices):
+    RUN = "run", "Run"
+    DAY = "day", "Day"
+
+
+class RealisedScore(models.Model):
+    """Realised performance once actuals arrived: the model's predictions as
+    dispatches wrote them, joined to the actuals query, per run or per day."""
+
+    version = models.ForeignKey(
+        "registry.ModelVersion",
+        on_delete=models.CASCADE,
+        related_name="realised_scores",
+    )
+    scope = models.CharField(max_length=4, choices=MetricScope.choices)
+    run = models.ForeignKey(
+        "dispatch.DispatchRun",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="realised_scores",
+    )
+    day = models.DateField(null=True, blank=True)
+    rows_predicted = models.BigIntegerField(default=0)
+    rows_matched = models.BigIntegerField(default=0)
+    # {"accuracy": .., "f1": .., "roc_auc": ..} or {"rmse": .., "mae": ..}
+    metrics = models.JSONField(default=dict)
+    computed = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-computed"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "run"],
+                condition=models.Q(scope="run"),
+                name="realised_one_per_run",
+            ),
+            models.UniqueConstraint(
+                fields=["version", "day"],
+                condition=models.Q(scope="day"),
+                name="realised_one_per_day",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["version", "scope", "day"], name="realised_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"realised {self.scope} score of {self.version}"
