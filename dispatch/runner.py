@@ -31,6 +31,7 @@ from django.utils import timezone
 from dispatch.models import Dispatch, DispatchRun, RunStatus, SinkMode, Trigger
 from mlframework.events.log import log_event
 from mlframework.lib import memory, odbc
+from monitor.drift import runs as drift
 from registry import services as registry
 from registry.errors import RegistryError, SchemaError
 
@@ -96,7 +97,7 @@ class _Progress:
 
     def add(self, stage: str, seconds: float) -> None:
         with self.lock:
-            self.seconds[stage] += seconds
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
 
 # --------------------------------------------------------------------------
@@ -293,10 +294,13 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
         if isinstance(exc, odbc.OdbcError):
             transient = odbc.is_transient(exc)
         message = _describe(exc)
+        _add_drift_time(pipeline, progress)
         if not isinstance(exc, RunError | odbc.OdbcError | RegistryError):
             logger.exception("dispatch run %s failed unexpectedly", run.pk)
         _finish(run, progress, started, RunStatus.FAILED, message)
         run._transient = transient
+        if pipeline.drift is not None:
+            pipeline.drift.finish(succeeded=False)
         log_event(
             SOURCE,
             "failed",
@@ -313,6 +317,7 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
         )
     else:
         beat.stop()
+        _add_drift_time(pipeline, progress)
         _finish(run, progress, started, RunStatus.SUCCEEDED, "")
         log_event(
             SOURCE,
@@ -329,11 +334,19 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
                 "timings": run.timings,
             },
         )
+        if pipeline.drift is not None:
+            pipeline.drift.finish(succeeded=True)
     finally:
         Dispatch.objects.filter(pk=dispatch.pk, claimed_run_id=run.pk).update(
             claimed_run_id=None
         )
     return run
+
+
+def _add_drift_time(pipeline: _Pipeline, progress: _Progress) -> None:
+    """Drift is gathered inside the predict stage: its share shown apart."""
+    if pipeline.drift is not None and pipeline.drift.seconds:
+        progress.add("drift", pipeline.drift.seconds)
 
 
 def sweep_after_run() -> None:
@@ -455,6 +468,8 @@ def _begin(run: DispatchRun, pipeline: _Pipeline) -> None:
             scored_at.astimezone(dt.UTC).replace(tzinfo=None), pa.timestamp("ms")
         ),
     }
+    # The drift of the inputs and predictions, gathered in the predict stage.
+    pipeline.drift = drift.watch(run, version)
     pipeline.start_predicting(version, constants, registry)
 
 
@@ -555,6 +570,7 @@ class _Pipeline:
         self.failed = threading.Event()
         self.errors: list[BaseException] = []
         self.threads: dict[str, threading.Thread] = {}
+        self.drift: drift.RunWatch | None = None
 
     # Each stage hands its output to the next; a failing stage records its
     # error and sets `failed`, which every other stage checks while waiting.
@@ -690,6 +706,7 @@ class _Pipeline:
                         self.version,
                         batch,
                         probabilities=self.dispatch.include_probabilities,
+                        hooks=self.drift.hooks,
                     )
                 except SchemaError as exc:
                     raise self._bad_row(exc, offset) from None

@@ -109,6 +109,11 @@ class ModelMonitoring(models.Model):
     def __str__(self) -> str:
         return f"monitoring of {self.model}"
 
+    @classmethod
+    def of(cls, model) -> ModelMonitoring:
+        """The model's settings; the defaults (unsaved) when none were saved."""
+        return cls.objects.filter(model=model).first() or cls(model=model)
+
 
 class DriftState(models.TextChoices):
     CHECKED = "checked", "Checked"

@@ -84,7 +84,9 @@ class Schedule:
 
 def collect(now: dt.datetime | None = None) -> list[Schedule]:
     now = now or timezone.now()
-    dispatches = list(Dispatch.objects.select_related("paused_by").order_by("name"))
+    dispatches = list(
+        Dispatch.objects.select_related("paused_by", "model").order_by("name")
+    )
     try:
         entries = crontab.managed_entries()
         crontab_error = ""

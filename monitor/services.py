@@ -16,6 +16,7 @@ from dispatch import crontab
 from mlframework.events.log import log_event
 from mlframework.lib import crontab as cron_adapter
 from monitor import alerts, probes, schedules
+from monitor.drift import alerts as drift_alerts
 
 
 @dataclass
@@ -184,6 +185,7 @@ def check_and_alert(now: dt.datetime | None = None) -> tuple[Snapshot, list]:
     current = snapshot(now)
     findings = alerts.probe_findings(current.checks)
     findings += schedules.findings(current.schedules)
+    findings += drift_alerts.findings([s.dispatch for s in current.schedules])
     sent = alerts.evaluate(findings, now)
     alerts.forget_unwatched(findings, now)
     return current, sent
