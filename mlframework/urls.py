@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/schema/", core_api.SchemaView.as_view(), name="api-schema"),
     path("api/showroom/", include("showroom.api_urls")),
     path("api/registry/", include("registry.api_urls")),
+    path("api/monitor/", include("monitor.api_urls")),
 ]
 
 handler400 = core_views.bad_request

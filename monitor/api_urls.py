@@ -1,0 +1,5 @@
+from django.urls import path
+
+app_name = "monitor-api"
+# Drift and realised performance in JSON (monitor/api*.py).
+urlpatterns: list = []
