@@ -1,5 +1,3 @@
-from django.urls import path
-
 app_name = "monitor-api"
 # Drift and realised performance in JSON (monitor/api*.py).
 urlpatterns: list = []
