@@ -47,7 +47,7 @@ METRICS = {
         "balanced_accuracy",
         "f1_macro",
         "f1_weighted",
-        "roc_auc_ovr_macro",
+        "roc_auc_ovr",
         "log_loss",
         "mcc",
     ],
@@ -60,6 +60,9 @@ METRICS = {
     ],
 }
 ALL_METRICS = sorted({name for names in METRICS.values() for name in names})
+# Other names AutoGluon accepts for a catalogued metric; the version keeps
+# AutoGluon's own name, under which it reports the score.
+METRIC_ALIASES = {"roc_auc_ovr_macro": "roc_auc_ovr"}
 # Small, quick models for tests, the demo's smoke runs and benchmarks.
 FAST_HYPERPARAMETERS = {"GBM": {"num_boost_round": 40, "num_leaves": 15}}
 
