@@ -230,7 +230,8 @@ def _csv_kwargs(options: dict) -> dict:
 
 
 def _check_header(names: list, filename: str) -> None:
-    cleaned = [str(name).strip() for name in names]
+    # An empty Excel cell comes as NaN (or None): no name, not "nan".
+    cleaned = ["" if pd.isna(name) else str(name).strip() for name in names]
     if any(not name or name.lower().startswith("unnamed:") for name in cleaned):
         position = next(
             i
