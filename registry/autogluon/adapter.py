@@ -210,6 +210,18 @@ def _callback_type():
     return _callback_class
 
 
+class _NoTorchNotice(logging.Filter):
+    """AutoGluon looks for PyTorch (for GPUs) once per model and logs an error
+    each time it is missing; this platform trains on CPUs without it, so the
+    line is noise in every job log (eight per training)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Failed to import torch" not in str(record.msg)
+
+
+logging.getLogger("autogluon.common.utils.resource_utils").addFilter(_NoTorchNotice())
+
+
 @contextlib.contextmanager
 def _captured_log(log_file: Path | None) -> Iterator[None]:
     if log_file is None:

@@ -301,3 +301,20 @@ def test_a_version_trained_with_each_multiclass_alias_metric_has_its_score(
     )
     assert version.eval_metric == "roc_auc_ovr"  # AutoGluon's name for it
     assert version.eval_score is not None and 0.5 < version.eval_score <= 1
+
+
+def test_the_job_log_has_no_missing_torch_notice(tmp_path, penguins_frame):
+    rows = penguins_frame.drop(columns=["id"]).dropna(subset=["species"])
+    log = tmp_path / "training.log"
+    autogluon.fit(
+        rows,
+        label="species",
+        path=tmp_path / "fit",
+        time_limit=20,
+        hyperparameters={"GBM": {"num_boost_round": 5, "num_leaves": 4}},
+        num_cpus=1,
+        log_file=log,
+    )
+    text = log.read_text()
+    assert "LightGBM" in text  # the log is there, with what was trained
+    assert "Failed to import torch" not in text
