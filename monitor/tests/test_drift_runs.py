@@ -264,3 +264,27 @@ def test_no_finding_fails_before_any_report(make_dispatch):
     ]
     assert not any(f.failing for f in found)
     assert found[0].detail == "no checked drift report yet"
+
+
+def test_the_command_line_summary_says_the_drift(scoring, penguins_frame):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("dispatch", "run", str(scoring.pk), stdout=out)
+    assert (
+        "succeeded, 344 read, 344 written; drift: 0 of 7 features drifted"
+        in (out.getvalue())
+        or "; drift: 1 of 7 features drifted" in out.getvalue()
+    )
+    assert "no dataset drift" in out.getvalue()
+    scoring.feed(shifted(penguins_frame))
+    out = StringIO()
+    call_command("dispatch", "run", str(scoring.pk), stdout=out)
+    assert ", dataset drift" in out.getvalue()
+
+
+def test_a_run_without_a_model_is_described_so(make_dispatch, make_run):
+    done = make_run(make_dispatch(), status="failed")
+    assert runs.describe(done) == "drift: no report (the run did not reach the model)"
