@@ -267,6 +267,7 @@ class RetentionConfig:
     datasets_days: int = 90  # datasets no version and no job uses
     batch_size: int = 2000  # rows deleted per statement: short locks
     every_hours: int = 24  # how often the monitor's round prunes
+    disk_warning_percent: int = 90  # the Monitor warns past this filesystem use
 
     def validate(self, path: str) -> None:
         for key in ("events_days", "runs_days", "jobs_days", "datasets_days"):
@@ -276,6 +277,8 @@ class RetentionConfig:
             raise _Invalid(f"{path}.batch_size", "must be between 1 and 100000")
         if not 1 <= self.every_hours <= 24 * 30:
             raise _Invalid(f"{path}.every_hours", "must be between 1 and 720")
+        if not 1 <= self.disk_warning_percent <= 100:
+            raise _Invalid(f"{path}.disk_warning_percent", "must be between 1 and 100")
 
 
 @dataclass(frozen=True)
