@@ -323,9 +323,14 @@ def _predictions(version, predicted: pd.Series) -> pd.Series:
 
 
 def _examples(values: pd.Series, count: int = EXAMPLES) -> str:
-    seen = list(dict.fromkeys(values.dropna().tolist()))
+    seen = list(dict.fromkeys(_plain(v) for v in values.dropna().tolist()))
     shown = ", ".join(repr(v) for v in seen[:count])
     return shown + (", ..." if len(seen) > count else "") if seen else "nothing"
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds (quoted as 5, not np.int64(5))."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def proba_column(label) -> str:
@@ -402,7 +407,7 @@ class _Actuals:
         repeated = frame[frame.duplicated(list(keys), keep=False)]
         if len(repeated):
             example = repeated.iloc[0]
-            where = ", ".join(f"{k}={example[k]!r}" for k in keys)
+            where = ", ".join(f"{k}={_plain(example[k])!r}" for k in keys)
             raise _Bad(
                 f"the actuals query returns {len(repeated)} rows with a repeated "
                 f"key (e.g. {where}); each key may have one actual label"
