@@ -805,6 +805,18 @@ class Performance:
     days: list[RealisedScore]  # oldest first
     runs: list[RealisedScore]  # newest first
 
+    def rows(self, items: list[RealisedScore]) -> list[tuple[RealisedScore, list]]:
+        """Each score with its metrics in the order of `metrics` (None: absent)."""
+        return [(item, [item.metrics.get(m) for m in self.metrics]) for item in items]
+
+    @property
+    def day_rows(self) -> list[tuple[RealisedScore, list]]:
+        return self.rows(self.days)
+
+    @property
+    def run_rows(self) -> list[tuple[RealisedScore, list]]:
+        return self.rows(self.runs)
+
     def chart(self) -> dict:
         return {
             "labels": [str(d.day) for d in self.days],

@@ -447,7 +447,11 @@ def test_a_decline_alerts_once_and_recovers(
     assert finding.rule == Rule.METRIC_DECLINE and finding.failing
     held = tiny_classifier.scores["accuracy"]
     assert f"is worse than the held-out {held:.4g} of penguins v1" in finding.detail
-    assert "realised accuracy 0.5" in finding.detail
+    day = RealisedScore.objects.get(scope=MetricScope.DAY)
+    assert day.metrics["accuracy"] < 0.6  # every other label swapped
+    assert f"realised accuracy {day.metrics['accuracy']:.4g} on 344 rows" in (
+        finding.detail
+    )
 
     sent = alerts.evaluate([finding])
     assert [n.state for n in sent] == [NoticeState.FIRED]
