@@ -360,6 +360,8 @@ class _Actuals:
         self.monitoring = monitoring
         self.frame = frame
         self._by_keys: dict[tuple[str, ...], pd.DataFrame] = {}
+        # (keys, sink key dtypes) -> (actuals keyed to match them, their form)
+        self.joinable: dict[tuple, tuple[pd.DataFrame, tuple[str, ...]]] = {}
 
     @classmethod
     def read(cls, monitoring: ModelMonitoring, keys: set[str]) -> _Actuals:
@@ -447,7 +449,7 @@ class _RunRows:
     day: dt.date
 
 
-def _read_run(run, keys: tuple[str, ...], actuals: pd.DataFrame) -> _RunRows:
+def _read_run(run, keys: tuple[str, ...], actuals: _Actuals) -> _RunRows:
     """The rows the run wrote, read back read-only from its sink batch by
     batch, each joined to the actuals at once."""
     dispatch = run.dispatch
@@ -505,11 +507,22 @@ def _read_run(run, keys: tuple[str, ...], actuals: pd.DataFrame) -> _RunRows:
     return _RunRows(predicted, matched, day)
 
 
-def _join(frame, actuals, keys, probas) -> pd.DataFrame:
-    frame = frame.dropna(subset=list(keys))
-    left, right = frame.copy(), actuals.copy()
-    for key in keys:
-        left[key], right[key] = match_keys(left[key], right[key])
+def _join(frame, actuals: _Actuals, keys, probas) -> pd.DataFrame:
+    """One batch of sink rows joined to the actuals. The actuals' keys are
+    made to match once per kind of sink keys, not once per batch."""
+    left = frame.dropna(subset=list(keys)).copy()
+    signature = (keys, tuple(str(normal_key(left[k]).dtype) for k in keys))
+    cached = actuals.joinable.get(signature)
+    if cached is None:
+        right = actuals.for_keys(keys).copy()
+        for key in keys:
+            left[key], right[key] = match_keys(left[key], right[key])
+        forms = tuple(str(left[k].dtype) for k in keys)
+        actuals.joinable[signature] = (right, forms)
+    else:
+        right, forms = cached
+        for key, form in zip(keys, forms, strict=True):
+            left[key] = _to_form(left[key], form)
     try:
         joined = left.merge(right, on=list(keys), how="inner", validate="many_to_one")
     except pd.errors.MergeError:
@@ -519,6 +532,18 @@ def _join(frame, actuals, keys, probas) -> pd.DataFrame:
         ) from None
     kept = [_ACTUAL, PREDICTION, *[p for p in probas if p in joined]]
     return joined[kept]
+
+
+def _to_form(values: pd.Series, form: str) -> pd.Series:
+    """A sink key column in the form match_keys gave the first batch's."""
+    values = normal_key(values)
+    if str(values.dtype) == form:
+        return values
+    if form == "string":
+        return _as_text(values)
+    if _kind(values) == "text":  # text keys met numeric actuals as numbers
+        values = normal_key(pd.to_numeric(values, errors="coerce"))
+    return values.astype(form)
 
 
 # --------------------------------------------------------------------------
@@ -616,7 +641,8 @@ def _score_runs(runs, actuals: _Actuals, monitoring) -> tuple[list, list]:
         version = run.model_version
         try:
             keys = _keys_of(run, monitoring)
-            rows = _read_run(run, keys, actuals.for_keys(keys))
+            actuals.for_keys(keys)  # a repeated key fails before any read
+            rows = _read_run(run, keys, actuals)
             labelled = _labelled(version, rows.matched, monitoring)
         except _Bad as exc:
             run_scores.append(_failed(run, str(exc), exc.state))
@@ -792,6 +818,7 @@ def _compare(latest: RealisedScore, tolerance: float) -> tuple[bool, str]:
 # --------------------------------------------------------------------------
 
 RUNS_SHOWN = 100
+DAYS_SHOWN = 366
 
 
 @dataclass(frozen=True)
@@ -871,7 +898,9 @@ def performance(version) -> Performance:
         primary=primary_metric(version),
         metrics=metric_names(version),
         held_out=held_out(version),
-        days=list(scores.filter(scope=MetricScope.DAY).order_by("day")),
+        days=list(scores.filter(scope=MetricScope.DAY).order_by("-day")[:DAYS_SHOWN])[
+            ::-1
+        ],
         runs=list(
             scores.filter(scope=MetricScope.RUN).order_by("-run_id")[:RUNS_SHOWN]
         ),

@@ -517,3 +517,32 @@ def test_the_monitor_round_evaluates_the_decline(tiny_classifier, use_config):
     )
     assert state.status == AlertStatus.FIRING
     assert state.rule == Rule.METRIC_DECLINE
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_many_small_batches_give_the_same_scores_as_one(
+    as_text,
+    monkeypatch,
+    tiny_classifier,
+    dispatch_into,
+    run_dispatch,
+    actuals_in,
+    penguins_frame,
+):
+    run = run_dispatch(dispatch_into(tiny_classifier))
+    truth = truth_of(penguins_frame, "species", wrong_every=4)
+    types = None
+    if as_text:  # the first batch decides how keys compare; the others follow
+        truth = truth.assign(id=[f"{i} " for i in truth["id"]])
+        types = {"id": "VARCHAR(20)"}
+    table = actuals_in("demo", truth, types=types)
+    monitor(tiny_classifier.model, "demo", f"SELECT * FROM {table}")
+    realised.compute(tiny_classifier.model)
+    whole = run_score(run)
+
+    monkeypatch.setattr(realised, "BATCH_ROWS", 50)  # 344 rows: 7 batches
+    realised.compute(tiny_classifier.model)
+    pieces = run_score(run)
+
+    assert pieces.rows_matched == whole.rows_matched == 344
+    assert pieces.metrics == pytest.approx(whole.metrics, abs=1e-12)
