@@ -889,6 +889,7 @@ class Performance:
 def performance(version) -> Performance:
     monitoring = ModelMonitoring.of(version.model)
     scores = RealisedScore.objects.filter(version=version)
+    days = scores.filter(scope=MetricScope.DAY).order_by("-day")[:DAYS_SHOWN]
     return Performance(
         version=version,
         monitoring=monitoring,
@@ -898,9 +899,7 @@ def performance(version) -> Performance:
         primary=primary_metric(version),
         metrics=metric_names(version),
         held_out=held_out(version),
-        days=list(scores.filter(scope=MetricScope.DAY).order_by("-day")[:DAYS_SHOWN])[
-            ::-1
-        ],
+        days=list(days)[::-1],
         runs=list(
             scores.filter(scope=MetricScope.RUN).order_by("-run_id")[:RUNS_SHOWN]
         ),
