@@ -1,3 +1,13 @@
+from django.urls import path
+
+from monitor import api_performance
+
 app_name = "monitor-api"
 # Drift and realised performance in JSON (monitor/api*.py).
-urlpatterns: list = []
+urlpatterns: list = [
+    path(
+        "versions/<int:pk>/performance/",
+        api_performance.PerformanceView.as_view(),
+        name="performance",
+    ),
+]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitor import views, views_settings
+from monitor import views, views_performance, views_settings
 
 app_name = "monitor"
 urlpatterns = [
@@ -14,4 +14,14 @@ urlpatterns = [
     path("dispatches/resume-all/", views.resume_all, name="resume_all"),
     path("crontab/sync/", views.sync_crontab, name="sync"),
     path("models/<slug:name>/", views_settings.monitoring, name="settings"),
+    path(
+        "versions/<int:pk>/performance/",
+        views_performance.performance,
+        name="performance",
+    ),
+    path(
+        "versions/<int:pk>/performance/compute/",
+        views_performance.compute,
+        name="performance_compute",
+    ),
 ]
