@@ -1,5 +1,13 @@
 from django.urls import path
 
+from monitor import api_check
+
 app_name = "monitor-api"
 # Drift and realised performance in JSON (monitor/api*.py).
-urlpatterns: list = []
+urlpatterns: list = [
+    path(
+        "versions/<int:pk>/drift/check/",
+        api_check.DriftCheckView.as_view(),
+        name="drift_check",
+    ),
+]
