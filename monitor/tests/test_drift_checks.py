@@ -1,9 +1,7 @@
 """monitor.drift.checks: a file or a read-only query against a version's
 reference, the same report as a run's, nothing written; bad input named."""
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -255,28 +253,8 @@ def test_a_version_that_cannot_predict_is_refused(tiny_classifier, inputs, tmp_p
 
 
 @pytest.fixture
-def table(db, penguins_frame):
-    """Make a table of rows in a datasource; dropped after the test."""
-    import contextlib
-    import uuid
-
-    from mlframework.lib import odbc
-
-    made = []
-
-    def make(datasource, frame):
-        require_datasource(datasource)
-        name = f"chk_{uuid.uuid4().hex[:10]}"
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
-        odbc.create_table(datasource, name, arrow.schema)
-        odbc.write_table(datasource, name, arrow)
-        made.append((datasource, name))
-        return name
-
-    yield make
-    for datasource, name in made:
-        with contextlib.suppress(odbc.OdbcError):
-            odbc.execute(datasource, f"DROP TABLE IF EXISTS {name}")
+def table(drift_table):
+    return drift_table
 
 
 @pytest.mark.parametrize("datasource", ODBC_DATASOURCES)
