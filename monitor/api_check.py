@@ -5,6 +5,7 @@ in the API's {"error", "fields"} shape."""
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import ValidationError
@@ -57,7 +58,7 @@ class DriftCheckView(APIView):
     permission_classes = [CanCheck]
     parser_classes = [JSONBodyParser, MultiPartParser, FormParser]
 
-    @extend_schema(request=DriftCheckSerializer, responses={200: dict})
+    @extend_schema(request=DriftCheckSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=pk)
         try:
