@@ -227,3 +227,14 @@ def test_it_refuses_an_upload_beyond_the_limit_by_its_length(
     response = analyst_client.post(url, {"file": big})
     assert response.status_code == 413
     assert "larger than the 1 MB upload limit" in text(response)
+
+
+@pytest.mark.parametrize(
+    ("who", "linked"), [("analyst", True), ("operator", True), ("viewer", False)]
+)
+def test_the_version_page_links_here_for_those_who_may_check(
+    who, linked, request, client, url, tiny_classifier
+):
+    client.force_login(request.getfixturevalue(who))
+    page = client.get(reverse("registry:version", args=["penguins", 1]))
+    assert (f'href="{url}"' in page.content.decode()) is linked
