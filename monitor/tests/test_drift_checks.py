@@ -396,3 +396,29 @@ def test_a_slow_query_is_stopped_at_the_datasources_query_timeout(
         "(datasources.postgres.query_timeout), and was stopped; narrow the query "
         "(WHERE, LIMIT)."
     )
+
+
+def test_small_fetched_batches_are_predicted_joined(
+    tiny_classifier, inputs, table, monkeypatch
+):
+    import pyarrow as pa
+
+    batches = [pa.record_batch({"a": list(range(30))}) for _ in range(5)]
+    joined = list(checks._joined(iter(batches), 50))
+    assert [len(t) for t in joined] == [60, 60, 30]
+    assert joined[0].column("a").to_pylist() == list(range(30)) * 2
+    # A query's wide text columns come in fetches of a few hundred rows;
+    # the model sees batches of BATCH_ROWS.
+    sizes = []
+    original = registry.predict_batch
+
+    def spy(version, batch, **kwargs):
+        sizes.append(len(batch))
+        return original(version, batch, **kwargs)
+
+    monkeypatch.setattr(checks.registry, "predict_batch", spy)
+    big = pd.concat([inputs] * 40, ignore_index=True)  # 13,760 rows
+    name = table("demo", big.assign(id=range(len(big))))
+    report = checks.check_query(tiny_classifier, "demo", f"SELECT * FROM {name}")
+    assert report.rows == 13_760
+    assert sizes[0] >= checks.BATCH_ROWS and sum(sizes) == 13_760
