@@ -318,6 +318,16 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    # Rows an on-demand drift check (a file or a query) reads at most.
+    check_max_rows: int = 200_000
+
+    def validate(self, path: str) -> None:
+        if self.check_max_rows < 1:
+            raise _Invalid(f"{path}.check_max_rows", "must be at least 1")
+
+
+@dataclass(frozen=True)
 class EmailConfig:
     backend: str = "console"
     host: str = "localhost"
@@ -359,6 +369,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     # Where the file lives: relative paths in it are relative to this folder.
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 

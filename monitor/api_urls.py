@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitor import api_performance
+from monitor import api_check, api_performance
 
 app_name = "monitor-api"
 # Drift and realised performance in JSON (monitor/api*.py).
@@ -9,5 +9,10 @@ urlpatterns: list = [
         "versions/<int:pk>/performance/",
         api_performance.PerformanceView.as_view(),
         name="performance",
+    ),
+    path(
+        "versions/<int:pk>/drift/check/",
+        api_check.DriftCheckView.as_view(),
+        name="drift_check",
     ),
 ]

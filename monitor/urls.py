@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitor import views, views_performance, views_settings
+from monitor import views, views_check, views_performance, views_settings
 
 app_name = "monitor"
 urlpatterns = [
@@ -23,5 +23,10 @@ urlpatterns = [
         "versions/<int:pk>/performance/compute/",
         views_performance.compute,
         name="performance_compute",
+    ),
+    path(
+        "versions/<int:pk>/drift/check/",
+        views_check.drift_check,
+        name="drift_check",
     ),
 ]

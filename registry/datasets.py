@@ -10,6 +10,7 @@ unpickled.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -95,6 +96,17 @@ def _spool(chunks: Iterable[bytes], limit: int, filename: str) -> tuple[Path, st
         path.unlink(missing_ok=True)
         raise DatasetError(f"{filename} is empty.")
     return path, digest.hexdigest(), size
+
+
+@contextlib.contextmanager
+def spooled(chunks: Iterable[bytes], filename: str) -> Iterator[Path]:
+    """An upload on disk for the length of the block, within the upload
+    limit, never stored as a dataset (on-demand checks read it once)."""
+    path, _, _ = _spool(chunks, max_bytes(), filename)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def detect_format(path: Path, filename: str) -> str:
@@ -345,6 +357,58 @@ def read_for_checks(
             f"Dataset {dataset.name} could not be read: {_short(exc)}"
         ) from exc
     return sample, stats
+
+
+def read_chunks(
+    path: Path, filename: str = "", *, rows: int = CHUNK_ROWS, nrows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """Any CSV, Parquet or Excel file's rows in frames of `rows`, parsed as an
+    upload is (format by its first bytes, CSV dialect sniffed, header
+    checked), at most `nrows` in all. A file with a header and no rows gives
+    one empty frame, so its columns can still be checked. DatasetError names
+    the file and what is wrong, also for a problem found midway."""
+    filename = filename or path.name
+    try:
+        file_format = detect_format(path, filename)
+        options = sniff(path, filename) if file_format == Dataset.Format.CSV else {}
+        _check_header(_header(path, file_format, options), filename)
+        chunks = _chunks(path, file_format, options, rows, nrows)
+        while True:
+            chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    except DatasetError:
+        raise
+    except Exception as exc:  # pandas, pyarrow and openpyxl raise their own types
+        raise DatasetError(f"{filename} could not be read: {_short(exc)}") from exc
+
+
+def _chunks(
+    path: Path, file_format: str, options: dict, rows: int, nrows: int | None
+) -> Iterator[pd.DataFrame]:
+    if file_format == Dataset.Format.CSV:
+        with pd.read_csv(
+            path, chunksize=rows, nrows=nrows, **_csv_kwargs(options)
+        ) as reader:
+            yield from reader
+        return
+    if file_format == Dataset.Format.PARQUET:
+        parquet = pq.ParquetFile(path)
+        left = parquet.metadata.num_rows if nrows is None else nrows
+        if left == 0 or parquet.metadata.num_rows == 0:
+            yield parquet.schema_arrow.empty_table().to_pandas()
+            return
+        for batch in parquet.iter_batches(batch_size=rows):
+            yield batch.slice(0, left).to_pandas()
+            left -= min(left, batch.num_rows)
+            if left == 0:
+                return
+        return
+    # openpyxl reads a sheet whole; an .xlsx is bounded by the upload limit.
+    frame = pd.read_excel(path, nrows=nrows, engine="openpyxl")
+    for start in range(0, max(len(frame), 1), rows):
+        yield frame.iloc[start : start + rows]
 
 
 def _label_batches(path: Path, dataset: Dataset, label: str) -> Iterator[pd.Series]:

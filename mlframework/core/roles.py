@@ -87,6 +87,27 @@ def require(permission: str) -> Callable:
     return decorator
 
 
+def require_any(*permissions: str) -> Callable:
+    """View decorator: 403 unless the user holds at least one of them."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not any(has(request.user, p) for p in permissions):
+                names = " or ".join(
+                    p.split(".")[1].replace("_", " ") for p in permissions
+                )
+                raise PermissionDenied(
+                    f"Your account lacks the permission for this page ({names}). "
+                    "Ask an administrator to add you to the right group."
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def ensure_groups(using: str = "default", **kwargs) -> None:
     """Make the role groups hold their permissions (post_migrate handler).
 

@@ -243,3 +243,32 @@ def make_run():
         )
 
     return make
+
+
+@pytest.fixture
+def drift_table(db):
+    """Make a table of a frame's rows in a datasource (a unique name); every
+    one is dropped after the test."""
+    import uuid
+
+    import pyarrow as pa
+
+    from conftest import require_datasource
+    from mlframework.lib import odbc
+
+    made = []
+
+    def make(datasource: str, frame=None, prefix: str = "drift") -> str:
+        require_datasource(datasource)
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        made.append((datasource, name))
+        if frame is not None:
+            arrow = pa.Table.from_pandas(frame, preserve_index=False)
+            odbc.create_table(datasource, name, arrow.schema)
+            odbc.write_table(datasource, name, arrow)
+        return name
+
+    yield make
+    for datasource, name in made:
+        with contextlib.suppress(odbc.OdbcError):
+            odbc.execute(datasource, f"DROP TABLE IF EXISTS {name}")

@@ -386,3 +386,57 @@ def test_sniff_of_a_one_column_file_is_comma(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_bytes(b"value\n1\n2\n")
     assert datasets.sniff(path)["delimiter"] == ","
+
+
+# --- read_chunks and spooled (on-demand drift checks) -------------------------
+
+
+def test_read_chunks_streams_frames_up_to_nrows(tmp_path):
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"a": range(2500), "b": ["x"] * 2500}).to_csv(path, index=False)
+    sizes = [len(frame) for frame in datasets.read_chunks(path, rows=1000)]
+    assert sizes == [1000, 1000, 500]
+    limited = datasets.read_chunks(path, rows=1000, nrows=1200)
+    assert [len(frame) for frame in limited] == [1000, 200]
+    parquet = tmp_path / "big.parquet"
+    pd.read_csv(path).to_parquet(parquet, index=False)
+    frames = list(datasets.read_chunks(parquet, rows=1000, nrows=1500))
+    assert [len(frame) for frame in frames] == [1000, 500]
+    assert frames[1]["a"].tolist() == list(range(1000, 1500))
+
+
+def test_read_chunks_gives_a_header_only_file_as_one_empty_frame(tmp_path):
+    for name, write in [
+        ("bare.csv", lambda f, p: f.to_csv(p, index=False)),
+        ("bare.parquet", lambda f, p: f.to_parquet(p, index=False)),
+        ("bare.xlsx", lambda f, p: f.to_excel(p, index=False)),
+    ]:
+        path = tmp_path / name
+        write(pd.DataFrame({"a": pd.Series([], dtype="int64"), "b": []}), path)
+        frames = list(datasets.read_chunks(path))
+        assert len(frames) == 1 and len(frames[0]) == 0, name
+        assert list(frames[0].columns) == ["a", "b"], name
+
+
+def test_read_chunks_names_the_file_and_the_problem(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("a,b\n1,2\n" + "3,4\n" * 10 + "5,6,7,8\n")
+    with pytest.raises(DatasetError, match=r"^mine.csv could not be read: "):
+        list(datasets.read_chunks(path, "mine.csv", rows=2))
+    nameless = tmp_path / "nameless.csv"
+    nameless.write_text("a,\n1,2\n")
+    with pytest.raises(DatasetError, match=r"nameless.csv: column 2 has no name"):
+        list(datasets.read_chunks(nameless))
+
+
+def test_spooled_removes_the_upload_after_the_block():
+    before = sorted(datasets.root().iterdir())
+    with datasets.spooled([b"a,b\n", b"1,2\n"], "x.csv") as path:
+        assert path.read_bytes() == b"a,b\n1,2\n"
+    assert not path.exists()
+    assert sorted(datasets.root().iterdir()) == before
+    with (
+        pytest.raises(DatasetError, match=r"^x.csv is empty.$"),
+        datasets.spooled([b""], "x.csv"),
+    ):
+        pass
