@@ -45,7 +45,9 @@ SEED = 15
 
 # bench/dispatch.py's set-up (config, Django, the tiny model, the source,
 # the runner in a child); loaded by path: as "dispatch" it would shadow the app.
-_spec = importlib.util.spec_from_file_location("bench_dispatch", ROOT / "bench" / "dispatch.py")
+_spec = importlib.util.spec_from_file_location(
+    "bench_dispatch", ROOT / "bench" / "dispatch.py"
+)
 bench_dispatch = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_dispatch)
 bench_dispatch.FOLDER = FOLDER
@@ -177,7 +179,9 @@ def columns_of(count: int) -> list[dict]:
         )
     for j in range(count - numeric):
         size, how = CATEGORICAL[j % len(CATEGORICAL)]
-        specs.append({"name": f"c{j:02d}", "kind": "categorical", "size": size, "how": how})
+        specs.append(
+            {"name": f"c{j:02d}", "kind": "categorical", "size": size, "how": how}
+        )
     return specs
 
 
@@ -438,14 +442,18 @@ def agreement(ours: dict, theirs: dict, specs: list[dict]) -> None:
     by_name = {s["name"]: s for s in specs}
     names = list(theirs["features"])
     differ = [
-        n for n in names if ours["features"][n]["drifted"] != theirs["features"][n]["drifted"]
+        n
+        for n in names
+        if ours["features"][n]["drifted"] != theirs["features"][n]["drifted"]
     ]
     same = len(names) - len(differ)
     share = same / len(names)
     methods_differ = [
         n
         for n in names
-        if not _same_method(ours["features"][n]["method"], theirs["features"][n]["method"])
+        if not _same_method(
+            ours["features"][n]["method"], theirs["features"][n]["method"]
+        )
     ]
     print(
         f"(c) agreement with Evidently: {same} of {len(names)} features have the "
@@ -453,7 +461,9 @@ def agreement(ours: dict, theirs: dict, specs: list[dict]) -> None:
     )
     for name in names:
         mine, their = ours["features"][name], theirs["features"][name]
-        delta = abs(mine["score"] - their["score"]) if mine["score"] is not None else None
+        delta = (
+            abs(mine["score"] - their["score"]) if mine["score"] is not None else None
+        )
         flag = "DIFFERS" if name in differ else ""
         print(
             f"    {name} {_describe(by_name[name]):32} ours {mine['method']:>13} "
@@ -501,7 +511,9 @@ def _reason(spec: dict, ours: dict, theirs: dict) -> str:
     mine, their = ours["features"][spec["name"]], theirs["features"][spec["name"]]
     if not _same_method(mine["method"], their["method"]):
         return f"different methods ({mine['method']} vs {their['method']})"
-    close = min(abs(mine["score"] - mine["threshold"]), abs(their["score"] - mine["threshold"]))
+    close = min(
+        abs(mine["score"] - mine["threshold"]), abs(their["score"] - mine["threshold"])
+    )
     if spec["kind"] == "categorical" and spec["size"] > 100:
         why = (
             "the reference keeps its top 100 categories and groups the tail "
