@@ -133,7 +133,8 @@ def print_overhead(r: dict) -> None:
     overhead = r["on"] / r["off"] - 1
     print(
         f"(a) dispatch of {r['rows']:,} rows x {r['features']} features, "
-        f"median of {r['repeats']} runs each: drift off {r['off']:.2f} s, on {r['on']:.2f} s"
+        f"median of {r['repeats']} runs each: drift off {r['off']:.2f} s, "
+        f"on {r['on']:.2f} s"
         f" -> overhead {overhead:+.1%} (median of paired ratios "
         f"{r['paired'] - 1:+.1%}); drift's own time in the predict stage "
         f"{r['drift_seconds']:.2f} s ({r['drift_seconds'] / r['off']:.1%} of the "
@@ -474,7 +475,8 @@ def agreement(ours: dict, theirs: dict, specs: list[dict]) -> None:
     for name in differ:
         print(f"    disagreement {name}: {_reason(by_name[name], ours, theirs)}")
     print(
-        f"    goal >= 98 % equal flags: {share:.1%} {'ok' if share >= 0.98 else 'MISSED'}"
+        f"    goal >= 98 % equal flags: {share:.1%} "
+        f"{'ok' if share >= 0.98 else 'MISSED'}"
     )
 
 

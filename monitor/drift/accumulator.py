@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import infer_dtype
+from pandas.api.types import infer_dtype, is_object_dtype
 
 from monitor.drift import methods
 from monitor.drift.report import DriftReport, DriftSettings, FeatureDrift
@@ -350,7 +350,7 @@ def _tally(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             order = pd.unique(present)
             names = dtype.categories.to_numpy(dtype=object)[order]
             return names, np.bincount(present)[order]
-    elif dtype == object and infer_dtype(column, skipna=True) == "string":
+    elif is_object_dtype(dtype) and infer_dtype(column, skipna=True) == "string":
         codes, uniques = pd.factorize(column.to_numpy())  # missing: -1
         present = codes[codes >= 0]
         tally = np.bincount(present, minlength=len(uniques))
