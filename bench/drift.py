@@ -82,6 +82,7 @@ def dispatch_overhead(args) -> dict:
     source = bench_dispatch.ensure_source("bench_sqlite", args.rows)
     seconds: dict[bool, list[float]] = {True: [], False: []}
     drift_seconds, rss = [], {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}
     for round_ in range(args.repeats):
         # Alternate which goes first, so a busy spell weighs on both alike.
         for enabled in (True, False) if round_ % 2 == 0 else (False, True):
@@ -95,6 +96,7 @@ def dispatch_overhead(args) -> dict:
             )
             seconds[enabled].append(result["seconds"])
             rss[enabled].append(result["maxrss_mb"])
+            cpu[enabled].append(result["cpu_seconds"])
             found = RunDrift.objects.filter(id__gt=last).get()
             if enabled:
                 assert found.state == DriftState.CHECKED, found.reason
@@ -104,7 +106,8 @@ def dispatch_overhead(args) -> dict:
                 assert found.state == DriftState.UNCHECKED, found.state
             print(
                 f"  round {round_ + 1} drift {'on ' if enabled else 'off'} "
-                f"{result['seconds']:6.2f} s"
+                f"{result['seconds']:6.2f} s, {result['cpu_seconds']:6.2f} CPU-s, "
+                f"load {_load()}"
                 + (
                     f"  (drift inside the predict stage {drift_seconds[-1]:.2f} s, "
                     f"{found.state}, {len(found.drifted)} drifted)"
@@ -124,9 +127,15 @@ def dispatch_overhead(args) -> dict:
             a / b for a, b in zip(seconds[True], seconds[False], strict=True)
         ),
         "drift_seconds": statistics.median(drift_seconds),
+        "cpu_on": statistics.median(cpu[True]),
+        "cpu_off": statistics.median(cpu[False]),
         "rss_on": statistics.median(rss[True]),
         "rss_off": statistics.median(rss[False]),
     }
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def print_overhead(r: dict) -> None:
@@ -139,6 +148,11 @@ def print_overhead(r: dict) -> None:
         f"{r['paired'] - 1:+.1%}); drift's own time in the predict stage "
         f"{r['drift_seconds']:.2f} s ({r['drift_seconds'] / r['off']:.1%} of the "
         f"run); peak RSS off {r['rss_off']:.0f} MB, on {r['rss_on']:.0f} MB"
+    )
+    print(
+        f"    CPU-seconds of the run (all its threads), median: off "
+        f"{r['cpu_off']:.2f}, on {r['cpu_on']:.2f} -> "
+        f"{r['cpu_on'] / r['cpu_off'] - 1:+.1%}"
     )
     print(
         f"    goal overhead <= 5 %: {overhead:+.1%} "
@@ -554,13 +568,13 @@ def main() -> None:
         print(json.dumps(found))
         return
 
-    print(f"load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    print(f"load average {_load()}")
     overhead = versus = None
     if args.only != "evidently":
         overhead = dispatch_overhead(args)
     if args.only != "dispatch":
         versus = versus_evidently(args)
-    print(f"load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    print(f"load average {_load()}")
     if overhead:
         print_overhead(overhead)
     if versus:

@@ -115,7 +115,10 @@ class _Numeric(_Column):
             self.below_distance += float((self.points[0] - ordered[: left[0]]).sum())
             self.above_distance += float((ordered[right[-1] :] - self.points[-1]).sum())
         if self.values is not None:
-            distinct, counts = np.unique(ordered, return_counts=True)
+            # np.unique would sort again: the runs of equal sorted values.
+            starts = np.flatnonzero(np.diff(ordered, prepend=np.nan) != 0)
+            distinct = ordered[starts]
+            counts = np.diff(starts, append=len(ordered))
             for value, count in zip(distinct.tolist(), counts.tolist(), strict=True):
                 self.values[value] = self.values.get(value, 0) + count
             if len(self.values) > ref_.EXACT_VALUES:
