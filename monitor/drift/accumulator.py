@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype, is_object_dtype
 
 from monitor.drift import methods
 from monitor.drift.report import DriftReport, DriftSettings, FeatureDrift
@@ -18,6 +19,7 @@ from registry.drift_reference import NUMERIC, FeatureReference, Reference
 from registry.services import BatchPrediction
 
 UNSEEN_KEYS = 100  # unseen categories counted one by one; more are lumped
+KEPT_LOOKUPS, KEPT_LOOKUP_NAMES = 64, 256  # batches' name lookups kept (bounded)
 PSI_BY_VALUE = 20  # Evidently bins PSI by value when the reference has <= 20
 
 
@@ -80,6 +82,7 @@ class _Numeric(_Column):
         self.rng = np.random.default_rng([seed, position])
         self.keys = np.empty(0)
         self.sample = np.empty(0)
+        self.largest = 1.0  # the sample's largest key, once it is full
 
     def add(self, column: pd.Series) -> None:
         self.rows += len(column)
@@ -112,17 +115,28 @@ class _Numeric(_Column):
             self.below_distance += float((self.points[0] - ordered[: left[0]]).sum())
             self.above_distance += float((ordered[right[-1] :] - self.points[-1]).sum())
         if self.values is not None:
-            distinct, counts = np.unique(ordered, return_counts=True)
+            # np.unique would sort again: the runs of equal sorted values.
+            starts = np.flatnonzero(np.diff(ordered, prepend=np.nan) != 0)
+            distinct = ordered[starts]
+            counts = np.diff(starts, append=len(ordered))
             for value, count in zip(distinct.tolist(), counts.tolist(), strict=True):
                 self.values[value] = self.values.get(value, 0) + count
             if len(self.values) > ref_.EXACT_VALUES:
                 self.values = None
-        # A bottom-k sample: the values with the smallest random keys.
-        keys = np.concatenate([self.keys, self.rng.random(len(values))])
+        # A bottom-k sample: the values with the smallest random keys. Every
+        # value draws its key (the same stream however the rows are chunked);
+        # once the sample is full only keys below its largest can enter it.
+        keys = self.rng.random(len(values))
+        if len(self.keys) == ref_.SAMPLE_SIZE:
+            entering = keys < self.largest
+            keys, values = keys[entering], values[entering]
+        keys = np.concatenate([self.keys, keys])
         sample = np.concatenate([self.sample, values])
         if len(keys) > ref_.SAMPLE_SIZE:
             keep = np.argpartition(keys, ref_.SAMPLE_SIZE - 1)[: ref_.SAMPLE_SIZE]
             keys, sample = keys[keep], sample[keep]
+        if len(keys) == ref_.SAMPLE_SIZE:
+            self.largest = keys.max()
         self.keys, self.sample = keys, sample
 
     def _distinct(self) -> int:
@@ -221,18 +235,20 @@ class _Categorical(_Column):
         self.tail = 0
         self.unseen: dict[str, int] = {}
         self.unseen_other = 0
+        self.lookups: dict[tuple, np.ndarray] = {}
 
     def add(self, column: pd.Series) -> None:
         self.rows += len(column)
-        values = ref_.texts(column)
-        self.missing += len(column) - len(values)
-        if values.empty:
+        names, tally = _tally(column)
+        self.missing += len(column) - int(tally.sum())
+        if not len(names):
             return
-        counted = values.value_counts(sort=False)
-        where = self.names.get_indexer(counted.index)
+        where = self._where(names)
         known = where >= 0
-        np.add.at(self.counts, where[known], counted.to_numpy()[known])
-        rest = counted[~known]
+        np.add.at(self.counts, where[known], tally[known])
+        if known.all():  # the usual batch: no Series to build for the rest
+            return
+        rest = pd.Series(tally[~known], index=names[~known])
         in_tail = rest.index.isin(self.tail_names)
         self.tail += int(rest[in_tail].sum())
         rest = rest[~in_tail]
@@ -246,6 +262,17 @@ class _Categorical(_Column):
         for value, count in fresh.iloc[:room].items():
             self.unseen[value] = int(count)
         self.unseen_other += int(fresh.iloc[room:].sum())
+
+    def _where(self, names: np.ndarray) -> np.ndarray:
+        """The reference position of each name (-1: not among the top); batches
+        mostly bring the same few names, so their lookups are kept."""
+        key = tuple(names) if len(names) <= KEPT_LOOKUP_NAMES else None
+        where = self.lookups.get(key) if key is not None else None
+        if where is None:
+            where = self.names.get_indexer(names)
+            if key is not None and len(self.lookups) < KEPT_LOOKUPS:
+                self.lookups[key] = where
+        return where
 
     def _keys(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Aligned counts: the reference's top categories, its grouped tail,
@@ -312,6 +339,27 @@ class _Unchecked(_Column):
         if reference.kind == ref_.UNCHECKED:
             return _with(self._base(), state=reference.state or "not checked")
         return _with(self._base(), state=f"reference: {reference.state}")
+
+
+def _tally(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """texts(column).value_counts(sort=False) as (values, counts), in order of
+    first appearance; text (categoricals or str objects) counted by codes,
+    without making a string per row."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        if dtype.categories.inferred_type == "string":
+            codes = column.cat.codes.to_numpy()
+            present = codes[codes >= 0]
+            order = pd.unique(present)
+            names = dtype.categories.to_numpy(dtype=object)[order]
+            return names, np.bincount(present)[order]
+    elif is_object_dtype(dtype) and infer_dtype(column, skipna=True) == "string":
+        codes, uniques = pd.factorize(column.to_numpy())  # missing: -1
+        present = codes[codes >= 0]
+        tally = np.bincount(present, minlength=len(uniques))
+        return np.asarray(uniques, dtype=object), tally
+    counted = ref_.texts(column).value_counts(sort=False)
+    return counted.index.to_numpy(dtype=object), counted.to_numpy()
 
 
 def _column(reference: FeatureReference, *, seed: int, position: int) -> _Column:

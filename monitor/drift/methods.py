@@ -108,7 +108,9 @@ def wasserstein_cells(
     the current's linear between neighbouring reference values, exact beyond
     them (`beyond`: the summed distances of the values below the first point
     and above the last). Within 0.002 of the whole data's (tests)."""
-    n1, n2 = weights.sum(), cells.sum()
+    # Python ints: numpy's would make the score a numpy float and the flag a
+    # numpy bool, which the run's JSON report cannot store.
+    n1, n2 = int(weights.sum()), int(cells.sum())
     f_reference = np.cumsum(weights) / n1
     through = np.cumsum(cells) / n2
     level = f_reference[:-1]  # the reference's between points i-1 and i

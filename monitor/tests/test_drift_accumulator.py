@@ -170,6 +170,49 @@ def test_memory_stays_bounded_whatever_the_rows():
     assert report.rows == 60000
 
 
+def test_a_large_run_gives_a_report_json_can_store():
+    # Beyond the sample, Wasserstein comes from the counts: its score and flag
+    # were numpy's, and the run's JSONField could not store the report.
+    rows = training_rows(rows=3000)
+    report = accumulate(reference_of(rows), shifted(training_rows(8000, 5)), 4000)
+    found = report.report()
+    assert found.get("amount").method == "wasserstein"
+    assert type(found.get("amount").drifted) is bool
+    text = json.dumps(found.to_json())
+    assert DriftReport.from_json(json.loads(text)).drifted == found.drifted
+
+
+def test_text_is_counted_the_same_as_objects_categoricals_or_mixed_values():
+    # Text as str objects or categoricals is counted by codes; anything else
+    # as its text; all must give the same counts and unseen categories.
+    rng = np.random.default_rng(12)
+    reference = reference_of(training_rows())
+    region = pd.Series(
+        rng.choice(["north", "south", "east", "west", "far", "away", None], 5000),
+        dtype=object,
+    )
+    current = training_rows(rows=5000, seed=12).assign(region=region)
+    plain = accumulate(reference, current, 999)
+    as_category = current.assign(region=region.astype("category"))
+    coded = accumulate(reference, as_category, 999)
+    assert (
+        coded.columns[2].unseen
+        == plain.columns[2].unseen
+        == {name: int((region == name).sum()) for name in ("far", "away")}
+    )
+    same_report(coded.report().to_json(), plain.report().to_json())
+    # A number among the text is counted as its text, "1" like 1.
+    mixed = region.copy()
+    mixed[::50] = 1
+    text = region.copy()
+    text[::50] = "1"
+    one = accumulate(reference, current.assign(region=mixed), 999)
+    other = accumulate(reference, current.assign(region=text), 999)
+    assert one.columns[2].unseen == other.columns[2].unseen
+    assert one.columns[2].unseen["1"] == 100
+    same_report(one.report().to_json(), other.report().to_json())
+
+
 def test_the_reference_is_bounded_and_groups_the_long_tail():
     rng = np.random.default_rng(4)
     rows = pd.DataFrame(
