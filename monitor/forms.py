@@ -1,5 +1,7 @@
 from django import forms
 
+from monitor.drift.pages import DEFAULT_RUNS, MAX_RUNS
+
 
 class ReasonForm(forms.Form):
     """Why a dispatch (or every dispatch) is paused or resumed. Optional."""
@@ -16,3 +18,20 @@ class ReasonForm(forms.Form):
         if any(ord(c) < 32 for c in reason):
             raise forms.ValidationError("must be one line of text")
         return reason
+
+
+class DriftPageForm(forms.Form):
+    """The Drift page's GET filters: how many runs, which run and feature."""
+
+    runs = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_RUNS,
+        label="Last runs",
+        help_text=f"1 to {MAX_RUNS}",
+    )
+    run = forms.IntegerField(required=False, min_value=1, label="Run")
+    feature = forms.CharField(required=False, max_length=200, label="Feature")
+
+    def clean_runs(self) -> int:
+        return self.cleaned_data["runs"] or DEFAULT_RUNS

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitor import views
+from monitor import views, views_drift
 
 app_name = "monitor"
 urlpatterns = [
@@ -13,4 +13,5 @@ urlpatterns = [
     path("dispatches/pause-all/", views.pause_all, name="pause_all"),
     path("dispatches/resume-all/", views.resume_all, name="resume_all"),
     path("crontab/sync/", views.sync_crontab, name="sync"),
+    path("versions/<int:pk>/drift/", views_drift.drift, name="drift"),
 ]
