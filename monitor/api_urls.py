@@ -1,5 +1,12 @@
 from django.urls import path
 
+from monitor import api
+
 app_name = "monitor-api"
 # Drift and realised performance in JSON (monitor/api*.py).
-urlpatterns: list = []
+urlpatterns: list = [
+    path(
+        "versions/<int:pk>/drift/", api.VersionDriftView.as_view(), name="version_drift"
+    ),
+    path("runs/<int:pk>/drift/", api.RunDriftView.as_view(), name="run_drift"),
+]

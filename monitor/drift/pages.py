@@ -5,6 +5,7 @@ vs current distribution. Other apps call these instead of reading RunDrift."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 
 from django.db.models import F, OuterRef, Subquery
@@ -236,7 +237,7 @@ def drift_page(
     reports = tuple(RunReport.of(row) for row in reversed(found))
     if not reports:
         if run_id is not None:
-            raise DriftPageError("run", f"Version {version} has no run to show.")
+            version_report(version, run_id)  # raises: no run has this version
         return DriftPage(version, (), (), None, None, None, ())
     chosen = _chosen(version, reports, run_id)
     names = _feature_order(chosen, reports)
@@ -245,16 +246,20 @@ def drift_page(
         picked = chosen.report.get(feature)
         if picked is None:
             raise DriftPageError(
-                "feature", f"Run {chosen.run_id} has no feature {feature!r}."
+                "feature", f"Run {chosen.run_id} has no feature named {feature}."
             )
     else:
-        picked = next(
-            (f for f in chosen.report.features if f.checked), None
-        ) or next(iter(chosen.report.features), None)
-    history = tuple(
-        HistoryPoint(run.run_id, run.created, run.report.get(picked.name))
-        for run in reports
-    ) if picked else ()
+        picked = next((f for f in chosen.report.features if f.checked), None) or next(
+            iter(chosen.report.features), None
+        )
+    history = (
+        tuple(
+            HistoryPoint(run.run_id, run.created, run.report.get(picked.name))
+            for run in reports
+        )
+        if picked
+        else ()
+    )
     return DriftPage(
         version=version,
         runs=reports,
@@ -354,7 +359,7 @@ def distribution(item: FeatureDrift) -> Distribution | None:
 
 def _bin_labels(edges: list[float], count: int) -> list[str]:
     if len(edges) == count + 1:
-        return [f"{low:.4g} – {high:.4g}" for low, high in zip(edges, edges[1:], strict=False)]
+        return [f"{low:.4g} to {high:.4g}" for low, high in itertools.pairwise(edges)]
     return [f"{edge:.4g}" for edge in edges[:count]]
 
 
