@@ -28,10 +28,20 @@ class DriftPageForm(forms.Form):
         min_value=1,
         max_value=MAX_RUNS,
         label="Last runs",
-        help_text=f"1 to {MAX_RUNS}",
+        widget=forms.NumberInput(attrs={"placeholder": str(DEFAULT_RUNS)}),
     )
-    run = forms.IntegerField(required=False, min_value=1, label="Run")
-    feature = forms.CharField(required=False, max_length=200, label="Feature")
+    run = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Run",
+        widget=forms.NumberInput(attrs={"placeholder": "the latest checked"}),
+    )
+    feature = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Feature",
+        widget=forms.TextInput(attrs={"placeholder": "the most important"}),
+    )
 
     def clean_runs(self) -> int:
         return self.cleaned_data["runs"] or DEFAULT_RUNS
