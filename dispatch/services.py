@@ -8,12 +8,14 @@ two never disagree because of a failed save.
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from dispatch import crontab
 from dispatch.models import Dispatch, DispatchRun, RunStatus, Trigger
 from dispatch.tasks import execute_run
 from mlframework.events.log import log_event
+from mlframework.lib.batches import delete_in_batches
 
 SOURCE = "dispatch"
 
@@ -176,3 +178,19 @@ def run_now(dispatch: Dispatch, user) -> DispatchRun:
         data={"dispatch": dispatch.pk},
     )
     return run
+
+
+def prune_runs(before, batch: int) -> int:
+    """Delete finished runs that ended before `before` (their drift reports
+    and realised scores with them), keeping each dispatch's last run: the
+    schedule's timing and the Monitor read it."""
+    last = (
+        DispatchRun.objects.values("dispatch")
+        .annotate(last=Max("id"))
+        .values_list("last", flat=True)
+    )
+    old = DispatchRun.objects.filter(
+        status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED],
+        finished__lt=before,
+    ).exclude(pk__in=list(last))
+    return delete_in_batches(old, batch)

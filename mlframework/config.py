@@ -258,6 +258,30 @@ class EventsConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long finished records are kept (days; 0 keeps them forever)."""
+
+    events_days: int = 180
+    runs_days: int = 365
+    jobs_days: int = 180
+    datasets_days: int = 90  # datasets no version and no job uses
+    batch_size: int = 2000  # rows deleted per statement: short locks
+    every_hours: int = 24  # how often the monitor's round prunes
+    disk_warning_percent: int = 90  # the Monitor warns past this filesystem use
+
+    def validate(self, path: str) -> None:
+        for key in ("events_days", "runs_days", "jobs_days", "datasets_days"):
+            if not 0 <= getattr(self, key) <= 36_500:
+                raise _Invalid(f"{path}.{key}", "must be between 0 and 36500 days")
+        if not 1 <= self.batch_size <= 100_000:
+            raise _Invalid(f"{path}.batch_size", "must be between 1 and 100000")
+        if not 1 <= self.every_hours <= 24 * 30:
+            raise _Invalid(f"{path}.every_hours", "must be between 1 and 720")
+        if not 1 <= self.disk_warning_percent <= 100:
+            raise _Invalid(f"{path}.disk_warning_percent", "must be between 1 and 100")
+
+
+@dataclass(frozen=True)
 class AlertsConfig:
     email_to: list[str] = field(default_factory=list)
     email_from: str = "mlframework@localhost"
@@ -333,6 +357,7 @@ class Config:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     # Where the file lives: relative paths in it are relative to this folder.
     base_dir: Path = field(default=Path("."), metadata={"internal": True})

@@ -13,7 +13,8 @@ from dispatch import crontab
 from dispatch import services as dispatch_services
 from dispatch.models import Dispatch
 from mlframework.core import roles
-from monitor.models import AlertState
+from monitor.forms import MonitoringForm
+from monitor.models import AlertState, ModelMonitoring, RunDrift
 from monitor.services import sync_crontab
 
 ADMIN_REASON = "from the admin"
@@ -26,6 +27,60 @@ class AlertStateAdmin(admin.ModelAdmin):
     list_display = ("key", "rule", "status", "failing_since", "fired_at", "detail")
     list_filter = ("status", "rule")
     search_fields = ("key", "subject", "detail")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ModelMonitoring)
+class ModelMonitoringAdmin(admin.ModelAdmin):
+    """The same form and checks as the model's monitoring page."""
+
+    form = MonitoringForm
+    list_display = ("model", "drift_enabled", "actuals_datasource", "updated")
+    list_filter = ("drift_enabled",)
+    search_fields = ("model__name",)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        latest = obj.model.latest_version() if obj else None
+        features = latest.features.names if latest else []
+
+        class WithFeatures(form):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, features=features, **inner)
+
+        return WithFeatures
+
+    def get_fields(self, request, obj=None):
+        return [
+            "model",
+            *MonitoringForm.field_order,
+            *[
+                name
+                for name in MonitoringForm.Meta.fields
+                if name not in MonitoringForm.field_order
+            ],
+        ]
+
+
+@admin.register(RunDrift)
+class RunDriftAdmin(admin.ModelAdmin):
+    """Read-only: written by the runs."""
+
+    list_display = (
+        "run",
+        "version",
+        "state",
+        "dataset_drift",
+        "drift_share",
+        "created",
+    )
+    list_filter = ("state", "dataset_drift", "prediction_drift")
+    exclude = ("report",)
 
     def has_add_permission(self, request):
         return False

@@ -1,6 +1,12 @@
+import math
+
 from django import forms
 
+from mlframework.lib import odbc
+from monitor.drift import methods as drift_methods
 from monitor.drift.pages import DEFAULT_RUNS, MAX_RUNS
+from monitor.drift.report import DriftSettings, DriftSettingsError
+from monitor.models import ModelMonitoring
 
 
 class ReasonForm(forms.Form):
@@ -45,3 +51,241 @@ class DriftPageForm(forms.Form):
 
     def clean_runs(self) -> int:
         return self.cleaned_data["runs"] or DEFAULT_RUNS
+
+
+def _names(text: str, what: str) -> list[str]:
+    names = [name.strip() for name in (text or "").split(",")]
+    names = [name for name in names if name]
+    if len(set(names)) != len(names):
+        raise forms.ValidationError(f"names a {what} twice")
+    return names
+
+
+class MonitoringForm(forms.ModelForm):
+    """A model's monitoring settings: drift methods and thresholds (checked by
+    DriftSettings), the important-feature rule and the actuals query (checked
+    read-only in the datasource's dialect)."""
+
+    METHOD_CHOICES = [("", "Automatic (as Evidently)")] + [
+        (method, method) for method in drift_methods.METHODS
+    ]
+
+    numeric_method = forms.ChoiceField(choices=METHOD_CHOICES, required=False)
+    categorical_method = forms.ChoiceField(choices=METHOD_CHOICES, required=False)
+    prediction_method = forms.ChoiceField(choices=METHOD_CHOICES, required=False)
+    p_value_threshold = forms.FloatField(initial=0.05, min_value=0, max_value=1)
+    distance_threshold = forms.FloatField(initial=0.1, min_value=0)
+    drift_share = forms.FloatField(
+        initial=0.5,
+        min_value=0,
+        max_value=1,
+        help_text="Dataset drift when at least this share of the features drift.",
+    )
+    ignored = forms.CharField(
+        required=False, help_text="Features not checked, comma-separated."
+    )
+    overrides = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One feature per line: feature = method, feature = threshold, "
+        "or feature = method threshold (e.g. body_mass_g = psi 0.2).",
+    )
+    actuals_datasource = forms.ChoiceField(choices=(), required=False)
+    actuals_key_columns = forms.CharField(
+        required=False,
+        help_text="Columns joining the actuals to the predictions, "
+        "comma-separated; empty: each dispatch's key columns.",
+    )
+
+    class Meta:
+        model = ModelMonitoring
+        fields = [
+            "drift_enabled",
+            "important_features",
+            "important_runs",
+            "actuals_datasource",
+            "actuals_query",
+            "actuals_key_columns",
+            "actuals_label_column",
+            "metric_tolerance",
+        ]
+        widgets = {"actuals_query": forms.Textarea(attrs={"rows": 4})}
+
+    field_order = [
+        "drift_enabled",
+        "numeric_method",
+        "categorical_method",
+        "prediction_method",
+        "p_value_threshold",
+        "distance_threshold",
+        "drift_share",
+        "ignored",
+        "overrides",
+        "important_features",
+        "important_runs",
+    ]
+
+    def __init__(self, *args, features: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.features = list(features)
+        self.fields["actuals_datasource"].choices = [("", "—")] + [
+            (name, name) for name in odbc.datasource_names()
+        ]
+        if not self.is_bound:
+            drift = self.instance.drift_settings or {}
+            for key in (
+                "numeric_method",
+                "categorical_method",
+                "prediction_method",
+                "p_value_threshold",
+                "distance_threshold",
+                "drift_share",
+            ):
+                if key in drift:
+                    self.initial[key] = drift[key]
+            self.initial["ignored"] = ", ".join(drift.get("ignored") or ())
+            self.initial["overrides"] = _overrides_text(drift)
+            self.initial["actuals_key_columns"] = ", ".join(
+                self.instance.actuals_key_columns or ()
+            )
+
+    def clean_important_features(self) -> int:
+        return _between(self.cleaned_data["important_features"], 1, 1000)
+
+    def clean_important_runs(self) -> int:
+        return _between(self.cleaned_data["important_runs"], 1, 100)
+
+    def clean_metric_tolerance(self) -> float:
+        value = self.cleaned_data["metric_tolerance"]
+        if value is None or not math.isfinite(value) or value < 0:
+            raise forms.ValidationError("must be a number of at least 0")
+        return value
+
+    def clean_ignored(self) -> list[str]:
+        names = _names(self.cleaned_data["ignored"], "feature")
+        self._known(names)
+        return names
+
+    def clean_actuals_key_columns(self) -> list[str]:
+        names = _names(self.cleaned_data["actuals_key_columns"], "column")
+        for name in names:
+            try:
+                odbc.quote_identifier(name)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return names
+
+    def clean_actuals_label_column(self) -> str:
+        name = self.cleaned_data["actuals_label_column"].strip()
+        try:
+            odbc.quote_identifier(name)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return name
+
+    def clean_overrides(self) -> tuple[dict, dict]:
+        chosen, limits = {}, {}
+        for number, line in enumerate(self.cleaned_data["overrides"].splitlines(), 1):
+            if not line.strip():
+                continue
+            name, equals, rest = line.partition("=")
+            name, words = name.strip(), rest.split()
+            if not equals or not name or not 1 <= len(words) <= 2:
+                raise forms.ValidationError(
+                    f"line {number}: write feature = method, feature = threshold "
+                    "or feature = method threshold"
+                )
+            self._known([name], line=number)
+            if name in chosen or name in limits:
+                raise forms.ValidationError(f"line {number}: {name} is given twice")
+            for word in words:
+                if word in drift_methods.METHODS:
+                    chosen[name] = word
+                    continue
+                try:
+                    value = float(word)
+                except ValueError:
+                    raise forms.ValidationError(
+                        f"line {number}: {word!r} is neither a method "
+                        f"({', '.join(drift_methods.METHODS)}) nor a number"
+                    ) from None
+                if not math.isfinite(value) or value < 0:
+                    raise forms.ValidationError(
+                        f"line {number}: the threshold must be at least 0"
+                    )
+                limits[name] = value
+        return chosen, limits
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        chosen, limits = data["overrides"]
+        try:
+            self.drift = DriftSettings(
+                methods=chosen,
+                numeric_method=data["numeric_method"],
+                categorical_method=data["categorical_method"],
+                prediction_method=data["prediction_method"],
+                p_value_threshold=data["p_value_threshold"],
+                distance_threshold=data["distance_threshold"],
+                thresholds=limits,
+                ignored=tuple(data["ignored"]),
+                drift_share=data["drift_share"],
+            )
+        except DriftSettingsError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        source, query = data["actuals_datasource"], data["actuals_query"].strip()
+        if query and not source:
+            self.add_error("actuals_datasource", "choose where the actuals query runs")
+        elif source and not query:
+            self.add_error("actuals_query", "give the query returning the actuals")
+        elif query:
+            try:
+                odbc.check_read_only(source, query)
+            except odbc.ReadOnlyError as exc:
+                self.add_error("actuals_query", f"The query is refused: {exc}")
+        data["actuals_query"] = query
+        return data
+
+    def save(self, commit: bool = True) -> ModelMonitoring:
+        monitoring = super().save(commit=False)
+        monitoring.drift_settings = self.drift.to_json()
+        if commit:
+            monitoring.save()
+        return monitoring
+
+    def _known(self, names: list[str], line: int | None = None) -> None:
+        unknown = [
+            name for name in names if self.features and name not in self.features
+        ]
+        if unknown:
+            where = f"line {line}: " if line else ""
+            raise forms.ValidationError(
+                f"{where}{', '.join(unknown)}: not a feature of the model "
+                f"({', '.join(self.features)})"
+            )
+
+
+def _between(value: int | None, low: int, high: int) -> int:
+    if value is None or not low <= value <= high:
+        raise forms.ValidationError(f"must be between {low} and {high}")
+    return value
+
+
+def _overrides_text(drift: dict) -> str:
+    names = list(
+        dict.fromkeys([*(drift.get("methods") or {}), *(drift.get("thresholds") or {})])
+    )
+    lines = []
+    for name in names:
+        words = [
+            str(part)
+            for part in (
+                (drift.get("methods") or {}).get(name),
+                (drift.get("thresholds") or {}).get(name),
+            )
+            if part is not None
+        ]
+        lines.append(f"{name} = {' '.join(words)}")
+    return "\n".join(lines)

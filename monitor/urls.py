@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitor import views, views_drift
+from monitor import views, views_drift, views_settings
 
 app_name = "monitor"
 urlpatterns = [
@@ -14,4 +14,5 @@ urlpatterns = [
     path("dispatches/resume-all/", views.resume_all, name="resume_all"),
     path("crontab/sync/", views.sync_crontab, name="sync"),
     path("versions/<int:pk>/drift/", views_drift.drift, name="drift"),
+    path("models/<slug:name>/", views_settings.monitoring, name="settings"),
 ]

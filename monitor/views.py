@@ -10,7 +10,7 @@ from dispatch import services as dispatch_services
 from dispatch.crontab import CrontabError
 from dispatch.models import Dispatch
 from mlframework.core import roles
-from monitor import probes, services
+from monitor import disk, probes, services
 from monitor import schedules as schedule_states
 from monitor.forms import ReasonForm
 from monitor.models import AlertState, AlertStatus
@@ -44,6 +44,7 @@ def index(request):
             **_checks_context(current.checks),
             **_schedules_context(current.schedules),
             **_alerts_context(),
+            "disk": disk.usage(),
             "refresh": {
                 "active": REFRESH_ACTIVE,
                 "idle": REFRESH_IDLE,

@@ -75,7 +75,9 @@ class TrainSerializer(serializers.Serializer):
         choices=[AUTO, *autogluon.PROBLEM_TYPES], default=AUTO
     )
     eval_metric = serializers.ChoiceField(
-        choices=["", *autogluon.ALL_METRICS], default="", allow_blank=True
+        choices=["", *autogluon.ALL_METRICS, *autogluon.METRIC_ALIASES],
+        default="",
+        allow_blank=True,
     )
     preset = serializers.CharField(required=False, default="")
     time_limit = serializers.IntegerField(required=False, default=0, min_value=0)

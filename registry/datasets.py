@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from mlframework.events.log import log_event
+from mlframework.lib.batches import delete_in_batches
 from registry import profiling
 from registry.errors import DatasetError
 from registry.models import Dataset
@@ -230,7 +231,8 @@ def _csv_kwargs(options: dict) -> dict:
 
 
 def _check_header(names: list, filename: str) -> None:
-    cleaned = [str(name).strip() for name in names]
+    # An empty Excel cell comes as NaN (or None): no name, not "nan".
+    cleaned = ["" if pd.isna(name) else str(name).strip() for name in names]
     if any(not name or name.lower().startswith("unnamed:") for name in cleaned):
         position = next(
             i
@@ -381,3 +383,17 @@ def read_frame(dataset: Dataset) -> pd.DataFrame:
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
+
+
+def prune_unused(before, batch: int) -> int:
+    """Delete datasets uploaded before `before` that no version (of any
+    status) and no training job uses, with their files."""
+    unused = Dataset.objects.filter(
+        created__lt=before, versions__isnull=True, jobs__isnull=True
+    )
+    return delete_in_batches(unused, batch, on_batch=_remove_files)
+
+
+def _remove_files(chosen: list[Dataset]) -> None:
+    for dataset in chosen:
+        path_of(dataset).unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from mlframework.events.log import log_event
+from mlframework.lib.batches import delete_in_batches
 from registry import datasets
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
 from registry.models import Dataset, ModelVersion, TrainingJob, slug_validator
@@ -317,3 +318,18 @@ def live_log(job: TrainingJob, limit: int = 20_000) -> str:
         size = handle.tell()
         handle.seek(max(0, size - limit))
         return handle.read().decode("utf-8", errors="replace")
+
+
+def prune_jobs(before, batch: int) -> int:
+    """Delete finished training jobs that ended before `before`, with their
+    log files. The versions they made stay (their lineage has the job's
+    options); a job's dataset stays until retention of datasets."""
+    old = TrainingJob.objects.filter(
+        status__in=TrainingJob.FINISHED, finished__lt=before
+    )
+    return delete_in_batches(old, batch, on_batch=_remove_logs)
+
+
+def _remove_logs(jobs: list[TrainingJob]) -> None:
+    for job in jobs:
+        log_path(job).unlink(missing_ok=True)

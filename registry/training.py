@@ -181,6 +181,7 @@ def plan(
             field="problem_type",
         )
     metric = options.eval_metric or autogluon.DEFAULT_METRIC[problem_type]
+    metric = autogluon.METRIC_ALIASES.get(metric, metric)
     if metric not in autogluon.METRICS[problem_type]:
         raise TrainingRefused(
             f"{metric} does not fit a {problem_type} problem; choose one of "

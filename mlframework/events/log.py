@@ -27,6 +27,7 @@ from django.db import connections
 from mlframework.events import spool
 from mlframework.events.models import Event, Level
 from mlframework.events.routers import EVENTS_DB
+from mlframework.lib.batches import delete_in_batches
 from mlframework.lib.redact import redact, redact_data
 
 logger = logging.getLogger("mlframework.events")
@@ -309,3 +310,8 @@ def _cut(value: Any) -> Any:
             cut["…"] = f"[cut: {len(keys)} keys]"
         return cut
     return value
+
+
+def prune_events(before, batch: int) -> int:
+    """Delete the events older than `before`, `batch` rows per statement."""
+    return delete_in_batches(Event.objects.filter(created__lt=before), batch)

@@ -232,3 +232,20 @@ def _log_change(found: RunDrift) -> None:
             "important_drifted": found.important_drifted[:EVENT_FEATURES],
         },
     )
+
+
+def describe(run) -> str:
+    """The run's drift in a few words, for the command line and logs."""
+    found = RunDrift.objects.filter(run=run).first()
+    if found is None:
+        return "drift: no report (the run did not reach the model)"
+    if found.state != DriftState.CHECKED:
+        return f"drift: not checked ({found.reason})"
+    checked = sum(1 for f in found.report.get("features", ()) if not f.get("state"))
+    words = [
+        f"{len(found.drifted)} of {checked} features drifted",
+        "dataset drift" if found.dataset_drift else "no dataset drift",
+    ]
+    if found.prediction_drift:
+        words.append("prediction drift")
+    return "drift: " + ", ".join(words)

@@ -100,3 +100,47 @@ def test_alert_states_are_read_only_in_the_admin(admin_client_):
     assert response.status_code == 200
     assert b'name="detail"' not in response.content  # shown, not editable
     assert admin_client_.get(reverse("admin:monitor_alertstate_add")).status_code == 403
+
+
+def test_monitoring_settings_are_edited_with_the_page_checks(
+    admin_client_, tiny_classifier
+):
+    from monitor.models import ModelMonitoring
+
+    url = "/admin/monitor/modelmonitoring/add/"
+    assert admin_client_.get(url).status_code == 200
+    data = {
+        "model": tiny_classifier.model.pk,
+        "drift_enabled": "on",
+        "p_value_threshold": "0.05",
+        "distance_threshold": "0.1",
+        "drift_share": "0.5",
+        "important_features": "3",
+        "important_runs": "3",
+        "actuals_label_column": "actual",
+        "metric_tolerance": "0.05",
+        "actuals_datasource": "demo",
+        "actuals_query": "DROP TABLE penguins",
+    }
+    refused = admin_client_.post(url, data)
+    assert (
+        refused.status_code == 200
+        and "The query is refused" in refused.content.decode()
+    )
+    assert not ModelMonitoring.objects.exists()
+    data["actuals_query"] = "SELECT id, species AS actual FROM penguins"
+    data["overrides"] = "island = psi"
+    assert admin_client_.post(url, data).status_code == 302
+    saved = ModelMonitoring.objects.get()
+    assert saved.drift_settings["methods"] == {"island": "psi"}
+    change = f"/admin/monitor/modelmonitoring/{saved.pk}/change/"
+    page = admin_client_.get(change)
+    assert page.status_code == 200 and "island = psi" in page.content.decode()
+    data["ignored"] = "wingspan"
+    refused = admin_client_.post(change, data)
+    assert "wingspan: not a feature of the model" in refused.content.decode()
+
+
+def test_drift_reports_are_read_only_in_the_admin(admin_client_, db):
+    assert admin_client_.get("/admin/monitor/rundrift/").status_code == 200
+    assert admin_client_.get("/admin/monitor/rundrift/add/").status_code == 403

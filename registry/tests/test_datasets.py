@@ -278,12 +278,6 @@ def test_it_refuses_duplicate_column_names_in_excel():
     assert not Dataset.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an empty header cell in an .xlsx is read as NaN, whose str() 'nan' "
-    "passes _check_header; the dataset is stored with a column 'Unnamed: 1' "
-    "(a CSV with the same gap is refused)",
-)
 def test_it_refuses_an_empty_column_name_in_excel():
     with pytest.raises(DatasetError, match=r"gap\.xlsx: column 2 has no name"):
         _store(_workbook(["a", None, "c"]), filename="gap.xlsx")

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dispatch import runner
 from dispatch.models import RunStatus
+from monitor.drift import runs as drift
 
 
 class Command(BaseCommand):
@@ -32,4 +33,6 @@ class Command(BaseCommand):
         )
         if run.status == RunStatus.FAILED:
             raise CommandError(f"{summary}: {run.error}")
+        if run.status == RunStatus.SUCCEEDED:
+            summary += f"; {drift.describe(run)}"
         self.stdout.write(summary + (f" ({run.error})" if run.error else ""))

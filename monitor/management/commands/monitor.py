@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from dispatch.crontab import CrontabError
+from mlframework.core import retention
 from monitor import probes, schedules, services
 
 
@@ -52,6 +53,10 @@ class Command(BaseCommand):
                 self.stdout.write(line)
             for notice in sent:
                 self.stdout.write(f"alert {notice.state}: {notice.title}")
+        if not no_alerts:  # the cron round, not a look from a shell
+            pruned = retention.prune_if_due()
+            if pruned is not None and not as_json:
+                self.stdout.write(f"pruned: {pruned.summary()}")
         if not current.ok:
             raise CommandError(
                 f"{len(current.problems)} problem(s): " + "; ".join(current.problems)

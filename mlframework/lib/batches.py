@@ -1,0 +1,27 @@
+"""Deleting many rows without holding a table: a batch per statement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db.models import QuerySet
+
+
+def delete_in_batches(
+    queryset: QuerySet, batch: int, on_batch: Callable[[list], None] | None = None
+) -> int:
+    """Delete what `queryset` selects, `batch` rows per statement (each its
+    own transaction under autocommit); returns the rows deleted. on_batch
+    gets each batch's objects first (to remove their files)."""
+    total = 0
+    model = queryset.model
+    using = queryset.db
+    while True:
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return total
+        chosen = model._default_manager.using(using).filter(pk__in=ids)
+        if on_batch is not None:
+            on_batch(list(chosen))
+        chosen.delete()
+        total += len(ids)
