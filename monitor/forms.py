@@ -46,7 +46,9 @@ class DriftPageForm(forms.Form):
         required=False,
         max_length=200,
         label="Feature",
-        widget=forms.TextInput(attrs={"placeholder": "the most important"}),
+        widget=forms.TextInput(
+            attrs={"placeholder": "the most important", "list": "drift-feature-names"}
+        ),
     )
 
     def clean_runs(self) -> int:

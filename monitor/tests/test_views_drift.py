@@ -250,3 +250,14 @@ def test_the_page_costs_the_same_queries_for_more_runs(
         stored_run(dispatch, tiny_classifier, penguins_frame)
     with django_assert_max_num_queries(len(few.captured_queries)):
         get(viewer_client, tiny_classifier)
+
+
+def test_the_feature_field_suggests_the_features(
+    viewer_client, tiny_classifier, drift_runs
+):
+    html = get(viewer_client, tiny_classifier).content.decode()
+    assert 'list="drift-feature-names"' in html
+    names = html[html.index('<datalist id="drift-feature-names">') :]
+    names = names[: names.index("</datalist>")]
+    for item in tiny_classifier.feature_importance:
+        assert f'<option value="{item["feature"]}">' in names
