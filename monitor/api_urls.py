@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitor import api
+from monitor import api, api_performance
 
 app_name = "monitor-api"
 # Drift and realised performance in JSON (monitor/api*.py).
@@ -9,4 +9,9 @@ urlpatterns: list = [
         "versions/<int:pk>/drift/", api.VersionDriftView.as_view(), name="version_drift"
     ),
     path("runs/<int:pk>/drift/", api.RunDriftView.as_view(), name="run_drift"),
+    path(
+        "versions/<int:pk>/performance/",
+        api_performance.PerformanceView.as_view(),
+        name="performance",
+    ),
 ]

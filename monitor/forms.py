@@ -109,6 +109,7 @@ class MonitoringForm(forms.ModelForm):
             "actuals_query",
             "actuals_key_columns",
             "actuals_label_column",
+            "actuals_days",
             "metric_tolerance",
         ]
         widgets = {"actuals_query": forms.Textarea(attrs={"rows": 4})}
@@ -153,6 +154,9 @@ class MonitoringForm(forms.ModelForm):
 
     def clean_important_features(self) -> int:
         return _between(self.cleaned_data["important_features"], 1, 1000)
+
+    def clean_actuals_days(self) -> int:
+        return _between(self.cleaned_data["actuals_days"], 1, 3650)
 
     def clean_important_runs(self) -> int:
         return _between(self.cleaned_data["important_runs"], 1, 100)

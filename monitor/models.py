@@ -101,6 +101,14 @@ class ModelMonitoring(models.Model):
         "score by more than this (absolute, in the metric's units; for "
         "RMSE and MAE, relative).",
     )
+    actuals_days = models.PositiveSmallIntegerField(
+        default=30,
+        help_text="Realised scores are computed for the runs of this many "
+        "last days (actuals arrive later; older runs keep their scores).",
+    )
+    # The last computation of the realised scores, and why it failed.
+    realised_checked = models.DateTimeField(null=True, blank=True)
+    realised_error = models.TextField(blank=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -163,6 +171,13 @@ class MetricScope(models.TextChoices):
     DAY = "day", "Day"
 
 
+class RealisedState(models.TextChoices):
+    SCORED = "scored", "Scored"
+    NO_ROWS = "no_rows", "No predictions in the sink"
+    NO_MATCH = "no_match", "No actuals matched yet"
+    FAILED = "failed", "Could not be computed"
+
+
 class RealisedScore(models.Model):
     """Realised performance once actuals arrived: the model's predictions as
     dispatches wrote them, joined to the actuals query, per run or per day."""
@@ -185,6 +200,12 @@ class RealisedScore(models.Model):
     rows_matched = models.BigIntegerField(default=0)
     # {"accuracy": .., "f1": .., "roc_auc": ..} or {"rmse": .., "mae": ..}
     metrics = models.JSONField(default=dict)
+    state = models.CharField(
+        max_length=8, choices=RealisedState.choices, default=RealisedState.SCORED
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    # Metrics left out and why: {"roc_auc": "no probabilities were written"}.
+    absent = models.JSONField(default=dict, blank=True)
     computed = models.DateTimeField(default=timezone.now)
 
     class Meta:

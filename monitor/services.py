@@ -15,7 +15,7 @@ from django.utils import timezone
 from dispatch import crontab
 from mlframework.events.log import log_event
 from mlframework.lib import crontab as cron_adapter
-from monitor import alerts, probes, schedules
+from monitor import alerts, probes, realised, schedules
 from monitor.drift import alerts as drift_alerts
 
 
@@ -186,6 +186,7 @@ def check_and_alert(now: dt.datetime | None = None) -> tuple[Snapshot, list]:
     findings = alerts.probe_findings(current.checks)
     findings += schedules.findings(current.schedules)
     findings += drift_alerts.findings([s.dispatch for s in current.schedules])
+    findings += realised.findings()
     sent = alerts.evaluate(findings, now)
     alerts.forget_unwatched(findings, now)
     return current, sent

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitor import views, views_drift, views_settings
+from monitor import views, views_drift, views_performance, views_settings
 
 app_name = "monitor"
 urlpatterns = [
@@ -15,4 +15,14 @@ urlpatterns = [
     path("crontab/sync/", views.sync_crontab, name="sync"),
     path("versions/<int:pk>/drift/", views_drift.drift, name="drift"),
     path("models/<slug:name>/", views_settings.monitoring, name="settings"),
+    path(
+        "versions/<int:pk>/performance/",
+        views_performance.performance,
+        name="performance",
+    ),
+    path(
+        "versions/<int:pk>/performance/compute/",
+        views_performance.compute,
+        name="performance_compute",
+    ),
 ]

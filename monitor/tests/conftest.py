@@ -11,6 +11,14 @@ import time
 
 import pytest
 
+from monitor.tests.realised_world import (  # noqa: F401 (fixtures)
+    _realised_crontab_cleanup,
+    actuals_in,
+    dispatch_into,
+    realised_tables,
+    run_dispatch,
+)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_healthz_results():

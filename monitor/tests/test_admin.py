@@ -118,6 +118,7 @@ def test_monitoring_settings_are_edited_with_the_page_checks(
         "important_features": "3",
         "important_runs": "3",
         "actuals_label_column": "actual",
+        "actuals_days": "30",
         "metric_tolerance": "0.05",
         "actuals_datasource": "demo",
         "actuals_query": "DROP TABLE penguins",

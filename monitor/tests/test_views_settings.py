@@ -29,6 +29,7 @@ def valid(**changes):
         "actuals_query": "",
         "actuals_key_columns": "",
         "actuals_label_column": "actual",
+        "actuals_days": "30",
         "metric_tolerance": "0.05",
     }
     data.update(changes)
@@ -89,6 +90,7 @@ def test_it_saves_drift_settings_and_the_actuals_query(analyst_client, tiny_clas
         ({"categorical_method": "ks"}, None, "works on numbers only"),
         ({"drift_share": "1.5"}, "drift_share", "less than or equal to 1"),
         ({"important_runs": "0"}, "important_runs", "between 1 and 100"),
+        ({"actuals_days": "0"}, "actuals_days", "between 1 and 3650"),
         ({"metric_tolerance": "-1"}, "metric_tolerance", "at least 0"),
         (
             {"actuals_query": "SELECT 1"},

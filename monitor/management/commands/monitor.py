@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dispatch.crontab import CrontabError
 from mlframework.core import retention
-from monitor import probes, schedules, services
+from monitor import probes, realised, schedules, services
 
 
 class Command(BaseCommand):
@@ -38,9 +38,12 @@ class Command(BaseCommand):
     def handle(self, *args, no_alerts=False, as_json=False, **options):
         if options["install_cron"] or options["remove_cron"]:
             return self._cron(options)
+        scored = []
         if no_alerts:
             current, sent = services.snapshot(), []
         else:
+            # Scores first, so this round's alerts see the latest actuals.
+            scored = realised.compute_due()
             current, sent = services.check_and_alert()
         if as_json:
             body = probes.summary(current.checks, details=True)
@@ -53,6 +56,8 @@ class Command(BaseCommand):
                 self.stdout.write(line)
             for notice in sent:
                 self.stdout.write(f"alert {notice.state}: {notice.title}")
+            for computation in scored:
+                self.stdout.write(f"realised scores: {computation.summary()}")
         if not no_alerts:  # the cron round, not a look from a shell
             pruned = retention.prune_if_due()
             if pruned is not None and not as_json:
