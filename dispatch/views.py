@@ -25,6 +25,7 @@ from dispatch.forms import (
 from dispatch.models import Dispatch, DispatchRun
 from mlframework.core import http, roles
 from mlframework.events.models import Event
+from monitor.drift import pages as drift_pages
 
 RUNS_PER_PAGE = 50
 
@@ -252,6 +253,7 @@ def run_detail(request, pk: int):
             "run": run,
             "events": events,
             "preview": views_data.sink_preview(run),
+            "drift": drift_pages.run_report(run),
         },
     )
 

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from mlframework.lib import odbc
 from monitor.drift import methods as drift_methods
+from monitor.drift.pages import DEFAULT_RUNS, MAX_RUNS
 from monitor.drift.report import DriftSettings, DriftSettingsError
 from monitor.models import ModelMonitoring
 
@@ -25,6 +26,35 @@ class ReasonForm(forms.Form):
         if any(ord(c) < 32 for c in reason):
             raise forms.ValidationError("must be one line of text")
         return reason
+
+
+class DriftPageForm(forms.Form):
+    """The Drift page's GET filters: how many runs, which run and feature."""
+
+    runs = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_RUNS,
+        label="Last runs",
+        widget=forms.NumberInput(attrs={"placeholder": str(DEFAULT_RUNS)}),
+    )
+    run = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Run",
+        widget=forms.NumberInput(attrs={"placeholder": "the latest checked"}),
+    )
+    feature = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Feature",
+        widget=forms.TextInput(
+            attrs={"placeholder": "the most important", "list": "drift-feature-names"}
+        ),
+    )
+
+    def clean_runs(self) -> int:
+        return self.cleaned_data["runs"] or DEFAULT_RUNS
 
 
 def _names(text: str, what: str) -> list[str]:

@@ -34,6 +34,7 @@ from dispatch.models import (
     ScheduleStatus,
 )
 from monitor.alerts import Finding
+from monitor.drift.pages import DriftSummary, latest_by_dispatch
 from monitor.models import Rule
 
 # The words for each crontab state, as the Monitor shows them.
@@ -52,6 +53,7 @@ class Schedule:
     watched_since: dt.datetime
     never_fires: str = ""  # why the schedule has no run in the coming years
     problems: list[str] = field(default_factory=list)
+    drift: DriftSummary | None = None  # the latest run's drift report
 
     @property
     def crontab_words(self) -> str:
@@ -92,6 +94,7 @@ def collect(now: dt.datetime | None = None) -> list[Schedule]:
         crontab_error = ""
     except crontab.CrontabError as exc:
         entries, crontab_error = {}, str(exc)
+    drifts = latest_by_dispatch(d.pk for d in dispatches)
     schedules = []
     for dispatch in dispatches:
         state = (
@@ -115,6 +118,7 @@ def collect(now: dt.datetime | None = None) -> list[Schedule]:
             due=due,
             watched_since=dispatch.watched_since(),
             never_fires=dispatch.never_fires(),
+            drift=drifts.get(dispatch.pk),
         )
         schedule.problems = _problems(schedule)
         schedules.append(schedule)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitor import views, views_check, views_performance, views_settings
+from monitor import views, views_check, views_drift, views_performance, views_settings
 
 app_name = "monitor"
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("dispatches/pause-all/", views.pause_all, name="pause_all"),
     path("dispatches/resume-all/", views.resume_all, name="resume_all"),
     path("crontab/sync/", views.sync_crontab, name="sync"),
+    path("versions/<int:pk>/drift/", views_drift.drift, name="drift"),
     path("models/<slug:name>/", views_settings.monitoring, name="settings"),
     path(
         "versions/<int:pk>/performance/",

@@ -1,6 +1,8 @@
 """Disparo pages: happy paths, login, permissions, methods, bad input, no side
 effects when refused, constant query counts."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -9,6 +11,8 @@ from dispatch.models import Dispatch, DispatchRun, RunStatus
 from dispatch.tests.conftest import sink_count
 from mlframework.events.models import Event
 from mlframework.lib import odbc
+from monitor.drift.report import DriftReport
+from monitor.tests.drift_runs import shifted, stored_run
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
@@ -482,3 +486,89 @@ def test_enabling_a_schedule_that_never_fires_is_refused_with_the_reason(
     never_fires.refresh_from_db()
     assert not never_fires.enabled
     assert never_fires.pk not in crontab.managed_entries()
+
+
+# --- the run's drift --------------------------------------------------------
+
+
+def _run_page(client, run) -> str:
+    response = client.get(reverse("dispatch:run", args=[run.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _feature_rows(html: str) -> list[tuple[str, str]]:
+    table = html[html.index('data-testid="drift-features"') :]
+    table = table[: table.index("</table>")]
+    return re.findall(r'<tr data-feature="([^"]+)" data-drifted="(yes|no)">', table)
+
+
+def test_the_run_page_shows_the_drift_the_run_measured(viewer_client, scored_run):
+    html = _run_page(viewer_client, scored_run)
+    version = scored_run.model_version
+    section = html[html.index('id="run-drift"') :]
+    assert 'data-state="checked"' in html[html.index('<section id="run-drift"') :][:80]
+    assert 'Dataset drift: <strong class="status-up">no</strong>' in section
+    assert 'Prediction drift: <strong class="status-up">no</strong>' in section
+    assert "344 rows measured" in section
+    rows = _feature_rows(html)
+    names = [name for name, _ in rows]
+    ranked = [item["feature"] for item in version.feature_importance]
+    assert names[: len(ranked)] == ranked  # by permutation importance
+    assert names[-1] == "prediction" and all(d == "no" for _, d in rows)
+    drift_url = reverse("monitor:drift", args=[version.pk])
+    assert f'href="{drift_url}?run={scored_run.pk}"' in section
+
+
+def test_the_run_page_shows_each_drifted_feature(
+    viewer_client, tiny_classifier, make_dispatch, penguins_frame
+):
+    dispatch = make_dispatch(model=tiny_classifier.model)
+    run = stored_run(dispatch, tiny_classifier, shifted(penguins_frame))
+    html = _run_page(viewer_client, run)
+    section = html[html.index('id="run-drift"') :]
+    assert 'Dataset drift: <strong class="status-down">yes</strong>' in section
+    assert "57.1 % of the checked features drifted" in section
+    assert 'Prediction drift: <strong class="status-down">yes</strong>' in section
+    assert "Important features drifting: island, bill_length_mm" in section
+    drifted = dict(_feature_rows(html))
+    assert drifted["island"] == drifted["bill_length_mm"] == "yes"
+    assert drifted["bill_depth_mm"] == drifted["sex"] == "no"
+    island = section[section.index('<tr data-feature="island"') :]
+    island = island[: island.index("</tr>")]
+    assert "chisquare" in island and "p-value" in island and "0.05" in island
+
+
+def test_the_run_page_says_why_drift_was_not_checked(
+    viewer_client, tiny_classifier, make_dispatch
+):
+    dispatch = make_dispatch(model=tiny_classifier.model)
+    run = stored_run(
+        dispatch,
+        tiny_classifier,
+        report=DriftReport(state="no usable reference: not built yet"),
+    )
+    html = _run_page(viewer_client, run)
+    section = html[html.index('id="run-drift"') :]
+    assert "Not checked</strong>: no usable reference: not built yet" in section
+    assert 'data-testid="drift-features"' not in section
+
+
+def test_a_run_without_a_drift_report_says_so(viewer_client, make_dispatch):
+    run = make_dispatch().runs.create(status=RunStatus.RUNNING)
+    html = _run_page(viewer_client, run)
+    assert "No drift report for this run yet: it is written at the end" in html
+
+
+def test_the_run_page_needs_login_and_a_role(client, nobody, make_dispatch):
+    run = make_dispatch().runs.create(status=RunStatus.SUCCEEDED)
+    url = reverse("dispatch:run", args=[run.pk])
+    assert client.get(url).status_code == 302
+    client.force_login(nobody)
+    assert client.get(url).status_code == 403
+
+
+def test_the_run_page_refuses_post_and_unknown_runs(viewer_client, make_dispatch):
+    run = make_dispatch().runs.create(status=RunStatus.SUCCEEDED)
+    assert viewer_client.post(reverse("dispatch:run", args=[run.pk])).status_code == 405
+    assert viewer_client.get(reverse("dispatch:run", args=[999999])).status_code == 404
