@@ -63,11 +63,11 @@ def test_a_file_shows_its_report(analyst_client, url, inputs, tiny_classifier):
     assert "Drift of the file rows.csv" in page
     assert "Dataset drift" in page and "Prediction drift" in page
     # One row per feature, in the report's order (by importance).
-    shown = re.findall(r'<th scope="row">([a-z_]+)', page)
-    assert shown == [feature.name for feature in report.features]
+    shown = re.findall(r'<tr data-feature="([a-z_]+)"', page)
+    assert shown == [feature.name for feature in report.features] + ["prediction"]
     flipper = report.get("flipper_length_mm")
     row = re.search(
-        r'<tr class="drifted"> <th scope="row">flipper_length_mm.*?</tr>', page
+        r'<tr data-feature="flipper_length_mm" data-drifted="yes">.*?</tr>', page
     )
     assert row and flipper.method in row.group(0)
     assert f"{flipper.threshold:.4g}" in row.group(0)
