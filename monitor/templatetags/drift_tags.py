@@ -12,14 +12,3 @@ def share(value) -> str:
         return f"{float(value) * 100:.1f} %"
     except (TypeError, ValueError):
         return str(value)
-
-
-@register.filter
-def num(value) -> str:
-    """A score with four significant digits; '—' when absent."""
-    if value is None or value == "":
-        return "—"
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return str(value)

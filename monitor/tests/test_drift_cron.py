@@ -5,7 +5,6 @@ stores its drift report and the alert reaches a real webhook on 127.0.0.1."""
 import contextlib
 import os
 import re
-import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import yaml
 from conftest import require_service
 from dispatch import crontab
 from dispatch.models import DispatchRun, RunStatus
+from dispatch.tests.test_processes import _cron_running, _wait
 from mlframework.events.models import Event
 from mlframework.lib import odbc
 from monitor.models import AlertState, AlertStatus, RunDrift
@@ -25,24 +25,6 @@ pytestmark = [
     pytest.mark.django_db(databases=["default", "events"], transaction=True),
     pytest.mark.slow,
 ]
-
-
-def _cron_running() -> bool:
-    return any(
-        Path(f"/proc/{pid}/comm").read_text().strip() == "cron"
-        for pid in os.listdir("/proc")
-        if pid.isdigit() and Path(f"/proc/{pid}/comm").exists()
-    )
-
-
-def _wait(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"gave up waiting for {what} after {seconds} s")
 
 
 @pytest.fixture
