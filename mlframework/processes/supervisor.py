@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import connections
-
 from mlframework.events.log import log_event
 
 SOURCE = "processes"
@@ -78,6 +76,9 @@ def web_program(
             "120",
             "--access-logfile",
             "-",
+            # Its control socket is one path per user (~/.gunicorn): a second
+            # server on the machine would take it over; nothing here uses it.
+            "--no-control-socket",
         ],
     )
 
@@ -139,8 +140,7 @@ class Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            for child in self.children:
-                self._start(child)
+            self.start_all()
             while not self.stopping:
                 self.step(time.monotonic())
                 time.sleep(self.poll)
@@ -149,6 +149,10 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return 0
+
+    def start_all(self) -> None:
+        for child in self.children:
+            self._start(child)
 
     def step(self, now: float) -> None:
         """One look: note the children that died, start those that are due."""
@@ -233,5 +237,3 @@ class Supervisor:
                 "exit": child.last_exit,
             },
         )
-        # The supervisor only waits between restarts: hold no database open.
-        connections.close_all()
