@@ -39,6 +39,7 @@ class Result:
     error: str = ""
     critical: bool = False
     address: str = ""  # the address a host name resolved to and answered on
+    alerts: bool = True  # False: shown down, but no alert for it (yet)
 
     @property
     def ok(self) -> bool:
@@ -232,6 +233,9 @@ def probe_task_workers() -> Result:
         f"no task worker is running ({waiting}): training and runs started from "
         "the web wait until one starts (manage.py task_worker)",
         critical=pool.queued > 0,
+        # An idle platform may run without a worker; one that leaves work
+        # waiting alerts.
+        alerts=pool.queued > 0,
     )
 
 

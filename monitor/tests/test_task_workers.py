@@ -60,14 +60,25 @@ def test_a_beating_worker_is_up_and_named():
 def test_no_worker_and_nothing_queued_is_down_but_not_critical():
     _worker(beat=timezone.now() - STALE_AFTER * 2)
     result = probes.probe_task_workers()
-    assert result.status == "down" and not result.critical
+    assert result.status == "down" and not result.critical and not result.alerts
     assert "no task worker is running (0 tasks queued)" in result.error
+
+
+def test_no_worker_alerts_only_while_a_task_waits():
+    from monitor import alerts
+
+    [idle] = alerts.probe_findings([probes.probe_task_workers()])
+    assert not idle.failing
+    _queue_a_task()
+    [waiting] = alerts.probe_findings([probes.probe_task_workers()])
+    assert waiting.failing and waiting.rule == "service_down"
+    assert waiting.key == "service:task worker"
 
 
 def test_no_worker_while_a_task_waits_is_critical():
     _queue_a_task()
     result = probes.probe_task_workers()
-    assert result.status == "down" and result.critical
+    assert result.status == "down" and result.critical and result.alerts
     assert "(1 task queued)" in result.error and "manage.py task_worker" in result.error
 
 
