@@ -34,9 +34,7 @@ def _worker(**fields) -> Worker:
         "worker_id": f"w:{Worker.objects.count() + 1}",
         "host": processes.host_name(),
         "pid": os.getpid(),
-        "started": dt.datetime.fromtimestamp(
-            psutil.Process().create_time(), tz=dt.UTC
-        ),
+        "started": dt.datetime.fromtimestamp(psutil.Process().create_time(), tz=dt.UTC),
         "beat": now,
         **fields,
     }

@@ -541,7 +541,9 @@ def test_a_job_whose_worker_stopped_fails_at_the_sweep_and_its_staging_goes(
     job.refresh_from_db()
     other.refresh_from_db()
     assert job.status == "failed" and job.stage == "failed" and job.finished
-    assert job.error.startswith("Training stopped: its worker stopped (elsewhere pid 4321")
+    assert job.error.startswith(
+        "Training stopped: its worker stopped (elsewhere pid 4321"
+    )
     assert "queue the training again" in job.error
     assert not staging.exists() and kept.exists()
     assert other.status == "running"  # its task is not held by a stopped worker

@@ -2,6 +2,7 @@
 gunicorn: kill -9 either and it comes back; Ctrl-C stops everything; a job
 whose worker was killed is failed and the queue goes on."""
 
+import contextlib
 import os
 import re
 import signal
@@ -78,7 +79,7 @@ class Running:
 
         url = f"http://127.0.0.1:{self.port}/healthz"
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=5) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
@@ -120,10 +121,8 @@ def supervise(process_env, tmp_path):
 
     yield start
     for running in started:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(running.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         running.process.wait(timeout=30)
 
 
@@ -153,7 +152,10 @@ def test_a_killed_worker_comes_back_with_a_new_pid_and_an_event(supervise):
     assert first.state == "lost"
     lost = Event.objects.using("events").get(kind="worker.lost")
     assert f"process {first.pid} is gone" in lost.message
-    line = rf"worker \(pid {first.pid}\) was killed by SIGKILL after \d+ s; restarting in 0.5 s"
+    line = (
+        rf"worker \(pid {first.pid}\) was killed by SIGKILL after \d+ s; "
+        r"restarting in 0.5 s"
+    )
     assert re.search(line, running.log.read_text())
 
 
@@ -193,7 +195,7 @@ def test_ctrl_c_or_term_stops_every_child(supervise, how):
     else:
         running.process.send_signal(signal.SIGTERM)
     assert running.process.wait(timeout=60) == 0
-    gone, alive = psutil.wait_procs(family, timeout=10)
+    _, alive = psutil.wait_procs(family, timeout=10)
     assert alive == []
     worker.refresh_from_db()
     assert worker.state == "stopped"
