@@ -1,4 +1,4 @@
-"""Background training: queue a job, run it in the db_worker, cancel it.
+"""Background training: queue a job, run it in manage.py task_worker, cancel it.
 
 Jobs go through django-tasks (django-tasks-db backend, queue "training"), so
 they are rows in the database: they survive a restart of the web server and
