@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "mlframework.core",
     "mlframework.events",
+    "mlframework.processes",
     "registry",
     "showroom",
     "dispatch",

@@ -111,7 +111,7 @@ def probe_findings(results: list[Result]) -> list[Finding]:
                 key=result.key,
                 rule=rule,
                 subject=f"{result.kind} {result.name} ({result.target})",
-                failing=not result.ok,
+                failing=not result.ok and result.alerts,
                 detail=detail,
                 grace=grace,
             )

@@ -20,6 +20,7 @@ from django.db import connections, models
 
 from mlframework.lib import odbc
 from mlframework.lib.redact import redact
+from mlframework.processes import services as processes
 
 
 class Status(models.TextChoices):
@@ -38,6 +39,7 @@ class Result:
     error: str = ""
     critical: bool = False
     address: str = ""  # the address a host name resolved to and answered on
+    alerts: bool = True  # False: shown down, but no alert for it (yet)
 
     @property
     def ok(self) -> bool:
@@ -201,6 +203,42 @@ def probe_cron_daemon(proc: Path = Path("/proc")) -> Result:
     )
 
 
+def probe_task_workers() -> Result:
+    """Is a task worker beating? Critical only while tasks wait for one."""
+    started = time.perf_counter()
+    try:
+        pool = processes.pool()
+    except Exception as exc:
+        return Result(
+            "service",
+            "task worker",
+            "task workers",
+            Status.DOWN,
+            time.perf_counter() - started,
+            f"cannot read the workers' heartbeats: {redact(exc)}",
+        )
+    seconds = time.perf_counter() - started
+    waiting = f"{pool.queued} task{'s' if pool.queued != 1 else ''} queued"
+    if pool.up:
+        target = f"{len(pool.up)} up: " + ", ".join(w.where for w in pool.up)
+        return Result(
+            "service", "task worker", target, Status.UP, seconds, critical=False
+        )
+    return Result(
+        "service",
+        "task worker",
+        "no worker up",
+        Status.DOWN,
+        seconds,
+        f"no task worker is running ({waiting}): training and runs started from "
+        "the web wait until one starts (manage.py task_worker)",
+        critical=pool.queued > 0,
+        # An idle platform may run without a worker; one that leaves work
+        # waiting alerts.
+        alerts=pool.queued > 0,
+    )
+
+
 def run_all() -> list[Result]:
     """Every configured probe, concurrently, in a stable order."""
     config = settings.CONFIG
@@ -211,6 +249,7 @@ def run_all() -> list[Result]:
         for h in config.hosts
     ]
     jobs.append((probe_cron_daemon, ()))
+    jobs.append((probe_task_workers, ()))
     # One thread per probe: they mostly wait, and a slow one must not queue
     # the others behind it.
     with ThreadPoolExecutor(max_workers=min(64, len(jobs))) as pool:

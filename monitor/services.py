@@ -15,6 +15,7 @@ from django.utils import timezone
 from dispatch import crontab
 from mlframework.events.log import log_event
 from mlframework.lib import crontab as cron_adapter
+from mlframework.processes import services as processes
 from monitor import alerts, probes, realised, schedules
 from monitor.drift import alerts as drift_alerts
 
@@ -42,7 +43,7 @@ class Snapshot:
             found += [
                 f"{r.name}: {r.error}"
                 for r in self.checks
-                if r.kind == "service" and not r.ok
+                if r.kind == "service" and r.name == "cron" and not r.ok
             ]
         found += [
             f"dispatch {s.dispatch.name}: {problem}"
@@ -182,6 +183,7 @@ def health(*, details: bool) -> dict:
 def check_and_alert(now: dt.datetime | None = None) -> tuple[Snapshot, list]:
     """Take a snapshot and send the alerts it calls for."""
     now = now or timezone.now()
+    processes.sweep(now)  # fails the tasks of workers that stopped
     current = snapshot(now)
     findings = alerts.probe_findings(current.checks)
     findings += schedules.findings(current.schedules)

@@ -10,6 +10,7 @@ from dispatch import services as dispatch_services
 from dispatch.crontab import CrontabError
 from dispatch.models import Dispatch
 from mlframework.core import roles
+from mlframework.processes import services as processes
 from monitor import disk, probes, services
 from monitor import schedules as schedule_states
 from monitor.forms import ReasonForm
@@ -164,6 +165,7 @@ def _checks_context(results) -> dict:
         "checks": results,
         "checks_failing": [r for r in results if r.critical and not r.ok],
         "checked_at": timezone.now(),
+        "workers": processes.pool(),
     }
 
 

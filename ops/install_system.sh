@@ -2,7 +2,7 @@
 # Install the Debian/Ubuntu packages the platform needs, if any are missing.
 # As root (or with sudo) it runs apt-get; otherwise it prints the command.
 #   ops/install_system.sh          runtime packages
-#   ops/install_system.sh --test   plus MariaDB, PostgreSQL and Chromium for the tests
+#   ops/install_system.sh --test   plus MariaDB, PostgreSQL, Chromium and nginx for the tests
 set -euo pipefail
 
 runtime=(build-essential pkg-config default-libmysqlclient-dev
@@ -13,7 +13,7 @@ python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(
   os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null \
   || runtime+=(python3-dev)
 norecommends=(cron)
-test=(mariadb-server mariadb-client postgresql chromium)
+test=(mariadb-server mariadb-client postgresql chromium nginx)
 [ "${1:-}" = "--test" ] && runtime+=("${test[@]}")
 
 missing() {

@@ -1,19 +1,13 @@
 #!/usr/bin/env bash
 # Start the web server (gunicorn, static files by whitenoise) and the task
-# worker together; Ctrl-C or TERM stops both.
+# worker under the supervisor (manage.py supervise): either is restarted when
+# it dies; Ctrl-C or TERM stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIND=${MLFRAMEWORK_BIND:-127.0.0.1:8000}
 # What this shell creates is private too, as what Python creates (mlframework/__init__.py).
 umask 077
 mkdir -p var/logs
-pids=()
-stop() {
-  trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap stop INT TERM EXIT
 # Dispatches are fired by the cron daemon. Where no init system started it
 # (containers, machines without systemd), start it: it stays up after this
 # script, as the scheduler the crontab lines need.
@@ -26,12 +20,4 @@ if ! pgrep -x cron >/dev/null; then
       "start it (sudo service cron start) and the Monitor will show it up." >&2
   fi
 fi
-.venv/bin/python manage.py db_worker --queue-name '*' --interval 1 &
-pids+=($!)
-# showroom.gunicorn preloads the aliased model versions in each worker.
-.venv/bin/gunicorn mlframework.wsgi:application -c python:showroom.gunicorn \
-  --bind "$BIND" --workers 2 \
-  --threads 4 --timeout 120 --access-logfile - &
-pids+=($!)
-echo "mlframework is running on http://$BIND/ (Ctrl-C stops it)"
-wait -n "${pids[@]}"
+exec .venv/bin/python manage.py supervise --bind "$BIND"

@@ -6,3 +6,11 @@ class RegistryConfig(AppConfig):
 
     name = "registry"
     verbose_name = "Model registry"
+
+    def ready(self) -> None:
+        # Imported here, as Django wants receivers connected once apps are loaded.
+        from mlframework.processes.signals import swept
+        from registry import jobs
+
+        # Each sweep of the task workers fails the jobs of those that stopped.
+        swept.connect(jobs.on_workers_swept, dispatch_uid="registry.jobs")

@@ -1,4 +1,4 @@
-"""Background training: queue a job, run it in the db_worker, cancel it.
+"""Background training: queue a job, run it in manage.py task_worker, cancel it.
 
 Jobs go through django-tasks (django-tasks-db backend, queue "training"), so
 they are rows in the database: they survive a restart of the web server and
@@ -20,7 +20,8 @@ from django_tasks import task
 
 from mlframework.events.log import log_event
 from mlframework.lib.batches import delete_in_batches
-from registry import datasets
+from mlframework.processes import services as processes
+from registry import datasets, store
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
 from registry.models import Dataset, ModelVersion, TrainingJob, slug_validator
 from registry.training import Plan, TrainOptions, analyse, plan, train_version
@@ -122,35 +123,91 @@ class _Reporter:
         ).exists()
 
 
-def fail_abandoned() -> int:
-    """Mark jobs whose worker died mid-training as failed; return how many.
+def staging_owner(job_id: int) -> str:
+    """What the job's staging folder is named after (store.discard_staging_of)."""
+    return f"job-{job_id}"
 
-    A killed worker leaves its job "running" for ever; a job far past its
-    time limit (plus ABANDON_GRACE) cannot still be training.
+
+def fail_abandoned() -> int:
+    """Mark jobs whose worker stopped mid-training as failed; return how many.
+
+    A job whose task's worker stopped (its heartbeat, mlframework.processes)
+    fails at the next sweep; one far past its time limit (plus ABANDON_GRACE)
+    cannot still be training either, whatever ran it. Their staging files go.
     """
     now = timezone.now()
+    running = list(TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING))
+    stopped = processes.stopped_holders(job.task_id for job in running)
     failed = 0
-    for job in TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING):
+    for job in running:
+        worker = stopped.get(job.task_id)
         deadline = job.started + timedelta(seconds=2 * job.time_limit) + ABANDON_GRACE
-        if deadline > now:
+        if worker is not None:
+            beat = timezone.localtime(worker.beat)
+            error = (
+                f"Training stopped: its worker stopped ({worker.where}, last "
+                f"heartbeat {beat:%Y-%m-%d %H:%M:%S}); queue the training again."
+            )
+        elif deadline <= now:
+            error = (
+                "The worker stopped while training (no result long after the time "
+                "limit); queue the training again."
+            )
+        else:
             continue
-        error = (
-            "The worker stopped while training (no result long after the time "
-            "limit); queue the training again."
-        )
-        failed += TrainingJob.objects.filter(
+        marked = TrainingJob.objects.filter(
             pk=job.pk, status=TrainingJob.Status.RUNNING
         ).update(
             status=TrainingJob.Status.FAILED, finished=now, error=error, stage="failed"
         )
+        if not marked:
+            continue
+        failed += 1
+        removed = store.discard_staging_of(staging_owner(job.pk))
         log_event(
             SOURCE,
             "training.failed",
             f"Training job {job.pk} ({job.model_name}) abandoned: {error}",
             level="error",
+            data={"job": job.pk, "staging_removed": removed},
+        )
+    requeue_orphaned()
+    return failed
+
+
+def requeue_orphaned() -> list[int]:
+    """Queued jobs whose task a stopped worker had claimed (it died between
+    claiming the task and starting the job) are queued again; their ids."""
+    queued = list(TrainingJob.objects.filter(status=TrainingJob.Status.QUEUED))
+    stopped = processes.stopped_holders(job.task_id for job in queued)
+    requeued = []
+    for job in queued:
+        if job.task_id not in stopped:
+            continue
+        with transaction.atomic():
+            result = run_training_job.enqueue(job.pk)
+            # Conditional on the old task: a concurrent sweep queues it once.
+            moved = TrainingJob.objects.filter(
+                pk=job.pk, status=TrainingJob.Status.QUEUED, task_id=job.task_id
+            ).update(task_id=str(result.id))
+            if not moved:
+                transaction.set_rollback(True)
+                continue
+        requeued.append(job.pk)
+        log_event(
+            SOURCE,
+            "training.requeued",
+            f"Training job {job.pk} ({job.model_name}) queued again: the worker "
+            f"that took it ({stopped[job.task_id].where}) stopped",
+            level="warning",
             data={"job": job.pk},
         )
-    return failed
+    return requeued
+
+
+def on_workers_swept(sender, **kwargs) -> None:
+    """Receiver of mlframework.processes.signals.swept (registry/apps.py)."""
+    fail_abandoned()
 
 
 def run(job_id: int) -> str:
@@ -201,6 +258,7 @@ def run(job_id: int) -> str:
             dataset=job.dataset,
             progress=_Reporter(job.pk),
             log_file=log_file,
+            staging_owner=staging_owner(job.pk),
             # The job is done once the version can be used; the analysis
             # (leaderboard, importance, latency) then runs in the same task.
             on_ready=lambda version: finish(TrainingJob.Status.SUCCEEDED, "", version),

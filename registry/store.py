@@ -40,11 +40,24 @@ def version_dir(model_name: str, number: int) -> Path:
     return root() / model_name / str(int(number))
 
 
-def staging_dir() -> Path:
-    """A fresh folder for a fit in progress, on the same disk as the store."""
-    path = root() / ".staging" / uuid.uuid4().hex
+def staging_dir(owner: str = "") -> Path:
+    """A fresh folder for a fit in progress, on the same disk as the store.
+
+    `owner` (e.g. "job-12") starts its name, so what a killed worker left can
+    be found and removed (`discard_staging_of`).
+    """
+    name = f"{owner}-{uuid.uuid4().hex}" if owner else uuid.uuid4().hex
+    path = root() / ".staging" / name
     path.mkdir(parents=True)
     return path
+
+
+def discard_staging_of(owner: str) -> int:
+    """Remove every staging folder of `owner`; return how many there were."""
+    found = list((root() / ".staging").glob(f"{owner}-*")) if owner else []
+    for path in found:
+        discard(path)
+    return len(found)
 
 
 def file_sha256(path: Path) -> str:

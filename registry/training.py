@@ -354,6 +354,7 @@ def train_version(
     num_cpus: int | str = "auto",
     description: str = "",
     on_ready: Callable[[ModelVersion], None] | None = None,
+    staging_owner: str = "",
 ) -> ModelVersion:
     """Train and register a new version of model `name`; return it.
 
@@ -388,7 +389,7 @@ def train_version(
         seed=options.seed,
         holdout=settings.CONFIG.training.holdout_fraction,
     )
-    staging = store.staging_dir()
+    staging = store.staging_dir(staging_owner)
     predictor_dir = staging / store.PREDICTOR
     try:
         stage("fitting")

@@ -492,3 +492,110 @@ def test_live_log_is_the_tail_of_the_log_file_until_saved(penguins_dataset):
     job.log = "saved log"
     assert jobs.live_log(job) == "saved log"
     assert jobs.live_log(job, limit=3) == "log"
+
+
+def _stopped_worker(state="lost"):
+    from django.utils import timezone
+
+    from mlframework.processes.models import Worker
+
+    now = timezone.now()
+    return Worker.objects.create(
+        worker_id=f"gone:{state}",
+        host="elsewhere",
+        pid=4321,
+        state=state,
+        started=now,
+        beat=now,
+        stopped=now,
+    )
+
+
+def _claimed_by(job, worker, status="RUNNING"):
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.filter(id=job.task_id).update(
+        status=status, worker_ids=[worker.worker_id]
+    )
+
+
+def test_a_job_whose_worker_stopped_fails_at_the_sweep_and_its_staging_goes(
+    penguins_dataset,
+):
+    from django.utils import timezone
+
+    from mlframework.processes import services as processes
+    from registry import store
+
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    other = jobs.submit(penguins_dataset, "penguins", _options(seed=5))
+    TrainingJob.objects.filter(pk__in=[job.pk, other.pk]).update(
+        status="running", started=timezone.now()
+    )
+    worker = _stopped_worker()
+    _claimed_by(job, worker)
+    staging = store.staging_dir(jobs.staging_owner(job.pk))
+    (staging / "predictor").mkdir()
+    kept = store.staging_dir(jobs.staging_owner(other.pk))
+    processes.sweep()  # its signal runs jobs.fail_abandoned
+    job.refresh_from_db()
+    other.refresh_from_db()
+    assert job.status == "failed" and job.stage == "failed" and job.finished
+    assert job.error.startswith(
+        "Training stopped: its worker stopped (elsewhere pid 4321"
+    )
+    assert "queue the training again" in job.error
+    assert not staging.exists() and kept.exists()
+    assert other.status == "running"  # its task is not held by a stopped worker
+    event = Event.objects.using("events").get(kind="training.failed", data__job=job.pk)
+    assert "its worker stopped" in event.message
+    assert event.data["staging_removed"] == 1
+    assert jobs.fail_abandoned() == 0  # once
+
+
+def test_a_gracefully_stopped_worker_also_fails_the_job_it_left(penguins_dataset):
+    from django.utils import timezone
+
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status="running", started=timezone.now()
+    )
+    # Told to stop twice, db_worker gives up the task and exits cleanly.
+    _claimed_by(job, _stopped_worker("stopped"), status="FAILED")
+    assert jobs.fail_abandoned() == 1
+    job.refresh_from_db()
+    assert "its worker stopped" in job.error
+
+
+def test_a_staging_owner_does_not_match_a_longer_job_number(settings):
+    from registry import store
+
+    mine = store.staging_dir(jobs.staging_owner(1))
+    theirs = store.staging_dir(jobs.staging_owner(12))
+    assert mine.name.startswith("job-1-")
+    assert store.discard_staging_of(jobs.staging_owner(1)) == 1
+    assert not mine.exists() and theirs.exists()
+    assert store.discard_staging_of("") == 0
+    store.discard(theirs)
+
+
+def test_a_queued_job_whose_task_a_stopped_worker_took_is_queued_again(
+    penguins_dataset,
+):
+    from django_tasks_db.models import DBTaskResult
+
+    job = jobs.submit(penguins_dataset, "penguins", _options())
+    waiting = jobs.submit(penguins_dataset, "penguins", _options(seed=4))
+    old_task = job.task_id
+    # The worker died between claiming the task and claiming the job.
+    _claimed_by(job, _stopped_worker())
+    assert jobs.requeue_orphaned() == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "queued" and job.task_id != old_task
+    new_task = DBTaskResult.objects.get(id=job.task_id)
+    assert new_task.status == "READY" and new_task.args_kwargs["args"] == [job.pk]
+    assert jobs.requeue_orphaned() == []  # the new task is nobody's yet
+    assert waiting.task_id == TrainingJob.objects.get(pk=waiting.pk).task_id
+    assert "training.requeued" in _kinds(job)
+    # And the job runs from its new task.
+    assert jobs.run(job.pk) == "succeeded"
