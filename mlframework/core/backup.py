@@ -176,13 +176,14 @@ def _rows(model: type[Model], alias: str) -> Iterator[Model]:
         last = batch[-1].pk
 
 
-def _dump(alias: str, file: Path) -> dict[str, int]:
-    """Write every row of `alias` as JSON Lines; return the counts per model."""
+def _dump(alias: str, snapshot: str, file: Path) -> dict[str, int]:
+    """Write every row of `alias`, read through `snapshot`, as JSON Lines;
+    return the counts per model."""
     counts = {}
     serializer = serializers.get_serializer("jsonl")
     with open(file, "w", encoding="utf-8") as handle:
         for model in _models_of(alias):
-            counter = _Counted(_rows(model, alias))
+            counter = _Counted(_rows(model, snapshot))
             serializer().serialize(
                 counter, stream=handle, use_natural_foreign_keys=True
             )
@@ -360,7 +361,7 @@ def backup(output: Path | None = None, *, events: bool = True) -> BackupResult:
             ]
             for alias in aliases:
                 rows = folder / f"{alias}.jsonl"
-                counts.update(_dump(snapshots[alias], rows))
+                counts.update(_dump(alias, snapshots[alias], rows))
             migrations = _applied_migrations(snapshots[DEFAULT_DB_ALIAS])
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
