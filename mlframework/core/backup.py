@@ -215,13 +215,17 @@ def _snapshot(alias: str, folder: Path) -> Iterator[str]:
         finally:
             target.close()
         name = f"{_SNAPSHOT_ALIAS}_{alias}"
-        connections.settings[name] = {**connection.settings_dict, "NAME": str(copy)}
+        # A connection to the copy under its own name (this thread only), that
+        # calls itself `alias`: it is that database, as of a moment ago.
+        reader = type(connection)(
+            {**connection.settings_dict, "NAME": str(copy)}, alias
+        )
+        connections[name] = reader
         try:
             yield name
         finally:
-            connections[name].close()
+            reader.close()
             del connections[name]
-            del connections.settings[name]
         return
     with transaction.atomic(using=alias):
         with connection.cursor() as cursor:
@@ -253,8 +257,13 @@ def mask_config(text: str) -> tuple[str, list[str]]:
             if not bare or _PLACEHOLDER.match(bare):
                 continue
             fallback = _FALLBACK.match(bare)
-            replacement = f"${{{fallback.group(1)}:-}}" if fallback else MASK
-            changed = changed.replace(bare, replacement)
+            if fallback:
+                changed = changed.replace(bare, f"${{{fallback.group(1)}:-}}")
+            elif bare == value and re.search(rf":\s*{re.escape(value)}", changed):
+                # A plain YAML value: "*..." unquoted would read as an alias.
+                changed = changed.replace(value, f'"{MASK}"')
+            else:
+                changed = changed.replace(bare, MASK)
         if changed != line:
             masked.append(f"line {number}")
         out.append(changed)
