@@ -90,7 +90,9 @@ class BackupResult:
     masked: list[str]
 
     def summary(self) -> str:
-        rows = sum(n for k, n in self.counts.items() if "." in k)
+        rows = sum(
+            n for k, n in self.counts.items() if "." in k and k != "events.event"
+        )
         line = (
             f"backup written to {self.path} ({self.size / 1e6:.1f} MB): {rows} rows, "
             f"{self.counts['model_versions']} model version(s), "
@@ -115,7 +117,9 @@ class RestoreResult:
     config: Path | None = None
 
     def summary(self) -> str:
-        rows = sum(n for k, n in self.counts.items() if "." in k)
+        rows = sum(
+            n for k, n in self.counts.items() if "." in k and k != "events.event"
+        )
         line = (
             f"restored {rows} rows, {self.versions} model version(s) (verified "
             f"against their manifests), {self.datasets} dataset file(s)"
