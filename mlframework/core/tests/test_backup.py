@@ -1,6 +1,7 @@
 """manage.py backup and restore: onto a second installation (its own config,
 var/ folder and SQLite databases), while a dispatch runs, and refusals."""
 
+import contextlib
 import io
 import json
 import os
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connections
 
 from conftest import PASSWORD, ROOT
 from dispatch import crontab
@@ -490,3 +492,17 @@ def test_literal_secrets_are_masked_and_placeholders_kept():
     assert "user: ml" in masked and "# password: in-a-comment" in masked
     assert lines == ["line 2", "line 8", "line 10", "line 15"]
     yaml.safe_load(masked)  # still YAML
+
+
+@ALL
+def test_it_names_the_database_it_could_not_read_and_writes_no_archive(
+    mariadb, tmp_path
+):
+    mariadb.stop()  # the test config's event log
+    output = tmp_path / "down.tar.gz"
+    with pytest.raises(CommandError, match="backup failed: a database could not"):
+        call_command("backup", output=output)
+    assert list(tmp_path.iterdir()) == []
+    mariadb.start()
+    with contextlib.suppress(DatabaseError):  # the connection the stop broke
+        connections["events"].close()

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from mlframework.core import backup
 
@@ -26,4 +27,8 @@ class Command(BaseCommand):
             result = backup.backup(options["output"], events=not options["no_events"])
         except (backup.BackupError, OSError) as exc:
             raise CommandError(f"backup failed: {exc}") from None
+        except DatabaseError as exc:
+            raise CommandError(
+                f"backup failed: a database could not be used: {exc}"
+            ) from None
         self.stdout.write(result.summary())
