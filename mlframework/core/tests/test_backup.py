@@ -93,7 +93,7 @@ _INSPECT = textwrap.dedent(
 class Installation:
     """A second platform on this machine: own config, var/ and SQLite files."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, default: dict | None = None) -> None:
         raw = yaml.safe_load(Path(settings.CONFIG_FILE).read_text())
         var = folder / "var"
         raw["paths"] = {
@@ -109,7 +109,8 @@ class Installation:
             )
         }
         raw["databases"] = {
-            "default": {"engine": "sqlite", "name": str(var / "mlframework.sqlite3")},
+            "default": default
+            or {"engine": "sqlite", "name": str(var / "mlframework.sqlite3")},
             "events": {"engine": "sqlite", "name": str(var / "events.sqlite3")},
         }
         raw["cron"]["log_dir"] = str(var / "logs")
@@ -247,6 +248,69 @@ def test_a_backup_restores_on_a_second_installation_with_the_same_predictions(
     )
     assert enable.returncode == 0, enable.stderr
     assert second.inspect(rows, {})["crontab"] == [on.pk]
+
+
+@pytest.fixture
+def second_on_mariadb(tmp_path, mariadb):
+    """A second installation whose platform database is a fresh MariaDB one."""
+    import MySQLdb
+
+    name = f"test_restore_{uuid.uuid4().hex[:8]}"
+    port = int(os.environ.get("MLF_TEST_MARIADB_PORT", "13306"))
+    password = os.environ["MLF_TEST_MARIADB_PASSWORD"]
+    server = MySQLdb.connect(host="127.0.0.1", port=port, user="app", passwd=password)
+    server.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    default = {
+        "engine": "mysql",
+        "name": name,
+        "host": "127.0.0.1",
+        "port": port,
+        "user": "app",
+        "password": "${MLF_TEST_MARIADB_PASSWORD}",
+    }
+    target = Installation(tmp_path / "second-mariadb", default)
+    try:
+        target.migrate()
+        yield target
+    finally:
+        server.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+        server.close()
+
+
+@ALL
+def test_a_sqlite_backup_restores_onto_mariadb(
+    tiny_classifier,
+    operator,
+    penguins_frame,
+    second_on_mariadb,
+    tmp_path,
+    cleanup_crontab,
+):
+    operator.password = PBKDF2PasswordHasher().encode(PASSWORD, "backupsalt0123")
+    operator.save()
+    on = _dispatch(tiny_classifier.model)
+    dispatch_services.enable(on, operator)
+    rows = _features(penguins_frame)
+    expected = {"penguins/1": _labels(tiny_classifier, rows)}
+    archive = tmp_path / "to-mariadb.tar.gz"
+    backup.backup(archive)
+    crontab.remove_all()
+
+    done = second_on_mariadb.manage("restore", str(archive))
+
+    assert done.returncode == 0, done.stderr
+    state = second_on_mariadb.inspect(rows, {"otto": PASSWORD})
+    assert state["predictions"] == expected
+    assert state["logins"] == {"otto": True}
+    assert state["dispatches"] == {on.name: False} and state["crontab"] == []
+    # Its ids went on from the restored ones (sequences reset).
+    again = second_on_mariadb.manage(
+        "shell", "-c",
+        "from django.contrib.auth.models import User;"
+        "print(User.objects.create_user('new').pk)",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert int(again.stdout.split()[-1]) > operator.pk
 
 
 def _source_table(frame) -> str:
