@@ -252,7 +252,8 @@ def test_a_backup_restores_on_a_second_installation_with_the_same_predictions(
 
 @pytest.fixture
 def second_on_mariadb(tmp_path, mariadb):
-    """A second installation whose platform database is a fresh MariaDB one."""
+    """A second installation whose platform database is a fresh MariaDB one.
+    (PostgreSQL: no driver in this virtualenv, psycopg is not installed.)"""
     import MySQLdb
 
     name = f"test_restore_{uuid.uuid4().hex[:8]}"
@@ -278,7 +279,7 @@ def second_on_mariadb(tmp_path, mariadb):
 
 
 @ALL
-def test_a_sqlite_backup_restores_onto_mariadb(
+def test_a_sqlite_backup_restores_onto_mariadb_and_backs_up_from_it(
     tiny_classifier,
     operator,
     penguins_frame,
@@ -311,6 +312,14 @@ def test_a_sqlite_backup_restores_onto_mariadb(
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert int(again.stdout.split()[-1]) > operator.pk
+    # And the server's own snapshot backs it up again.
+    output = tmp_path / "from-server.tar.gz"
+    again = second_on_mariadb.manage("backup", "--output", str(output))
+    assert again.returncode == 0, again.stderr
+    assert "1 model version(s)" in again.stdout
+    manifest = json.loads(_members(output)[backup.MANIFEST])
+    assert manifest["engines"]["default"] == "mysql"
+    assert manifest["counts"]["auth.user"] == 2
 
 
 def _source_table(frame) -> str:
