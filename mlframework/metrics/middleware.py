@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
+
 from mlframework.metrics import instruments
 
 UNRESOLVED = "<unresolved>"  # 404s and paths outside the URLconf
+STATIC = "<static>"  # served by whitenoise before any URL is resolved
 
 
 def endpoint_name(request) -> str:
     match = getattr(request, "resolver_match", None)
     if match is None or not match.url_name:
-        return UNRESOLVED
+        static = "/" + settings.STATIC_URL.lstrip("/")
+        return STATIC if request.path_info.startswith(static) else UNRESOLVED
     return match.view_name  # namespaced: "showroom-api:predict"
 
 

@@ -42,6 +42,7 @@ def test_requests_are_counted_per_url_name_method_and_status_class(client):
     client.get("/healthz")
     client.get("/no/such/page/")
     client.post("/healthz")
+    client.get("/static/no-such-file.css")
     after = scrape(client)
 
     def delta(**labels):
@@ -54,6 +55,7 @@ def test_requests_are_counted_per_url_name_method_and_status_class(client):
     assert delta(endpoint="healthz", method="POST", status="4xx") == 1
     # A 404 is counted under one name, never under its raw path.
     assert delta(endpoint="<unresolved>", method="GET", status="4xx") == 1
+    assert delta(endpoint="<static>", method="GET", status="4xx") == 1
     assert delta(endpoint="metrics", method="GET", status="2xx") == 1  # `before`
     family = after[HISTOGRAM]
     assert family.type == "histogram"
@@ -64,7 +66,12 @@ def test_requests_are_counted_per_url_name_method_and_status_class(client):
     ]
     assert {s.labels["le"] for s in buckets} >= {"0.005", "1.0", "+Inf"}
     total = value(
-        after, HISTOGRAM, f"{HISTOGRAM}_sum", endpoint="healthz", method="GET"
+        after,
+        HISTOGRAM,
+        f"{HISTOGRAM}_sum",
+        endpoint="healthz",
+        method="GET",
+        status="2xx",
     )
     assert total > 0
 

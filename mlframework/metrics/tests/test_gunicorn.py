@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from rest_framework.authtoken.models import Token
 
 from mlframework.processes.supervisor import web_program
+from mlframework.usage.models import ApiRequest
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [
@@ -30,9 +32,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _get(url: str) -> tuple[int, str] | None:
+def _get(url: str, **headers: str) -> tuple[int, str] | None:
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http://127.0.0.1)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -91,3 +94,19 @@ def test_every_scrape_adds_up_both_workers(gunicorn):
     # Whichever worker answered, it counted the other's requests too.
     assert {_healthz_count(text) for _, text in scrapes} == {20.0}
     assert list(folder.glob("histogram_*.db"))  # the workers' own files
+
+
+def test_an_api_request_is_recorded_once_its_answer_is_out(gunicorn, viewer):
+    base, _, _ = gunicorn
+    token = Token.objects.create(user=viewer).key
+    for _ in range(3):
+        status, _ = _get(f"{base}/api/registry/models/", Authorization=f"Token {token}")
+        assert status == 200
+    deadline = time.monotonic() + 10
+    while ApiRequest.objects.count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rows = list(ApiRequest.objects.all())
+    assert len(rows) == 3
+    assert {(r.username, r.endpoint, r.status) for r in rows} == {
+        ("vera", "registry-api:models", 200)
+    }
