@@ -352,10 +352,12 @@ class MetricsConfig:
                     f"{path}.allowed_ips[{index}]",
                     f"is not an IP address or network (CIDR): {entry!r}",
                 ) from None
-        if self.token and (len(self.token) < 16 or not self.token.isprintable()):
+        if self.token and not (
+            len(self.token) >= 16 and self.token.isascii() and self.token.isprintable()
+        ):
             raise _Invalid(
                 f"{path}.token",
-                "must be at least 16 printable characters (or empty: no token)",
+                "must be at least 16 printable ASCII characters (or empty: no token)",
             )
         if self.token != self.token.strip():
             raise _Invalid(f"{path}.token", "must not start or end with a space")

@@ -11,7 +11,6 @@ from django.db import DatabaseError
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 from prometheus_client.core import (
-    CounterMetricFamily,
     GaugeMetricFamily,
     Metric,
     SummaryMetricFamily,
@@ -96,8 +95,9 @@ def _dispatch_runs() -> list[Metric]:
 
 
 def _dispatch_predictions() -> Metric:
-    family = CounterMetricFamily(
-        "mlframework_dispatch_predictions",
+    # A gauge: pruning old runs lowers it, which a counter must never do.
+    family = GaugeMetricFamily(
+        "mlframework_dispatch_predicted_rows",
         "Rows the kept, succeeded dispatch runs wrote, per model version.",
         labels=["model", "version"],
     )

@@ -70,8 +70,9 @@ def test_a_bad_address_names_its_entry(tmp_path, value, message):
 @pytest.mark.parametrize(
     ("token", "message"),
     [
-        ("short", "metrics.token must be at least 16 printable characters"),
+        ("short", "metrics.token must be at least 16 printable ASCII characters"),
         ("sixteen-chars-and\nnewline", "metrics.token must be at least 16"),
+        ("sixteen-characters-ünïcode", "metrics.token must be at least 16"),
         (" a-long-enough-token-123 ", "metrics.token must not start or end"),
     ],
 )

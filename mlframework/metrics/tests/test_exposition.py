@@ -149,10 +149,8 @@ def test_dispatch_runs_by_status_with_rows_and_duration(
     assert families[took].type == "summary"
     assert value(families, took, f"{took}_count", status="succeeded") == 1
     assert value(families, took, f"{took}_sum", status="succeeded") > 0
-    scored = "mlframework_dispatch_predictions"
-    assert (
-        value(families, scored, f"{scored}_total", model="penguins", version="1") == 344
-    )
+    scored = "mlframework_dispatch_predicted_rows"
+    assert value(families, scored, model="penguins", version="1") == 344
 
 
 def test_training_jobs_by_status(client, analyst):
