@@ -57,17 +57,15 @@ def _healthz_count(text: str) -> float:
 
 @pytest.fixture
 def gunicorn(process_env, tmp_path):
-    folder = tmp_path / "metrics"
-    folder.mkdir()
+    folder = Path(process_env["PROMETHEUS_MULTIPROC_DIR"])  # not this process's
     stale = folder / "counter_424242.db"
     stale.write_bytes(b"left by an earlier server")
     port = _free_port()
-    env = {**process_env, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
     log = tmp_path / "gunicorn.log"
     process = subprocess.Popen(
         web_program(f"127.0.0.1:{port}", workers=2).argv,
         cwd=ROOT,
-        env=env,
+        env=process_env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
