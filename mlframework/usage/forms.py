@@ -22,9 +22,12 @@ class UsageForm(forms.Form):
             ("30d", _("last 30 days")),
         ],
         required=False,
+        label=_("Period"),
     )
     grouping = forms.ChoiceField(
-        choices=[("hour", _("per hour")), ("day", _("per day"))], required=False
+        choices=[("hour", _("per hour")), ("day", _("per day"))],
+        required=False,
+        label=_("Grouping"),
     )
     by = forms.ChoiceField(
         choices=[
