@@ -174,7 +174,14 @@ def process_env(tmp_path):
         )
     file = tmp_path / "config.subprocess.yaml"
     file.write_text(yaml.safe_dump(raw))
-    return {**os.environ, "MLFRAMEWORK_CONFIG": str(file)}
+    # Its own /metrics files: a gunicorn it starts empties the folder.
+    metrics = tmp_path / "metrics"
+    metrics.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "MLFRAMEWORK_CONFIG": str(file),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+    }
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ variable VAR (or the contents of the file named by ``VAR_FILE``), and
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import types
@@ -265,12 +266,19 @@ class RetentionConfig:
     runs_days: int = 365
     jobs_days: int = 180
     datasets_days: int = 90  # datasets no version and no job uses
+    api_requests_days: int = 90  # the API usage page's rows, one per request
     batch_size: int = 2000  # rows deleted per statement: short locks
     every_hours: int = 24  # how often the monitor's round prunes
     disk_warning_percent: int = 90  # the Monitor warns past this filesystem use
 
     def validate(self, path: str) -> None:
-        for key in ("events_days", "runs_days", "jobs_days", "datasets_days"):
+        for key in (
+            "events_days",
+            "runs_days",
+            "jobs_days",
+            "datasets_days",
+            "api_requests_days",
+        ):
             if not 0 <= getattr(self, key) <= 36_500:
                 raise _Invalid(f"{path}.{key}", "must be between 0 and 36500 days")
         if not 1 <= self.batch_size <= 100_000:
@@ -328,6 +336,37 @@ class MonitorConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Who may read /metrics: these addresses (or networks), or a client
+    sending ``Authorization: Bearer <token>``."""
+
+    allowed_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    token: str = ""
+
+    def validate(self, path: str) -> None:
+        for index, entry in enumerate(self.allowed_ips):
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise _Invalid(
+                    f"{path}.allowed_ips[{index}]",
+                    f"is not an IP address or network (CIDR): {entry!r}",
+                ) from None
+        if self.token and not (
+            len(self.token) >= 16 and self.token.isascii() and self.token.isprintable()
+        ):
+            raise _Invalid(
+                f"{path}.token",
+                "must be at least 16 printable ASCII characters (or empty: no token)",
+            )
+        if self.token != self.token.strip():
+            raise _Invalid(f"{path}.token", "must not start or end with a space")
+
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(e.strip(), strict=False) for e in self.allowed_ips]
+
+
+@dataclass(frozen=True)
 class EmailConfig:
     backend: str = "console"
     host: str = "localhost"
@@ -370,6 +409,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # Where the file lives: relative paths in it are relative to this folder.
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 

@@ -20,6 +20,14 @@ except ConfigError as exc:
 
 VAR_DIR = CONFIG.path(CONFIG.paths.var)
 
+# /metrics adds up what every gunicorn worker counted: prometheus-client's
+# multiprocess mode, one file per process in this folder, set before anything
+# imports prometheus_client (README, Metrics); gunicorn's master empties it.
+METRICS_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+)
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+
 
 def _secret_key() -> str:
     if CONFIG.web.secret_key:
@@ -60,6 +68,7 @@ INSTALLED_APPS = [
     "mlframework.core",
     "mlframework.events",
     "mlframework.processes",
+    "mlframework.usage",
     "registry",
     "showroom",
     "dispatch",
@@ -67,12 +76,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: times the whole answer of every request for /metrics.
+    "mlframework.metrics.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Records each /api/ request for the API usage page, after the answer.
+    "mlframework.usage.middleware.ApiUsageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

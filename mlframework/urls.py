@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from mlframework.core import api as core_api
 from mlframework.core import views as core_views
+from mlframework.metrics import views as metrics_views
 from monitor import views as monitor_views
 
 admin.site.site_header = "mlframework administration"
@@ -12,6 +13,7 @@ admin.site.site_title = "mlframework"
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", monitor_views.healthz, name="healthz"),
+    path("metrics", metrics_views.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -20,6 +22,7 @@ urlpatterns = [
     path("showroom/", include("showroom.urls")),
     path("dispatches/", include("dispatch.urls")),
     path("monitor/", include("monitor.urls")),
+    path("monitor/api-usage/", include("mlframework.usage.urls")),
     path("api/schema/", core_api.SchemaView.as_view(), name="api-schema"),
     path("api/showroom/", include("showroom.api_urls")),
     path("api/registry/", include("registry.api_urls")),

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from mlframework.core import roles
 from mlframework.core.api import HasPermission
+from mlframework.usage.middleware import note_model
 from registry import services as registry
 from registry.errors import ModelUnavailable as Unavailable
 from registry.errors import SchemaError, VersionNotFound
@@ -144,6 +145,7 @@ class PredictView(APIView):
                 f"{len(rows)} rows sent; at most {services.max_rows()} rows per "
                 "request (showroom.max_rows)."
             )
+        note_model(request, data["model"])  # the API usage page's "per model"
         version = _version(data["model"], data["version"])
         try:
             outcome = services.predict_cases(

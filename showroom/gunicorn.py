@@ -7,6 +7,7 @@ the Django application and before it accepts its first connection.
 
 import gc
 import os
+from pathlib import Path
 
 # A web request predicts a handful of rows: one thread does it fastest. With
 # OpenMP's default (a team per core) a one-row LightGBM predict waits for
@@ -46,3 +47,15 @@ def worker_abort(worker) -> None:
     from mlframework.events import log
 
     log.stop_writer(timeout=5)
+
+
+def on_starting(server) -> None:
+    # Loading the settings here, in the master, sets PROMETHEUS_MULTIPROC_DIR
+    # for every worker it forks; /metrics' counts start from zero with each
+    # server (the files of an earlier one's workers are nobody's now). The
+    # workers keep only counters and histograms, so no child_exit cleanup.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlframework.settings")
+    from django.conf import settings
+
+    for file in Path(settings.METRICS_DIR).glob("*.db"):
+        file.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from mlframework.events import pages
 from mlframework.events.log import log_event
+from mlframework.metrics import instruments as metrics
 from registry import services as registry
 from registry.services import BatchPrediction
 from showroom import schema
@@ -108,6 +109,7 @@ def predict_cases(
     results = _results(version, checked, predicted)
     outcome = Outcome(version, results, latency_ms, checked.ignored)
     _log(outcome, user=user, origin=origin)
+    metrics.count_predictions(version.model.name, version.number, origin, len(results))
     return outcome
 
 

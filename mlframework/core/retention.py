@@ -17,6 +17,7 @@ from django.utils import timezone
 from dispatch.services import prune_runs
 from mlframework.events.log import log_event, prune_events
 from mlframework.events.models import Event
+from mlframework.usage.services import prune_requests
 from registry.datasets import prune_unused
 from registry.jobs import prune_jobs
 
@@ -47,6 +48,7 @@ def _pruners() -> list[tuple[str, str, Callable[[dt.datetime, int], int]]]:
         ("dispatch runs", "runs_days", prune_runs),
         ("training jobs", "jobs_days", prune_jobs),
         ("datasets", "datasets_days", prune_unused),
+        ("API requests", "api_requests_days", prune_requests),
     ]
 
 

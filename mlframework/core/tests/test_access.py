@@ -7,7 +7,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
 
-OPEN = {"/healthz", "/accounts/login/", "/admin/login/"}
+# /metrics answers without a login, but only to metrics.allowed_ips (the test
+# client's 127.0.0.1) or its token: mlframework/metrics/tests/test_access.py.
+OPEN = {"/healthz", "/metrics", "/accounts/login/", "/admin/login/"}
 
 
 def _walk(patterns, prefix=""):

@@ -61,15 +61,18 @@ def test_a_pass_prunes_every_kind_and_logs_it(ages):
         "dispatch runs": 0,
         "training jobs": 0,
         "datasets": 0,
+        "API requests": 0,
     }
-    assert result.summary() == "5 events, 0 dispatch runs, 0 training jobs, 0 datasets"
+    assert result.summary() == (
+        "5 events, 0 dispatch runs, 0 training jobs, 0 datasets, 0 API requests"
+    )
     logged = Event.objects.get(kind=retention.KIND)
     assert logged.data["counts"]["events"] == 5
     assert "Retention: deleted 5 events" in logged.message
 
 
 def test_an_age_of_zero_keeps_that_kind_forever(ages):
-    ages(events_days=0, runs_days=0, jobs_days=0, datasets_days=0)
+    ages(events_days=0, runs_days=0, jobs_days=0, datasets_days=0, api_requests_days=0)
     _events(3, days_ago=10_000)
     result = retention.prune(NOW)
     assert result.counts == {} and "kept forever" in result.summary()

@@ -1,0 +1,29 @@
+from django.db import models
+from django.utils import timezone
+
+
+class ApiRequest(models.Model):
+    """One request to the JSON API, written by ApiUsageMiddleware."""
+
+    at = models.DateTimeField(default=timezone.now)
+    # Plain id and name, not a foreign key: the record outlives the account.
+    user_id = models.IntegerField(null=True, blank=True)
+    username = models.CharField(max_length=150, blank=True)
+    endpoint = models.CharField(max_length=100)  # the URL name: showroom-api:predict
+    model_name = models.CharField(max_length=63, blank=True)
+    method = models.CharField(max_length=8)
+    status = models.PositiveSmallIntegerField()
+    duration_ms = models.FloatField()
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["at"], name="apirequest_at")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.at:%Y-%m-%d %H:%M:%S} {self.method} {self.endpoint} {self.status}"
+        )
+
+    @property
+    def is_error(self) -> bool:
+        return self.status >= 400
