@@ -175,10 +175,18 @@ def test_a_killed_web_server_comes_back_and_answers_healthz(supervise):
     assert status == 200, body
     [worker] = [c for c in body["checks"] if c["name"] == "task worker"]
     assert worker["status"] == "up"
-    assert (
-        Event.objects.using("events")
-        .filter(kind="process.restarted", data__program="web", data__old_pid=web.pid)
-        .exists()
+    # The killed master's orphaned worker may answer before the supervisor
+    # has logged the restart: wait for the event rather than race it.
+    _wait(
+        lambda: (
+            Event.objects.using("events")
+            .filter(
+                kind="process.restarted", data__program="web", data__old_pid=web.pid
+            )
+            .exists()
+        ),
+        30,
+        "the restart event",
     )
 
 

@@ -1,6 +1,7 @@
 """`manage.py task_worker`: django-tasks' db_worker with a heartbeat."""
 
 import os
+import signal
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -68,4 +69,9 @@ class Command(BaseCommand):
                 verbosity=options["verbosity"],
             )
         finally:
+            # Ctrl-C reaches every process of the group and then the
+            # supervisor sends TERM: that second signal would make db_worker
+            # exit in the middle of stop(), leaving the row "running".
+            for number in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(number, signal.SIG_IGN)
             heartbeat.stop()
