@@ -19,6 +19,8 @@ except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
 VAR_DIR = CONFIG.path(CONFIG.paths.var)
+# The SQLite databases, the secret key and the metrics live here by default.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # /metrics adds up what every gunicorn worker counted: prometheus-client's
 # multiprocess mode, one file per process in this folder, set before anything

@@ -119,6 +119,8 @@ class Installation:
         self.config.write_text(yaml.safe_dump(raw))
         self.var = var
         self.env = {**os.environ, "MLFRAMEWORK_CONFIG": str(self.config)}
+        # Its own metrics folder, under its var/ (settings.py), not this one's.
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
