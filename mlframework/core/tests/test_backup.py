@@ -189,6 +189,7 @@ def _dispatch(model, **fields) -> Dispatch:
     return Dispatch.objects.create(**values)
 
 
+@pytest.mark.slow
 @ALL
 def test_a_backup_restores_on_a_second_installation_with_the_same_predictions(
     tiny_classifier,
@@ -280,6 +281,7 @@ def second_on_mariadb(tmp_path, mariadb):
         server.close()
 
 
+@pytest.mark.slow
 @ALL
 def test_a_sqlite_backup_restores_onto_mariadb_and_backs_up_from_it(
     tiny_classifier,
@@ -342,6 +344,7 @@ def _wait(condition, seconds: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 @ALL
 def test_a_backup_taken_while_a_dispatch_runs_restores_consistently(
     tiny_classifier, penguins_frame, process_env, second, tmp_path, cleanup_crontab
