@@ -529,7 +529,8 @@ class _Chunker:
         return chunk
 
 
-def _sink_column(name: str) -> str:
+def sink_column(name: str) -> str:
+    """A valid sink column name for `name` (probability columns: proba_<class>)."""
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", str(name))[:64]
     return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"c_{cleaned}"[:64]
 
@@ -779,7 +780,7 @@ class _Pipeline:
             columns[key] = batch.column(batch.schema.get_field_index(key))
         for name in predictions.columns:
             values = predictions[name]
-            target = "prediction" if name == "prediction" else _sink_column(name)
+            target = "prediction" if name == "prediction" else sink_column(name)
             array = pa.array(values.to_numpy(), from_pandas=True)
             if name != "prediction" and not pa.types.is_floating(array.type):
                 array = array.cast(pa.float64())

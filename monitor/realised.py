@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -32,6 +31,7 @@ from django.utils import timezone
 from pandas.api import types as ptypes
 from sklearn import metrics as skm
 
+from dispatch import runner
 from dispatch.models import DispatchRun, RunStatus
 from mlframework.lib import odbc
 from monitor.alerts import Finding
@@ -334,11 +334,8 @@ def _plain(value):
 
 
 def proba_column(label) -> str:
-    """The sink column of a class's probability, named as dispatch/runner.py
-    (_sink_column) names it: `proba_<class>` with non-identifier characters
-    replaced."""
-    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", f"proba_{label}")[:64]
-    return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"c_{cleaned}"[:64]
+    """The sink column of a class's probability, as the runner names it."""
+    return runner.sink_column(f"proba_{label}")
 
 
 # --------------------------------------------------------------------------

@@ -209,7 +209,8 @@ def findings(schedules: list[Schedule]) -> list[Finding]:
     return result
 
 
-def _subject(dispatch: Dispatch) -> str:
+def subject(dispatch: Dispatch) -> str:
+    """How alerts name a dispatch."""
     return f"dispatch {dispatch.name} (#{dispatch.pk})"
 
 
@@ -229,7 +230,7 @@ def _failures(dispatch: Dispatch, finished: list[DispatchRun], limit: int) -> Fi
     return Finding(
         key=f"dispatch:{dispatch.pk}:failures",
         rule=Rule.CONSECUTIVE_FAILURES,
-        subject=_subject(dispatch),
+        subject=subject(dispatch),
         failing=failing,
         detail=detail,
         dispatch_id=dispatch.pk,
@@ -260,7 +261,7 @@ def _rows(dispatch: Dispatch, finished: list[DispatchRun], config) -> Finding:
     return Finding(
         key=f"dispatch:{dispatch.pk}:rows",
         rule=Rule.LOW_ROWS,
-        subject=_subject(dispatch),
+        subject=subject(dispatch),
         failing=failing,
         detail=detail,
         dispatch_id=dispatch.pk,
@@ -272,7 +273,7 @@ def _late(schedule: Schedule) -> Finding:
     return Finding(
         key=f"dispatch:{schedule.dispatch.pk}:late",
         rule=Rule.LATE_RUN,
-        subject=_subject(schedule.dispatch),
+        subject=subject(schedule.dispatch),
         failing=failing,
         detail=(
             "; ".join(schedule.timing_problems)

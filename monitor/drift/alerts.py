@@ -7,6 +7,7 @@ Monitor's rules (monitor.alerts): sent once, then not until recovery.
 from __future__ import annotations
 
 from dispatch.models import Dispatch
+from monitor import schedules
 from monitor.alerts import Finding, evaluate
 from monitor.models import DriftState, ModelMonitoring, Rule, RunDrift
 
@@ -43,7 +44,7 @@ def evaluate_dispatch(dispatch_id: int) -> list:
 
 
 def _dispatch_findings(dispatch, runs: list[RunDrift], in_a_row: int) -> list[Finding]:
-    subject = f"dispatch {dispatch.name} (#{dispatch.pk})"
+    subject = schedules.subject(dispatch)
     latest = runs[0] if runs else None
     if latest is None:
         dataset = prediction = "no checked drift report yet"

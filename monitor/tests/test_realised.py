@@ -406,7 +406,7 @@ def test_keys_of_different_types_are_made_to_match():
 
 def test_proba_columns_are_named_as_the_runner_names_them():
     for label in ["Adelie", "a b", "1", "x-y", "é"]:
-        assert realised.proba_column(label) == runner._sink_column(f"proba_{label}")
+        assert realised.proba_column(label) == runner.sink_column(f"proba_{label}")
 
 
 def test_worse_is_absolute_for_accuracy_and_relative_for_errors():
