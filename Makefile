@@ -12,6 +12,7 @@ run: setup
 setup: system $(VENV)/.runtime
 	$(PY) manage.py private_files
 	$(PY) manage.py check --fail-level ERROR
+	$(PY) manage.py compilemessages --ignore=.venv -v0
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py migrate --database events --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
@@ -25,6 +26,7 @@ setup: system $(VENV)/.runtime
 	$(PY) manage.py monitor --install-cron
 
 test: system-test $(VENV)/.dev
+	$(PY) manage.py compilemessages --ignore=.venv -v0
 	ops/test.sh
 
 system:

@@ -57,6 +57,10 @@ class PathsConfig:
     static_root: str = "var/static"
 
 
+# The interface's languages (Django's codes); settings.LANGUAGES names them.
+LANGUAGES = ("en", "pt-br")
+
+
 @dataclass(frozen=True)
 class WebConfig:
     secret_key: str = ""
@@ -64,6 +68,9 @@ class WebConfig:
     allowed_hosts: list[str] = field(default_factory=lambda: ["127.0.0.1", "localhost"])
     csrf_trusted_origins: list[str] = field(default_factory=list)
     time_zone: str = "UTC"
+    # The interface's language for users who chose none and whose browser
+    # asks for none we have: en or pt-br.
+    language: str = "en"
     session_age_hours: int = 12
     # Wrong passwords (or API tokens) from one address for one user before a
     # lockout of lockout_minutes (django-axes).
@@ -74,6 +81,8 @@ class WebConfig:
 
     def validate(self, path: str) -> None:
         _check_timezone(self.time_zone, f"{path}.time_zone")
+        if self.language not in LANGUAGES:
+            raise _Invalid(f"{path}.language", f"must be one of {', '.join(LANGUAGES)}")
         if self.session_age_hours < 1:
             raise _Invalid(f"{path}.session_age_hours", "must be at least 1")
         if not 1 <= self.login_failure_limit <= 1000:

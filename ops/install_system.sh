@@ -6,7 +6,8 @@
 set -euo pipefail
 
 runtime=(build-essential pkg-config default-libmysqlclient-dev
-         unixodbc unixodbc-dev libsqliteodbc odbc-mariadb odbc-postgresql procps)
+         unixodbc unixodbc-dev libsqliteodbc odbc-mariadb odbc-postgresql procps
+         gettext)
 # The distribution's Python only when the one on PATH cannot make a venv.
 python3 -c "import venv, ensurepip" 2>/dev/null || runtime+=(python3 python3-venv)
 python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(
@@ -14,7 +15,9 @@ python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(
   || runtime+=(python3-dev)
 norecommends=(cron)
 test=(mariadb-server mariadb-client postgresql chromium nginx)
-[ "${1:-}" = "--test" ] && runtime+=("${test[@]}")
+# The one-node test cluster (without recommends, a mail server comes along).
+test_nr=(slurmctld slurmd slurm-client munge slurmdbd)
+[ "${1:-}" = "--test" ] && runtime+=("${test[@]}") && norecommends+=("${test_nr[@]}")
 
 missing() {
   for package in "$@"; do

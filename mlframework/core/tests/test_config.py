@@ -323,3 +323,15 @@ def test_inference_shortcuts_are_on_by_default_and_must_be_a_boolean(tmp_path):
     message = error_for(tmp_path, with_(MINIMAL, "inference.shortcuts", "no"))
     assert message == "config.yaml: inference.shortcuts must be true or false, not 'no'"
     assert load_config(ROOT / "config.yaml", environ={}).inference.shortcuts
+
+
+def test_it_takes_the_interface_language_from_web_language(tmp_path):
+    config = load_config(
+        write(tmp_path, with_(MINIMAL, "web.language", "pt-br")), environ={}
+    )
+    assert config.web.language == "pt-br"
+
+
+def test_it_refuses_a_language_it_has_no_translation_for(tmp_path):
+    message = error_for(tmp_path, with_(MINIMAL, "web.language", "pt"))
+    assert message == "config.yaml: web.language must be one of en, pt-br"
