@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy
 
 from registry import autogluon
 from registry.models import ModelVersion, RegisteredModel, slug_validator
@@ -57,6 +58,15 @@ class TrainForm(forms.Form):
         help_text="Columns left out of training (IDs, leaks).",
     )
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    sensitive = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Sensitive columns"),
+        help_text=gettext_lazy(
+            "Optional: measure fairness per group of these columns on the "
+            "held-out rows once trained. They may be excluded from training."
+        ),
+    )
     make_production = forms.BooleanField(
         required=False,
         initial=False,
@@ -70,6 +80,7 @@ class TrainForm(forms.Form):
         choices = [(c, c) for c in columns]
         self.fields["label"].choices = choices
         self.fields["excluded"].choices = choices
+        self.fields["sensitive"].choices = choices
         self.fields["preset"].choices = [(p, p) for p in config.presets]
         self.fields["preset"].initial = config.default_preset
         self.fields["time_limit"].initial = config.default_time_limit
@@ -127,3 +138,17 @@ class CompareForm(forms.Form):
                 except ValidationError as exc:
                     self.add_error(key, exc)
         return data
+
+
+class FairnessForm(forms.Form):
+    """The sensitive columns to measure a version's fairness per group on."""
+
+    sensitive = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Sensitive columns"),
+        error_messages={"required": gettext_lazy("Choose at least one column.")},
+    )
+
+    def __init__(self, *args, columns: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sensitive"].choices = [(c, c) for c in columns]
