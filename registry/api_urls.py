@@ -18,4 +18,9 @@ urlpatterns = [
         api.VersionView.as_view(),
         name="version",
     ),
+    path(
+        "models/<slug:name>/versions/<str:ref>/fairness/",
+        api.FairnessView.as_view(),
+        name="fairness",
+    ),
 ]
