@@ -415,7 +415,7 @@ def measure(
                         rng,
                     )
                 )
-        columns.append(ColumnFairness(str(name), binned, tuple(slices)))
+        columns.append(ColumnFairness(str(name), bool(binned), tuple(slices)))
     return FairnessReport(
         problem_type=problem_type,
         rows=len(truth),
@@ -698,7 +698,7 @@ def _resampled_means(rng: np.random.Generator, values: np.ndarray, resamples: in
 
 def _small_groups(names: list[str], sizes: np.ndarray) -> tuple[GroupFigures, ...]:
     return tuple(
-        GroupFigures(name, int(size), size < MIN_GROUP_ROWS)
+        GroupFigures(str(name), int(size), bool(size < MIN_GROUP_ROWS))
         for name, size in zip(names, sizes, strict=True)
     )
 

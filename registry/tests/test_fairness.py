@@ -387,7 +387,9 @@ def test_missing_values_are_a_group_of_their_own():
 
 def test_the_report_round_trips_through_json():
     truth, predicted, group = _fixed_binary()
-    report = measure("binary", truth, predicted, {"g": group, "n": np.arange(len(group))})
+    report = measure(
+        "binary", truth, predicted, {"g": group, "n": np.arange(len(group))}
+    )
     text = json.dumps(report.to_json(), allow_nan=False)  # strict JSON
     again = FairnessReport.from_json(json.loads(text))
     assert again == report
