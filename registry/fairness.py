@@ -496,11 +496,13 @@ def groups_of(values: pd.Series) -> tuple[np.ndarray, list[str], bool]:
                 for i in range(len(edges) - 1)
             ]
             return _with_missing(codes, names, missing), _names(names, missing), True
-    text = values.astype(object).where(~missing, None)
-    text = text.map(lambda v: v if v is None else str(v))
-    names = sorted({v for v in text if v is not None})
-    lookup = {name: code for code, name in enumerate(names)}
-    codes = np.array([lookup.get(v, -1) for v in text], dtype=np.int64)
+    codes, uniques = pd.factorize(values, sort=False)  # missing: -1
+    names = [str(value) for value in uniques]
+    order = np.argsort(names, kind="stable")  # groups in name order
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    codes = np.where(codes >= 0, position[np.maximum(codes, 0)], -1)
+    names = [names[i] for i in order]
     return _with_missing(codes, names, missing), _names(names, missing), False
 
 
@@ -680,16 +682,15 @@ def _resampled_means(rng: np.random.Generator, values: np.ndarray, resamples: in
     """MAE, RMSE and mean of `resamples` resamples of `values`, in chunks
     that bound memory."""
     n = len(values)
-    absolute, squared = np.abs(values), values**2
     mae, rmse, mean = (np.empty(resamples) for _ in range(3))
     step = max(1, _CHUNK_CELLS // max(n, 1))
     for start in range(0, resamples, step):
         stop = min(resamples, start + step)
-        picks = rng.integers(0, n, size=(stop - start, n))
-        # Three gathers beat one of the three stacked (bench: 1.4 s vs 5 s).
-        mae[start:stop] = absolute[picks].mean(axis=1)
-        rmse[start:stop] = np.sqrt(squared[picks].mean(axis=1))
-        mean[start:stop] = values[picks].mean(axis=1)
+        # One random gather, then three sequential passes over it.
+        drawn = values[rng.integers(0, n, size=(stop - start, n))]
+        mae[start:stop] = np.abs(drawn).mean(axis=1)
+        rmse[start:stop] = np.sqrt(np.einsum("ij,ij->i", drawn, drawn) / n)
+        mean[start:stop] = drawn.mean(axis=1)
     return mae, rmse, mean
 
 
@@ -747,7 +748,6 @@ def _rng(seed: int, column: str, number: int) -> np.random.Generator:
 
 
 def _digest(truth: np.ndarray, sensitive: dict, index) -> str:
-    digest = hashlib.sha256()
     frame = pd.DataFrame(
         {
             "__label": truth,
@@ -756,8 +756,10 @@ def _digest(truth: np.ndarray, sensitive: dict, index) -> str:
     )
     if index is not None:
         frame.index = index
-    digest.update(
-        pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes()
-    )
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=True)
+    except TypeError:  # values pandas cannot hash as they are (lists, dicts)
+        hashed = pd.util.hash_pandas_object(frame.astype(str), index=True)
+    digest = hashlib.sha256(hashed.to_numpy().tobytes())
     digest.update(",".join(map(str, sensitive)).encode())
     return digest.hexdigest()
