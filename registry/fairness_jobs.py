@@ -103,6 +103,19 @@ def holdout_rows(version: ModelVersion, sensitive: list[str]) -> pd.DataFrame:
     return test.join(frame.loc[test.index, extra]) if extra else test
 
 
+def on_same_rows(
+    versions: list[ModelVersion], sensitive: list[str], *, rows_of: ModelVersion
+) -> list[fairness.FairnessReport]:
+    """Each version's report on the held-out rows of `rows_of` (e.g. champion
+    and challenger on the challenger's new held-out rows): comparable figure
+    by figure, with one rows_digest. Computed now: call it from a task."""
+    rows = holdout_rows(rows_of, sensitive)
+    return [
+        fairness.evaluate(version, rows, sensitive, seed=rows_of.lineage.seed or 0)
+        for version in versions
+    ]
+
+
 def compute(
     version: ModelVersion, sensitive: list[str], *, user=None
 ) -> VersionFairness:

@@ -91,3 +91,19 @@ def test_the_openapi_schema_has_the_fairness_route(viewer):
     paths = response.json()["paths"]
     route = paths["/api/registry/models/{name}/versions/{ref}/fairness/"]
     assert set(route) >= {"get", "post"}
+
+
+def test_training_through_the_api_takes_sensitive_columns(analyst, db):
+    dataset, _ = datasets.store_file(demo.CSV, name="penguins")
+    client = _client(analyst)
+    body = {"dataset": dataset.pk, "model_name": "penguins", "label": "species"}
+    refused = client.post(
+        "/api/registry/jobs/", {**body, "sensitive": ["religion"]}, format="json"
+    )
+    assert refused.status_code == 400
+    assert "religion" in refused.json()["fields"]["sensitive"][0]
+    queued = client.post(
+        "/api/registry/jobs/", {**body, "sensitive": ["sex"]}, format="json"
+    )
+    assert queued.status_code == 202
+    assert queued.json()["options"]["sensitive"] == ["sex"]

@@ -522,3 +522,17 @@ def test_a_column_missing_from_the_dataset_is_stored_as_a_failure(stored_penguin
     assert row.status == VersionFairness.Status.FAILED
     assert "religion" in row.error
     assert fairness.report_of(row) is None
+
+
+def test_two_versions_are_measured_on_the_same_rows(stored_penguins, db):
+    frame = datasets.read_frame(stored_penguins.dataset)
+    other = train_tiny(
+        frame, "species", "penguins", dataset=stored_penguins.dataset, alias=None
+    )
+    first, second = fairness_jobs.on_same_rows(
+        [stored_penguins, other], ["sex"], rows_of=other
+    )
+    assert first.rows_digest == second.rows_digest
+    assert first.rows == second.rows == other.lineage.test_rows
+    own = fairness.report_of(fairness_jobs.compute(other, ["sex"]))
+    assert own == second  # the same rows, the same seed: the same report
