@@ -30,6 +30,7 @@ from registry import datasets, fairness, fairness_jobs, services, training
 from registry.errors import FairnessError, TrainingRefused
 from registry.fairness import FairnessReport, measure
 from registry.models import VersionFairness
+from registry.templatetags.registry_tags import interval
 from registry.tests.helpers import train_tiny
 from registry.training import TrainOptions
 
@@ -536,3 +537,21 @@ def test_two_versions_are_measured_on_the_same_rows(stored_penguins, db):
     assert first.rows == second.rows == other.lineage.test_rows
     own = fairness.report_of(fairness_jobs.compute(other, ["sex"]))
     assert own == second  # the same rows, the same seed: the same report
+
+
+def test_figures_show_with_their_interval():
+    assert interval(fairness.Estimate(0.75812, 0.70191, 0.81344)) == (
+        "0.7581 [0.7019, 0.8134]"
+    )
+    assert interval(fairness.Estimate(None)) == "—"
+    assert interval(fairness.Estimate(1.0)) == "1"
+    assert interval(None) == "—"
+
+
+def test_rows_without_a_label_are_left_out(tiny_classifier, penguins_frame):
+    rows = penguins_frame.head(120).copy()
+    rows.loc[rows.index[:20], "species"] = None
+    report = fairness.evaluate(tiny_classifier, rows, ["sex"], resamples=50)
+    assert report.rows == 100
+    with pytest.raises(FairnessError, match="No row has a value"):
+        fairness.evaluate(tiny_classifier, rows.head(20), ["sex"])

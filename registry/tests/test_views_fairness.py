@@ -1,15 +1,18 @@
 """Fairness on the version page (table, flags, the recompute form), the
 compare page, and the sensitive columns of the train form."""
 
+from datetime import timedelta
+
 import numpy as np
 import pandas as pd
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from mlframework.core import demo
-from registry import datasets, fairness_jobs
+from registry import datasets, fairness_jobs, services
 from registry.models import TrainingJob, VersionFairness
 from registry.tests.helpers import train_tiny
 
@@ -233,3 +236,28 @@ def test_the_train_form_refuses_the_label_as_sensitive(analyst_client, db):
     assert response.status_code == 400
     assert b"The label column cannot be a sensitive column." in response.content
     assert not TrainingJob.objects.exists()
+
+
+def test_a_stalled_computation_says_so_and_can_be_requested_again(
+    analyst_client, stored_penguins
+):
+    row = VersionFairness.objects.create(
+        version=stored_penguins, sensitive=["sex"], status="running"
+    )
+    long_ago = timezone.now() - timedelta(hours=2)
+    VersionFairness.objects.filter(pk=row.pk).update(updated=long_ago)
+    html = analyst_client.get(stored_penguins.get_absolute_url()).content.decode()
+    assert "never finished" in html
+    response = analyst_client.post(_url(stored_penguins), {"sensitive": ["island"]})
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.status == "queued" and row.sensitive == ["island"]
+
+
+def test_an_archived_version_is_refused(analyst_client, stored_penguins):
+    services.archive(stored_penguins)
+    response = analyst_client.post(
+        _url(stored_penguins), {"sensitive": ["sex"]}, follow=True
+    )
+    assert b"is archived" in response.content
+    assert not VersionFairness.objects.exists()
