@@ -12,8 +12,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from mlframework.core import demo
-from registry import datasets, fairness_jobs, services
-from registry.models import TrainingJob, VersionFairness
+from registry import datasets, fairness_jobs
+from registry.models import ModelVersion, TrainingJob, VersionFairness
 from registry.tests.helpers import train_tiny
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
@@ -255,7 +255,8 @@ def test_a_stalled_computation_says_so_and_can_be_requested_again(
 
 
 def test_an_archived_version_is_refused(analyst_client, stored_penguins):
-    services.archive(stored_penguins)
+    # Archived as services.archive leaves it (the production alias forbids it).
+    ModelVersion.objects.filter(pk=stored_penguins.pk).update(status="archived")
     response = analyst_client.post(
         _url(stored_penguins), {"sensitive": ["sex"]}, follow=True
     )
