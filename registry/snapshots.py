@@ -35,8 +35,11 @@ SOURCE = "registry"
 ROW_GROUP_ROWS = 65_536
 BATCH_ROWS = 16_384
 # Fetch buffers are sized for a column's widest value; this caps a batch.
-BATCH_BYTES = 64 * 1024 * 1024
-MAX_TEXT_BYTES = 64 * 1024
+BATCH_BYTES = 16 * 1024 * 1024
+# Unbounded text columns (TEXT) are read with buffers of this many bytes per
+# value (a longer value is refused, naming it): 64 KiB read 100k rows 7x
+# slower than 4 KiB (bench/RESULTS.md, snapshot section).
+MAX_TEXT_BYTES = 4096
 PREVIEW_ROWS = 20
 
 

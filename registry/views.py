@@ -3,14 +3,27 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlframework.core import roles
 from mlframework.events.pages import recent
-from registry import autogluon, datasets, jobs, services
+from registry import autogluon, datasets, jobs, services, snapshots
 from registry.cache import shortcut_report
-from registry.errors import DatasetError, RegistryError, TrainingRefused
-from registry.forms import AliasForm, CompareForm, PlanForm, TrainForm, UploadForm
+from registry.errors import (
+    DatasetError,
+    RegistryError,
+    SnapshotError,
+    TrainingRefused,
+)
+from registry.forms import (
+    AliasForm,
+    CompareForm,
+    PlanForm,
+    QuerySnapshotForm,
+    TrainForm,
+    UploadForm,
+)
 from registry.models import Dataset, ModelVersion, RegisteredModel, TrainingJob
 from registry.training import TrainOptions
 
@@ -40,7 +53,11 @@ def dataset_list(request):
     return render(
         request,
         "registry/datasets.html",
-        {"datasets": Dataset.objects.all()[:200], "form": UploadForm()},
+        {
+            "datasets": Dataset.objects.all()[:200],
+            "form": UploadForm(),
+            "query_form": QuerySnapshotForm(),
+        },
     )
 
 
@@ -53,6 +70,7 @@ def upload(request):
         context = {
             "datasets": Dataset.objects.all()[:200],
             "form": UploadForm(),
+            "query_form": QuerySnapshotForm(),
             "refusal": str(exc),
         }
         return render(request, "registry/datasets.html", context, status=413)
@@ -75,9 +93,53 @@ def upload(request):
     return render(
         request,
         "registry/datasets.html",
-        {"datasets": Dataset.objects.all()[:200], "form": form},
+        {
+            "datasets": Dataset.objects.all()[:200],
+            "form": form,
+            "query_form": QuerySnapshotForm(),
+        },
         status=400,
     )
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def dataset_query(request):
+    """Preview a datasource query's first rows, or snapshot its rows into a
+    dataset. Synchronous: training.max_query_rows bounds the rows, read at
+    ~100k rows/s (bench/RESULTS.md), and a refusal shows on the form at once."""
+    form = QuerySnapshotForm(request.POST)
+    context = {
+        "datasets": Dataset.objects.all()[:200],
+        "form": UploadForm(),
+        "query_form": form,
+    }
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if request.POST.get("action") == "preview":
+                context["preview"] = snapshots.preview(
+                    data["datasource"], data["query"], params=data["params"]
+                )
+                return render(request, "registry/datasets.html", context)
+            dataset, created = snapshots.snapshot_query(
+                data["datasource"],
+                data["query"],
+                params=data["params"],
+                name=data["name"],
+                user=request.user,
+            )
+        except SnapshotError as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            if not created:
+                messages.info(
+                    request,
+                    _("These rows were snapshotted before, as %(name)s.")
+                    % {"name": dataset},
+                )
+            return redirect(dataset)
+    return render(request, "registry/datasets.html", context, status=400)
 
 
 @require_GET
