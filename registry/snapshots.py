@@ -161,6 +161,7 @@ def _refusal(exc: odbc.OdbcError) -> SnapshotError:
 def _write(datasource: str, query: str, params: dict, path: Path) -> int:
     """Stream the query's rows into a Parquet file at `path`; its row count."""
     cap = max_rows()
+    hints = _sqlite_types(datasource, query, params)
     batches = odbc.read_batches(
         datasource,
         query,
@@ -172,7 +173,7 @@ def _write(datasource: str, query: str, params: dict, path: Path) -> int:
     )
     rows = 0
     try:
-        with _RowGroups(path) as groups:
+        with _RowGroups(path, hints) as groups:
             for batch in batches:
                 rows += batch.num_rows
                 if rows > cap:
@@ -200,8 +201,9 @@ class _RowGroups:
     """A Parquet file written in row groups of exactly ROW_GROUP_ROWS rows
     (the last one shorter), whatever the sizes of the batches added."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hints: dict[str, pa.DataType]) -> None:
         self.path = path
+        self.hints = hints
         self.writer: pq.ParquetWriter | None = None
         self.schema: pa.Schema | None = None
         self.pending: list[pa.Table] = []
@@ -219,7 +221,7 @@ class _RowGroups:
 
     def add(self, batch: pa.RecordBatch) -> None:
         if self.schema is None:
-            self.schema = training_schema(batch.schema)
+            self.schema = training_schema(batch.schema, self.hints)
             self.writer = pq.ParquetWriter(self.path, self.schema)
         self.pending.append(_cast(pa.Table.from_batches([batch]), self.schema))
         self.rows += batch.num_rows
@@ -237,10 +239,27 @@ class _RowGroups:
             self.pending, self.rows = ([rest] if rest.num_rows else []), rest.num_rows
 
 
-def training_schema(schema: pa.Schema) -> pa.Schema:
+def _sqlite_types(datasource: str, query: str, params: dict) -> dict:
+    """The types of a SQLite query's columns, read from its first row without
+    streaming: streamed (StepAPI, which keeps memory flat) the driver reports
+    every computed column, CASTs too, as text. {} for other engines."""
+    if not odbc.is_sqlite(datasource):
+        return {}
+    first = odbc.check_read_only(datasource, query).limited(1)
+    try:
+        batch = next(iter(odbc.read_batches(datasource, first, 1, params=params)), None)
+    except odbc.OdbcError as exc:
+        raise _refusal(exc) from None
+    return {} if batch is None else {f.name: f.type for f in batch.schema}
+
+
+def training_schema(
+    schema: pa.Schema, hints: dict[str, pa.DataType] | None = None
+) -> pa.Schema:
     """The snapshot's schema: the same for the same rows from any engine
-    (64-bit numbers, nullable, no driver metadata). SnapshotError names a
-    column without a name, a repeated name, or a type training cannot use."""
+    (64-bit numbers, nullable, no driver metadata). `hints` type text columns
+    the driver could not (see _sqlite_types). SnapshotError names a column
+    without a name, a repeated name, or a type training cannot use."""
     names = [field.name for field in schema]
     for position, column in enumerate(names, 1):
         if not column.strip():
@@ -259,7 +278,11 @@ def training_schema(schema: pa.Schema) -> pa.Schema:
         )
     fields = []
     for field in schema:
-        target = _training_type(field.type)
+        kind = field.type
+        hint = (hints or {}).get(field.name)
+        if pa.types.is_string(kind) and hint is not None:
+            kind = hint
+        target = _training_type(kind)
         if target is None:
             raise SnapshotError(
                 _(
@@ -294,13 +317,23 @@ def _training_type(kind: pa.DataType) -> pa.DataType | None:
 
 
 def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    try:
-        return table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise SnapshotError(
-            _("A value of the query does not fit its column's type: %(error)s")
-            % {"error": str(exc).splitlines()[0][:300]}
-        ) from None
+    columns = []
+    for column, field in zip(table.columns, schema, strict=True):
+        try:
+            columns.append(column.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SnapshotError(
+                _(
+                    "Column %(name)s holds a value that is not %(type)s like its "
+                    "first rows (%(error)s); CAST it in the query to one type."
+                )
+                % {
+                    "name": field.name,
+                    "type": field.type,
+                    "error": str(exc).splitlines()[0][:200],
+                }
+            ) from None
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _sha256(path: Path) -> str:
