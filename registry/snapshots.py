@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from mlframework.events.log import log_event
 from mlframework.lib import odbc
 from registry import datasets
-from registry.errors import SnapshotError
+from registry.errors import DatasetError, SnapshotError
 from registry.models import Dataset
 
 SOURCE = "registry"
@@ -74,7 +74,10 @@ def snapshot_query(
         if existing is not None and datasets.path_of(existing).exists():
             return existing, False
         title = (name or f"{datasource} {snapshot_at:%Y-%m-%d %H:%M}")[:200]
-        info = datasets.describe(temp, Dataset.Format.PARQUET, {}, title)
+        try:
+            info = datasets.describe(temp, Dataset.Format.PARQUET, {}, title)
+        except DatasetError as exc:
+            raise SnapshotError(str(exc)) from exc
         target = datasets.root() / f"{sha256}.parquet"
         size = temp.stat().st_size
         os.replace(temp, target)
