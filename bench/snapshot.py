@@ -7,8 +7,10 @@ registry.snapshots.snapshot_query -> the ODBC adapter (read-only check,
 arrow-odbc batches, SQLite3 ODBC driver) -> Parquet row groups -> profile ->
 Dataset row.
 
-Baseline, in the same run and also in a fresh child: what a user would do by
-hand, pandas.read_sql of the same query through pyodbc, then to_parquet.
+Also the same rows with the date written into the query instead of bound
+(the SQLite3 driver streams only statements without parameters). Baseline,
+in the same run and also in a fresh child: what a user would do by hand,
+pandas.read_sql of the same query through pyodbc, then to_parquet.
 Peak memory is the child's peak RSS (ru_maxrss), and its growth over the RSS
 after start-up (Django, pandas, pyarrow, pyodbc imported).
 
@@ -33,6 +35,9 @@ QUERY = (
     "FROM training WHERE day >= :as_of"
 )
 AS_OF = "2020-01-01"
+# The same rows without a bound parameter: the SQLite3 driver streams
+# (StepAPI) only statements without parameters.
+PLAIN = QUERY.replace(":as_of", f"'{AS_OF}'")
 
 
 def make_source(path: Path, rows: int) -> None:
@@ -104,7 +109,7 @@ training: {{max_query_rows: 5000000}}
     call_command("migrate", database="events", verbosity=0)
 
 
-def child_platform(source: Path, var: Path) -> dict:
+def child_platform(source: Path, var: Path, bound: bool = True) -> dict:
     configure(var, source)
     import pandas  # noqa: F401 - loaded before the start-up RSS is read
     import pyarrow  # noqa: F401
@@ -115,7 +120,10 @@ def child_platform(source: Path, var: Path) -> dict:
     start_rss = rss_mb()
     started = time.perf_counter()
     dataset, created = snapshots.snapshot_query(
-        "bench", QUERY, params={"as_of": AS_OF}, name="bench"
+        "bench",
+        QUERY if bound else PLAIN,
+        params={"as_of": AS_OF} if bound else None,
+        name="bench",
     )
     seconds = time.perf_counter() - started
     assert created
@@ -170,30 +178,35 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, source, var = args.child
-        work = child_platform if kind == "platform" else child_pandas
+        work = {
+            "platform": child_platform,
+            "plain": lambda s, v: child_platform(s, v, bound=False),
+            "pandas": child_pandas,
+        }[kind]
         print(json.dumps(work(Path(source), Path(var))))
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
-    print(f"query: {QUERY}  (as_of = {AS_OF})")
+    print(f"query: {QUERY}  (as_of = {AS_OF}, bound; 'no parameter': the literal)")
     print(
-        "rows        way                          s     rows/s   Parquet MB  "
+        "rows        way                            s     rows/s   Parquet MB  "
         "peak RSS MB  (growth)"
     )
-    peaks: dict[str, list[dict]] = {"platform": [], "pandas": []}
+    peaks: dict[str, list[dict]] = {"pandas": [], "plain": [], "platform": []}
     for rows in (int(s) for s in args.rows.split(",")):
         source = OUT / f"snapshot-source-{rows}.sqlite3"
         make_source(source, rows)
         for kind, label in (
             ("pandas", "pandas.read_sql + to_parquet"),
-            ("platform", "snapshot_query"),
+            ("plain", "snapshot_query, no parameter"),
+            ("platform", "snapshot_query, :as_of bound"),
         ):
             result = run_child(kind, source)
             assert result["rows"] == rows, (kind, result["rows"], rows)
             peaks[kind].append(result)
             growth = result["peak_rss"] - result["start_rss"]
             print(
-                f"{rows:10,d}  {label:28s} {result['seconds']:6.2f}  "
+                f"{rows:10,d}  {label:30s} {result['seconds']:6.2f}  "
                 f"{rows / result['seconds']:9,.0f}  {result['bytes'] / 2**20:10.1f}  "
                 f"{result['peak_rss']:11.0f}  (+{growth:.0f})"
             )
@@ -205,7 +218,7 @@ def main() -> None:
                 first["peak_rss"] - first["start_rss"], 1
             )
             print(
-                f"{kind:8s} peak RSS {last['rows']:,} / {first['rows']:,} rows: "
+                f"{kind:9s} peak RSS {last['rows']:,} / {first['rows']:,} rows: "
                 f"{last['peak_rss'] / first['peak_rss']:.2f}x "
                 f"(growth over start-up {growth:.2f}x)"
             )

@@ -106,8 +106,9 @@ def upload(request):
 @roles.require(roles.TRAIN)
 def dataset_query(request):
     """Preview a datasource query's first rows, or snapshot its rows into a
-    dataset. Synchronous: training.max_query_rows bounds the rows, read at
-    ~100k rows/s (bench/RESULTS.md), and a refusal shows on the form at once."""
+    dataset. Synchronous, like an upload of the same size: training.
+    max_query_rows bounds the rows (bench/RESULTS.md has the time per row),
+    and a refusal shows on the form at once."""
     form = QuerySnapshotForm(request.POST)
     context = {
         "datasets": Dataset.objects.all()[:200],
