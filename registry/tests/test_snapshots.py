@@ -8,6 +8,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.conf import settings
 
 from conftest import ODBC_DATASOURCES, require_datasource
 from mlframework.events.models import Event
@@ -439,3 +440,12 @@ def test_a_sqlite_column_that_changes_type_is_refused_with_the_fix():
         "demo", "SELECT CAST(1 AS REAL) AS x UNION ALL SELECT 2.5"
     )
     assert datasets.read_frame(dataset)["x"].tolist() == [1.0, 2.5]
+
+
+def test_the_row_cap_is_validated_in_config_yaml(tmp_path):
+    # Here, not at the top: pytest would collect the config tests here too.
+    from mlframework.core.tests.test_config import MINIMAL, error_for, with_
+
+    message = error_for(tmp_path, with_(MINIMAL, "training.max_query_rows", 0))
+    assert message == "config.yaml: training.max_query_rows must be at least 1"
+    assert settings.CONFIG.training.max_query_rows == 2_000_000
