@@ -1,4 +1,5 @@
-"""The registry's JSON API: upload, train, job status, models and versions.
+"""The registry's JSON API: upload, snapshot a query, train, job status,
+models and versions.
 
 Token or session authentication; errors shaped {"error", "fields"}; the
 OpenAPI schema at /api/schema/.
@@ -18,8 +19,14 @@ from rest_framework.views import APIView
 from mlframework.core import roles
 from mlframework.core.api import HasPermission
 from mlframework.core.parsers import JSONBodyParser
-from registry import autogluon, datasets, fairness, fairness_jobs, jobs
-from registry.errors import DatasetError, FairnessError, RegistryError, TrainingRefused
+from registry import autogluon, datasets, fairness, fairness_jobs, jobs, snapshots
+from registry.errors import (
+    DatasetError,
+    FairnessError,
+    RegistryError,
+    SnapshotError,
+    TrainingRefused,
+)
 from registry.forms import validate_model_name
 from registry.models import (
     Dataset,
@@ -58,6 +65,11 @@ class DatasetSerializer(serializers.ModelSerializer):
             "size_bytes",
             "rows",
             "columns",
+            "source",
+            "datasource",
+            "query",
+            "params",
+            "snapshot_at",
             "created",
         ]
 
@@ -70,6 +82,22 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV, Parquet or Excel (.xlsx).")
+    name = serializers.CharField(max_length=200, required=False, default="")
+
+
+class QuerySnapshotSerializer(serializers.Serializer):
+    datasource = serializers.CharField(
+        max_length=100, help_text="A datasource of config.yaml."
+    )
+    query = serializers.CharField(
+        help_text="One SELECT, run read-only; parameters written :name."
+    )
+    params = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        default=dict,
+        help_text="The value of each :name parameter, bound by the driver.",
+    )
     name = serializers.CharField(max_length=200, required=False, default="")
 
 
@@ -272,6 +300,37 @@ class DatasetUploadView(APIView):
             )
         except DatasetError as exc:
             raise ValidationError({"file": [str(exc)]}) from exc
+        return Response(
+            DatasetSerializer(dataset).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class DatasetQueryView(APIView):
+    """Snapshot a datasource query's rows into a dataset (201; 200 when the
+    same rows were snapshotted before)."""
+
+    permission_classes = [CanTrain]
+    parser_classes = [JSONBodyParser]
+
+    @extend_schema(
+        request=QuerySnapshotSerializer,
+        responses={201: DatasetSerializer, 200: DatasetSerializer},
+    )
+    def post(self, request):
+        serializer = QuerySnapshotSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            dataset, created = snapshots.snapshot_query(
+                data["datasource"],
+                data["query"],
+                params=data["params"],
+                name=data["name"],
+                user=request.user,
+            )
+        except SnapshotError as exc:
+            raise ValidationError({exc.field: [str(exc)]}) from exc
         return Response(
             DatasetSerializer(dataset).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -5,6 +5,7 @@ from registry import api
 app_name = "registry-api"
 urlpatterns = [
     path("datasets/", api.DatasetUploadView.as_view(), name="upload"),
+    path("datasets/query/", api.DatasetQueryView.as_view(), name="dataset_query"),
     path("datasets/<int:pk>/", api.DatasetView.as_view(), name="dataset"),
     path("jobs/", api.TrainView.as_view(), name="train"),
     path("jobs/<int:pk>/", api.JobView.as_view(), name="job"),

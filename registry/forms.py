@@ -3,8 +3,10 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from mlframework.lib import odbc
 from registry import autogluon
 from registry.models import ModelVersion, RegisteredModel, slug_validator
 from registry.training import AUTO, TrainOptions
@@ -27,6 +29,65 @@ class UploadForm(forms.Form):
     name = forms.CharField(
         max_length=200, required=False, help_text="Defaults to the file name."
     )
+
+
+class QuerySnapshotForm(forms.Form):
+    """A dataset from a datasource's query (registry.snapshots)."""
+
+    datasource = forms.ChoiceField(label=gettext_lazy("Datasource"))
+    query = forms.CharField(
+        label=gettext_lazy("SQL query"),
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text=gettext_lazy(
+            "One SELECT; it runs read-only. Write parameters as :name "
+            "(e.g. WHERE day >= :as_of)."
+        ),
+    )
+    params = forms.CharField(
+        label=gettext_lazy("Parameters"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        help_text=gettext_lazy(
+            "One per line: name=value, for each :name in the query."
+        ),
+    )
+    name = forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=200,
+        required=False,
+        help_text=gettext_lazy("Defaults to the datasource and the time."),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["datasource"].choices = [
+            (name, name) for name in odbc.datasource_names()
+        ]
+
+    def clean_params(self) -> dict[str, str]:
+        return parse_params(self.cleaned_data["params"])
+
+
+def parse_params(text: str) -> dict[str, str]:
+    """name=value lines as a dict; ValidationError names the line."""
+    params: dict[str, str] = {}
+    for number, line in enumerate((text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        name, equals, value = line.partition("=")
+        name = name.strip()
+        if not equals or not name.isidentifier():
+            raise ValidationError(
+                _("Line %(line)s is not name=value (e.g. as_of=2024-01-01).")
+                % {"line": number}
+            )
+        if name in params:
+            raise ValidationError(
+                _("Line %(line)s gives %(name)s a second time.")
+                % {"line": number, "name": name}
+            )
+        params[name] = value.strip()
+    return params
 
 
 class TrainForm(forms.Form):

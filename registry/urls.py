@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("datasets/", views.dataset_list, name="datasets"),
     path("datasets/upload/", views.upload, name="upload"),
+    path("datasets/query/", views.dataset_query, name="dataset_query"),
     path("datasets/<int:pk>/", views.dataset, name="dataset"),
     path("datasets/<int:pk>/train/", views.train, name="train"),
     path("datasets/<int:pk>/plan/", views.plan, name="plan"),

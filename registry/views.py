@@ -8,14 +8,28 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mlframework.core import roles
 from mlframework.events.pages import recent
-from registry import autogluon, datasets, fairness, fairness_jobs, jobs, services
+from registry import (
+    autogluon,
+    datasets,
+    fairness,
+    fairness_jobs,
+    jobs,
+    services,
+    snapshots,
+)
 from registry.cache import shortcut_report
-from registry.errors import DatasetError, RegistryError, TrainingRefused
+from registry.errors import (
+    DatasetError,
+    RegistryError,
+    SnapshotError,
+    TrainingRefused,
+)
 from registry.forms import (
     AliasForm,
     CompareForm,
     FairnessForm,
     PlanForm,
+    QuerySnapshotForm,
     TrainForm,
     UploadForm,
 )
@@ -48,7 +62,11 @@ def dataset_list(request):
     return render(
         request,
         "registry/datasets.html",
-        {"datasets": Dataset.objects.all()[:200], "form": UploadForm()},
+        {
+            "datasets": Dataset.objects.all()[:200],
+            "form": UploadForm(),
+            "query_form": QuerySnapshotForm(),
+        },
     )
 
 
@@ -61,6 +79,7 @@ def upload(request):
         context = {
             "datasets": Dataset.objects.all()[:200],
             "form": UploadForm(),
+            "query_form": QuerySnapshotForm(),
             "refusal": str(exc),
         }
         return render(request, "registry/datasets.html", context, status=413)
@@ -83,9 +102,54 @@ def upload(request):
     return render(
         request,
         "registry/datasets.html",
-        {"datasets": Dataset.objects.all()[:200], "form": form},
+        {
+            "datasets": Dataset.objects.all()[:200],
+            "form": form,
+            "query_form": QuerySnapshotForm(),
+        },
         status=400,
     )
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def dataset_query(request):
+    """Preview a datasource query's first rows, or snapshot its rows into a
+    dataset. Synchronous, like an upload of the same size: training.
+    max_query_rows bounds the rows (bench/RESULTS.md has the time per row),
+    and a refusal shows on the form at once."""
+    form = QuerySnapshotForm(request.POST)
+    context = {
+        "datasets": Dataset.objects.all()[:200],
+        "form": UploadForm(),
+        "query_form": form,
+    }
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if request.POST.get("action") == "preview":
+                context["preview"] = snapshots.preview(
+                    data["datasource"], data["query"], params=data["params"]
+                )
+                return render(request, "registry/datasets.html", context)
+            dataset, created = snapshots.snapshot_query(
+                data["datasource"],
+                data["query"],
+                params=data["params"],
+                name=data["name"],
+                user=request.user,
+            )
+        except SnapshotError as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            if not created:
+                messages.info(
+                    request,
+                    _("These rows were snapshotted before, as %(name)s.")
+                    % {"name": dataset},
+                )
+            return redirect(dataset)
+    return render(request, "registry/datasets.html", context, status=400)
 
 
 @require_GET
