@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from mlframework.core import roles
 from mlframework.events.log import log_event
-from registry import services, training
+from registry import datasets, services, training
 from registry.cache import predictors
 from registry.errors import RegistryError
 from registry.models import (
@@ -241,12 +241,18 @@ def compare(
 
 
 def _holdout(challenger: ModelVersion) -> tuple[pd.DataFrame, str]:
+    """The challenger's held-out rows with every column of its dataset: the
+    champion may read columns the challenger does not."""
     try:
-        rows = training.holdout_rows(challenger)
+        held_out = training.holdout_rows(challenger)
+        frame = datasets.read_frame(challenger.dataset)
     except RegistryError as exc:
         raise ChallengeError(
             _("The rows to compare on cannot be read: %(why)s") % {"why": exc}
         ) from exc
+    # The split keeps the dataset's row labels; its columns are the model's.
+    rows = frame.loc[held_out.index].copy()
+    rows[challenger.label] = held_out[challenger.label]
     return rows, _("held-out rows of %(version)s") % {"version": challenger}
 
 
