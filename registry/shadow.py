@@ -166,7 +166,8 @@ def _agreement_text(item: ShadowRun) -> str:
     if item.agreement is not None:
         return f"{item.agreement:.1%} of {item.rows} rows agree"
     if item.mean_abs_difference is not None:
-        return f"mean absolute difference {item.mean_abs_difference:.4g} on {item.rows} rows"
+        difference = item.mean_abs_difference
+        return f"mean absolute difference {difference:.4g} on {item.rows} rows"
     return "no rows"
 
 
