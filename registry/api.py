@@ -1,5 +1,4 @@
-"""The registry's JSON API: upload, train, job status, models and versions,
-challengers (propose, approve, reject) and rollback.
+"""The registry's JSON API: upload, train, job status, models and versions.
 
 Token or session authentication; errors shaped {"error", "fields"}; the
 OpenAPI schema at /api/schema/.
@@ -19,9 +18,9 @@ from rest_framework.views import APIView
 from mlframework.core import roles
 from mlframework.core.api import HasPermission
 from mlframework.core.parsers import JSONBodyParser
-from registry import autogluon, challengers, datasets, jobs
+from registry import autogluon, challengers, datasets, fairness, fairness_jobs, jobs
 from registry.challengers import PromotionRule
-from registry.errors import DatasetError, RegistryError, TrainingRefused
+from registry.errors import DatasetError, FairnessError, RegistryError, TrainingRefused
 from registry.forms import validate_model_name
 from registry.models import (
     Challenge,
@@ -29,6 +28,7 @@ from registry.models import (
     ModelVersion,
     RegisteredModel,
     TrainingJob,
+    VersionFairness,
     slug_validator,
 )
 from registry.training import AUTO, TrainOptions
@@ -95,6 +95,12 @@ class TrainSerializer(serializers.Serializer):
     )
     seed = serializers.IntegerField(required=False, default=0, min_value=0)
     make_production = serializers.BooleanField(required=False, default=False)
+    sensitive = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        default=list,
+        help_text="Columns to measure fairness per group on, once trained.",
+    )
 
     def validate_dataset(self, value: int) -> Dataset:
         dataset = Dataset.objects.filter(pk=value).first()
@@ -222,6 +228,28 @@ class ModelSerializer(serializers.ModelSerializer):
         return [v.number for v in model.versions.all()]
 
 
+class FairnessSerializer(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.username", default=None)
+    report = serializers.SerializerMethodField()
+
+    class Meta:
+        model = VersionFairness
+        fields = ["status", "sensitive", "error", "report", "requested_by", "updated"]
+
+    def get_report(self, row) -> dict | None:
+        """registry.fairness.FairnessReport as JSON; null until computed."""
+        report = fairness.report_of(row)
+        return report.to_json() if report is not None else None
+
+
+class FairnessRequestSerializer(serializers.Serializer):
+    sensitive = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        allow_empty=False,
+        help_text="The sensitive columns, from the version's dataset.",
+    )
+
+
 # --- Views --------------------------------------------------------------------
 
 
@@ -343,6 +371,48 @@ class VersionView(APIView):
         except RegistryError as exc:
             raise NotFound(str(exc)) from exc
         return Response(VersionSerializer(version).data)
+
+
+class FairnessView(APIView):
+    """A version's fairness per group: read it (VIEW), or queue it on other
+    sensitive columns (TRAIN)."""
+
+    parser_classes = [JSONBodyParser]
+
+    def get_permissions(self):
+        return [CanTrain() if self.request.method == "POST" else CanView()]
+
+    def _version(self, name: str, ref: str) -> ModelVersion:
+        model = get_object_or_404(RegisteredModel, name=name)
+        try:
+            version = model.version_for(ref)
+        except RegistryError as exc:
+            raise NotFound(str(exc)) from exc
+        version.model = model
+        return version
+
+    @extend_schema(responses=FairnessSerializer)
+    def get(self, request, name: str, ref: str):
+        version = self._version(name, ref)
+        row = fairness.stored(version)
+        if row is None:
+            raise NotFound(f"The fairness of {version} has not been measured.")
+        return Response(FairnessSerializer(row).data)
+
+    @extend_schema(
+        request=FairnessRequestSerializer, responses={202: FairnessSerializer}
+    )
+    def post(self, request, name: str, ref: str):
+        version = self._version(name, ref)
+        serializer = FairnessRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            row = fairness_jobs.request(
+                version, serializer.validated_data["sensitive"], user=request.user
+            )
+        except FairnessError as exc:
+            raise ValidationError({"sensitive": [str(exc)]}) from exc
+        return Response(FairnessSerializer(row).data, status=status.HTTP_202_ACCEPTED)
 
 
 # --- Challengers ------------------------------------------------------------

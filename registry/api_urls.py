@@ -44,4 +44,9 @@ urlpatterns = [
         name="reject",
     ),
     path("models/<slug:name>/rollback/", api.RollbackView.as_view(), name="rollback"),
+    path(
+        "models/<slug:name>/versions/<str:ref>/fairness/",
+        api.FairnessView.as_view(),
+        name="fairness",
+    ),
 ]

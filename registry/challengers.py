@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from mlframework.core import roles
 from mlframework.events.log import log_event
-from registry import datasets, services, training
+from registry import datasets, fairness, services, training
 from registry.cache import predictors
 from registry.errors import RegistryError
 from registry.models import (
@@ -46,6 +46,8 @@ PER_ROW = (
     "root_mean_squared_error",
     "mean_absolute_percentage_error",
 )
+# Only the worst gap's point value is used: few bootstrap draws.
+FAIRNESS_RESAMPLES = 50
 # AutoGluon clips probabilities so for its log loss; the same here.
 LOG_LOSS_EPS = 1e-15
 
@@ -398,8 +400,8 @@ def _finite(value: float) -> float | None:
 
 def sensitive_columns(version: ModelVersion) -> tuple[str, ...]:
     """The sensitive columns chosen for a version (registry/fairness.py)."""
-    chosen = version.lineage.extra.get("sensitive") or ()
-    return tuple(str(name) for name in chosen)
+    row = fairness.stored(version)
+    return tuple(str(name) for name in (row.sensitive if row else ()) or ())
 
 
 def gap_increase_check(
@@ -458,16 +460,6 @@ def fairness_check(
             )
             % {"version": challenger},
         )
-    evaluate = _fairness_evaluate()
-    if evaluate is None:
-        return FairnessCheck(
-            sensitive,
-            None,
-            None,
-            max_increase,
-            False,
-            _("Fairness per group is not available on this installation."),
-        )
     missing = [name for name in sensitive if name not in rows.columns]
     if missing:
         return FairnessCheck(
@@ -481,7 +473,9 @@ def fairness_check(
         )
     try:
         gaps = [
-            evaluate(version, rows, list(sensitive)).worst_gap()
+            fairness.evaluate(
+                version, rows, list(sensitive), resamples=FAIRNESS_RESAMPLES
+            ).worst_gap()
             for version in (champion, challenger)
         ]
     except RegistryError as exc:
@@ -489,18 +483,10 @@ def fairness_check(
     return gap_increase_check(gaps[0], gaps[1], max_increase, sensitive)
 
 
-def _fairness_evaluate():
-    try:
-        from registry import fairness  # merged from the fairness branch
-    except ImportError:
-        return None
-    return getattr(fairness, "evaluate", None)
-
-
 def judge(
     rule: PromotionRule,
     comparison: Comparison,
-    fairness: FairnessCheck | None = None,
+    gaps: FairnessCheck | None = None,
 ) -> Verdict:
     """Whether a comparison (and fairness check) meets the rule."""
     reasons = []
@@ -522,13 +508,13 @@ def judge(
     )
     met = improvement_met
     if rule.max_fairness_gap_increase is not None:
-        if fairness is None:
+        if gaps is None:
             met = False
             reasons.append(_("The fairness clause was not checked."))
         else:
-            met = met and fairness.met
-            reasons.append(fairness.reason)
-    return Verdict(met, improvement_met, fairness, tuple(reasons))
+            met = met and gaps.met
+            reasons.append(gaps.reason)
+    return Verdict(met, improvement_met, gaps, tuple(reasons))
 
 
 # --- Proposing and deciding ---------------------------------------------------
@@ -589,12 +575,12 @@ def propose(
     check_pair(champion, challenger)
     rows, source = _holdout(challenger) if rows is None else (rows, _("given rows"))
     comparison = _compare_on(champion, challenger, rows, source)
-    fairness = None
+    gaps = None
     if rule.max_fairness_gap_increase is not None:
-        fairness = fairness_check(
+        gaps = fairness_check(
             champion, challenger, rows, rule.max_fairness_gap_increase
         )
-    verdict = judge(rule, comparison, fairness)
+    verdict = judge(rule, comparison, gaps)
     if not verdict.met:
         state = Challenge.State.HELD
     elif rule.needs_approval:

@@ -66,3 +66,12 @@ class TrainingRefused(RegistryError):
 
 class TrainingCancelled(RegistryError):
     """A user cancelled the training job while it ran."""
+
+
+class FairnessError(RegistryError):
+    """Fairness cannot be measured as asked: ``column`` names the column at
+    fault (a sensitive column or the label; "" = none in particular)."""
+
+    def __init__(self, message: str, *, column: str = "") -> None:
+        super().__init__(message)
+        self.column = column

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from registry import autogluon
 from registry.challengers import PromotionRule
@@ -59,6 +59,15 @@ class TrainForm(forms.Form):
         help_text="Columns left out of training (IDs, leaks).",
     )
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    sensitive = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Sensitive columns"),
+        help_text=gettext_lazy(
+            "Optional: measure fairness per group of these columns on the "
+            "held-out rows once trained. They may be excluded from training."
+        ),
+    )
     make_production = forms.BooleanField(
         required=False,
         initial=False,
@@ -72,6 +81,7 @@ class TrainForm(forms.Form):
         choices = [(c, c) for c in columns]
         self.fields["label"].choices = choices
         self.fields["excluded"].choices = choices
+        self.fields["sensitive"].choices = choices
         self.fields["preset"].choices = [(p, p) for p in config.presets]
         self.fields["preset"].initial = config.default_preset
         self.fields["time_limit"].initial = config.default_time_limit
@@ -138,30 +148,34 @@ class ProposeForm(forms.Form):
         max_length=63,
         initial="production",
         validators=[slug_validator],
-        label=_("Against the alias"),
+        label=gettext_lazy("Against the alias"),
     )
     min_improvement = forms.FloatField(
         initial=0.0,
-        label=_("Minimum improvement"),
-        help_text=_("On the eval metric, in its better direction."),
+        label=gettext_lazy("Minimum improvement"),
+        help_text=gettext_lazy("On the eval metric, in its better direction."),
     )
     max_fairness_gap_increase = forms.FloatField(
         required=False,
         min_value=0.0,
-        label=_("Largest fairness gap increase"),
-        help_text=_("Empty: not checked."),
+        label=gettext_lazy("Largest fairness gap increase"),
+        help_text=gettext_lazy("Empty: not checked."),
     )
     needs_approval = forms.BooleanField(
-        required=False, initial=True, label=_("A person approves")
+        required=False, initial=True, label=gettext_lazy("A person approves")
     )
     shadow_runs = forms.IntegerField(
         min_value=0,
         max_value=1000,
         initial=0,
-        label=_("Shadow dispatch runs"),
-        help_text=_("While it waits, it also predicts in the champion's next runs."),
+        label=gettext_lazy("Shadow dispatch runs"),
+        help_text=gettext_lazy(
+            "While it waits, it also predicts in the champion's next runs."
+        ),
     )
-    origin = forms.CharField(max_length=500, required=False, label=_("Origin"))
+    origin = forms.CharField(
+        max_length=500, required=False, label=gettext_lazy("Origin")
+    )
 
     def rule(self):
         data = self.cleaned_data
@@ -176,9 +190,9 @@ class DecisionForm(forms.Form):
     reason = forms.CharField(
         max_length=2000,
         strip=True,
-        label=_("Reason"),
+        label=gettext_lazy("Reason"),
         widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": _("Give a reason for the decision.")},
+        error_messages={"required": gettext_lazy("Give a reason for the decision.")},
     )
 
 
@@ -186,4 +200,20 @@ class RollbackForm(forms.Form):
     alias = forms.CharField(
         max_length=63, initial="production", validators=[slug_validator]
     )
-    reason = forms.CharField(max_length=2000, required=False, label=_("Reason"))
+    reason = forms.CharField(
+        max_length=2000, required=False, label=gettext_lazy("Reason")
+    )
+
+
+class FairnessForm(forms.Form):
+    """The sensitive columns to measure a version's fairness per group on."""
+
+    sensitive = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Sensitive columns"),
+        error_messages={"required": gettext_lazy("Choose at least one column.")},
+    )
+
+    def __init__(self, *args, columns: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sensitive"].choices = [(c, c) for c in columns]

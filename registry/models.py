@@ -485,3 +485,39 @@ class ShadowRun(models.Model):
 
     def __str__(self) -> str:
         return f"shadow of {self.challenge} in run {self.dispatch_run_id}"
+
+
+class VersionFairness(models.Model):
+    """A version's fairness report per group (registry.fairness.FairnessReport
+    as JSON), in its own row like the drift reference: read by the version,
+    compare and API pages only."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Being computed")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    version = models.OneToOneField(
+        ModelVersion, on_delete=models.CASCADE, related_name="fairness"
+    )
+    sensitive = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    error = models.TextField(blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"fairness of {self.version}"
+
+    @property
+    def is_busy(self) -> bool:
+        """Queued or running, and not abandoned by a stopped worker."""
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING) and (
+            timezone.now() - self.updated <= ANALYSIS_STALLED_AFTER
+        )

@@ -31,6 +31,7 @@ from registry import (
     autogluon,
     datasets,
     drift_reference,
+    fairness,
     profiling,
     services,
     store,
@@ -64,6 +65,9 @@ class TrainOptions:
     alias: str | None = None  # also point this alias at the new version
     # One small LightGBM instead of the preset's models (tests, benchmarks).
     fast: bool = False
+    # Columns to measure fairness per group on, on the held-out rows, once
+    # trained (registry.fairness); [] = none.
+    sensitive: list[str] = field(default_factory=list)
 
     @classmethod
     def from_choices(cls, data: dict) -> TrainOptions:
@@ -77,6 +81,7 @@ class TrainOptions:
             excluded=list(data["excluded"]),
             seed=data["seed"],
             alias="production" if data["make_production"] else None,
+            sensitive=list(data.get("sensitive") or []),
         )
 
     def resolved(self) -> TrainOptions:
@@ -91,6 +96,7 @@ class TrainOptions:
             seed=int(self.seed),
             alias=self.alias or None,
             fast=bool(self.fast),
+            sensitive=list(self.sensitive),
         )
 
     def as_dict(self) -> dict:
@@ -160,6 +166,16 @@ def plan(
         )
     if label in options.excluded:
         raise TrainingRefused("The label column cannot be excluded.", field="excluded")
+    unknown = [c for c in options.sensitive if c not in frame.columns]
+    if unknown:
+        raise TrainingRefused(
+            f"Sensitive column(s) not in the file: {', '.join(unknown)}.",
+            field="sensitive",
+        )
+    if label in options.sensitive:
+        raise TrainingRefused(
+            "The label column cannot be a sensitive column.", field="sensitive"
+        )
     features = [c for c in frame.columns if c != label and c not in options.excluded]
     if not features:
         raise TrainingRefused(
@@ -505,7 +521,25 @@ def train_version(
         on_ready(version)
     version = analyse(version, test=test)
     acceleration.compile_version(version, test.drop(columns=[label]))
+    if options.sensitive:
+        _measure_fairness(version, frame, test, options.sensitive, user=user)
     return version
+
+
+def _measure_fairness(version, frame, test, sensitive: list[str], *, user) -> None:
+    """The fairness report chosen at training, on the held-out rows (the
+    sensitive columns joined back: the model may not use them). Like the
+    analysis it only informs: a failure is stored, the version stands."""
+    extra = [name for name in sensitive if name not in test.columns]
+    rows = test.join(frame.loc[test.index, extra]) if extra else test
+    try:
+        report = fairness.evaluate(
+            version, rows, sensitive, seed=int(version.lineage.seed or 0)
+        )
+    except RegistryError as exc:
+        fairness.save_failure(version, sensitive, str(exc), user=user)
+        return
+    fairness.save(version, report, user=user)
 
 
 def _model_rows(frame: pd.DataFrame, features: list[str], label: str) -> pd.DataFrame:
@@ -519,14 +553,18 @@ def holdout_rows(version: ModelVersion) -> pd.DataFrame:
     return stored_split(version)[1]
 
 
-def stored_split(version: ModelVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rebuild a version's training and held-out rows from its stored dataset."""
+def stored_split(
+    version: ModelVersion, *, frame: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rebuild a version's training and held-out rows from its stored dataset
+    (`frame`: the dataset already read). Row labels are the dataset's."""
     if version.dataset is None:
         raise TrainingRefused(
             f"The held-out rows of {version} cannot be rebuilt: it was not "
             "trained from a stored dataset, or the dataset was deleted."
         )
-    frame = datasets.read_frame(version.dataset)
+    if frame is None:
+        frame = datasets.read_frame(version.dataset)
     label, lineage = version.label, version.lineage
     missing = [c for c in [*version.feature_names(), label] if c not in frame]
     if missing:

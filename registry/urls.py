@@ -29,4 +29,9 @@ urlpatterns = [
     path("<slug:name>/v<int:number>/delete/", views.delete, name="delete"),
     path("<slug:name>/v<int:number>/prune/", views.prune, name="prune"),
     path("<slug:name>/v<int:number>/analyse/", views.analyse, name="analyse"),
+    path(
+        "<slug:name>/v<int:number>/fairness/",
+        views.measure_fairness,
+        name="fairness",
+    ),
 ]

@@ -8,7 +8,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mlframework.core import roles
 from mlframework.events.pages import recent
-from registry import autogluon, challengers, datasets, jobs, services
+from registry import (
+    autogluon,
+    challengers,
+    datasets,
+    fairness,
+    fairness_jobs,
+    jobs,
+    services,
+)
 from registry.cache import shortcut_report
 from registry.challengers import Comparison, PromotionRule, Verdict
 from registry.errors import DatasetError, RegistryError, TrainingRefused
@@ -16,6 +24,7 @@ from registry.forms import (
     AliasForm,
     CompareForm,
     DecisionForm,
+    FairnessForm,
     PlanForm,
     ProposeForm,
     RollbackForm,
@@ -277,8 +286,41 @@ def version(request, name: str, number: int):
             "shortcuts": shortcut_report(item),
             "promotions": challengers.history(item),
             "propose_form": ProposeForm(),
+            **_fairness_context(item),
         },
     )
+
+
+def _fairness_context(item: ModelVersion) -> dict:
+    row = fairness.stored(item)
+    return {
+        "fairness": row,
+        "fairness_report": fairness.report_of(row),
+        "fairness_form": FairnessForm(
+            columns=fairness_jobs.candidate_columns(item),
+            initial={"sensitive": row.sensitive if row else []},
+        ),
+    }
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def measure_fairness(request, name: str, number: int):
+    item = _version(name, number)
+    form = FairnessForm(request.POST, columns=fairness_jobs.candidate_columns(item))
+    if not form.is_valid():
+        errors = " ".join(form.errors.get("sensitive", []))
+        messages.error(request, _("Sensitive columns: %(errors)s") % {"errors": errors})
+        return redirect(item)
+    try:
+        fairness_jobs.request(item, form.cleaned_data["sensitive"], user=request.user)
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, _("%(version)s: fairness per group queued.") % {"version": item}
+        )
+    return redirect(item)
 
 
 @require_GET
@@ -292,9 +334,22 @@ def compare(request, name: str):
         context["a"] = form.cleaned_data["a_version"]
         context["b"] = form.cleaned_data["b_version"]
         context["rows"] = _comparison(context["a"], context["b"])
+        context["fairness"] = _fairness_comparison(context["a"], context["b"])
+        context["fairness_pairs"] = [
+            (context["a"], context["fairness"]["a"]),
+            (context["b"], context["fairness"]["b"]),
+        ]
     else:
         status = 400
     return render(request, "registry/compare.html", context, status=status)
+
+
+def _fairness_comparison(a: ModelVersion, b: ModelVersion) -> dict:
+    """Both versions' stored reports, and whether they measured the same rows."""
+    first = fairness.report_of(fairness.stored(a))
+    second = fairness.report_of(fairness.stored(b))
+    same = bool(first and second and first.rows_digest == second.rows_digest)
+    return {"a": first, "b": second, "same_rows": same}
 
 
 def _comparison(a: ModelVersion, b: ModelVersion) -> list[tuple[str, object, object]]:

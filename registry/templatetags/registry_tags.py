@@ -33,3 +33,13 @@ def differs(row) -> bool:
 def tojson(value) -> str:
     """JSON for an HTML attribute (autoescaping makes it attribute-safe)."""
     return json.dumps(value, default=str)
+
+
+@register.filter
+def interval(estimate) -> str:
+    """A fairness figure with its 95 % interval: '0.758 [0.702, 0.813]'."""
+    if estimate is None or estimate.value is None:
+        return "—"
+    if estimate.low is None or estimate.high is None:
+        return score(estimate.value)
+    return f"{score(estimate.value)} [{score(estimate.low)}, {score(estimate.high)}]"

@@ -90,6 +90,8 @@ def train_tiny(
     alias: str | None = "production",
     excluded: list[str] | None = None,
     reuse: bool = True,
+    dataset=None,
+    sensitive: list[str] | None = None,
 ) -> ModelVersion:
     """Train a small LightGBM on `frame` and register it as a new version.
 
@@ -100,7 +102,12 @@ def train_tiny(
     if excluded is None:
         excluded = [c for c in ("id",) if c in frame.columns and c != label]
     options = TrainOptions(
-        label=label, time_limit=60, excluded=excluded, seed=0, alias=alias
+        label=label,
+        time_limit=60,
+        excluded=excluded,
+        seed=0,
+        alias=alias,
+        sensitive=list(sensitive or []),
     )
     key = frame_key(frame.drop(columns=excluded), label)
     with _lock:
@@ -114,6 +121,7 @@ def train_tiny(
                 name=name,
                 options=options,
                 user=user,
+                dataset=dataset,
                 hyperparameters=autogluon.FAST_HYPERPARAMETERS,
                 num_cpus=1,
             )

@@ -586,3 +586,51 @@ def test_a_judge_without_a_fairness_clause_ignores_fairness():
     rule = PromotionRule(max_fairness_gap_increase=0.1)
     assert not challengers.judge(rule, comparison, bad).met
     assert challengers.Comparison.from_json(comparison.to_json()) == comparison
+
+
+def test_the_fairness_clause_compares_both_worst_gaps_on_the_same_rows(weak, strong):
+    from registry import fairness
+
+    rows, _source = challengers._holdout(strong)
+    fairness.save(strong, fairness.evaluate(strong, rows, ["sex"], resamples=20))
+    expected = [
+        fairness.evaluate(v, rows, ["sex"], resamples=20).worst_gap()
+        for v in (weak, strong)
+    ]
+    check = challengers.fairness_check(weak, strong, rows, 1.0)
+    assert check.sensitive == ("sex",)
+    assert (check.champion_gap, check.challenger_gap) == pytest.approx(expected)
+    assert check.met
+    lenient = challengers.propose(
+        strong, rule=PromotionRule(max_fairness_gap_increase=1.0)
+    )
+    assert lenient.state == Challenge.State.PROMOTED
+    verdict = challengers.Verdict.from_json(lenient.verdict)
+    assert verdict.fairness.challenger_gap == pytest.approx(expected[1])
+
+
+def test_a_fairness_gap_grown_past_the_limit_holds_the_challenger(weak, strong):
+    from registry import fairness
+
+    rows, _source = challengers._holdout(strong)
+    fairness.save(strong, fairness.evaluate(strong, rows, ["sex"], resamples=20))
+    check = challengers.fairness_check(weak, strong, rows, 0.0)
+    limit = (check.increase or 0.0) - 0.01  # just below what it grew by
+    challenge = challengers.propose(
+        strong, rule=PromotionRule(max_fairness_gap_increase=limit)
+    )
+    assert challenge.state == Challenge.State.HELD
+    assert production(strong.model) == 1
+
+
+def test_a_sensitive_column_missing_from_the_rows_fails_the_clause(
+    weak, strong, penguins_frame
+):
+    from registry import fairness
+
+    rows, _source = challengers._holdout(strong)
+    fairness.save(strong, fairness.evaluate(strong, rows, ["sex"], resamples=20))
+    check = challengers.fairness_check(
+        weak, strong, penguins_frame.drop(columns=["sex"]), 0.1
+    )
+    assert not check.met and "sex" in check.reason
