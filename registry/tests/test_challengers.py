@@ -588,10 +588,13 @@ def test_a_judge_without_a_fairness_clause_ignores_fairness():
     assert challengers.Comparison.from_json(comparison.to_json()) == comparison
 
 
-def test_the_fairness_clause_compares_both_worst_gaps_on_the_same_rows(weak, strong):
+def test_the_fairness_clause_compares_both_worst_gaps_on_the_same_rows(
+    weak, strong, penguins_frame
+):
     from registry import fairness
 
-    rows, _source = challengers._holdout(strong)
+    # Every row: the 69 held-out ones leave groups under fairness's 30 rows.
+    rows = penguins_frame
     fairness.save(strong, fairness.evaluate(strong, rows, ["sex"], resamples=20))
     expected = [
         fairness.evaluate(v, rows, ["sex"], resamples=20).worst_gap()
@@ -602,23 +605,28 @@ def test_the_fairness_clause_compares_both_worst_gaps_on_the_same_rows(weak, str
     assert (check.champion_gap, check.challenger_gap) == pytest.approx(expected)
     assert check.met
     lenient = challengers.propose(
-        strong, rule=PromotionRule(max_fairness_gap_increase=1.0)
+        strong, rule=PromotionRule(max_fairness_gap_increase=1.0), rows=rows
     )
     assert lenient.state == Challenge.State.PROMOTED
     verdict = challengers.Verdict.from_json(lenient.verdict)
     assert verdict.fairness.challenger_gap == pytest.approx(expected[1])
 
 
-def test_a_fairness_gap_grown_past_the_limit_holds_the_challenger(weak, strong):
+def test_a_fairness_gap_grown_past_the_limit_holds_the_challenger(
+    weak, strong, penguins_frame
+):
     from registry import fairness
 
-    rows, _source = challengers._holdout(strong)
+    rows = penguins_frame
     fairness.save(strong, fairness.evaluate(strong, rows, ["sex"], resamples=20))
     check = challengers.fairness_check(weak, strong, rows, 0.0)
-    limit = (check.increase or 0.0) - 0.01  # just below what it grew by
+    assert check.increase is not None
+    limit = check.increase - 0.01  # just below what it grew by
     challenge = challengers.propose(
-        strong, rule=PromotionRule(max_fairness_gap_increase=limit)
+        strong, rule=PromotionRule(max_fairness_gap_increase=limit), rows=rows
     )
+    verdict = challengers.Verdict.from_json(challenge.verdict)
+    assert verdict.improvement_met and not verdict.fairness.met
     assert challenge.state == Challenge.State.HELD
     assert production(strong.model) == 1
 
@@ -628,8 +636,9 @@ def test_a_sensitive_column_missing_from_the_rows_fails_the_clause(
 ):
     from registry import fairness
 
-    rows, _source = challengers._holdout(strong)
-    fairness.save(strong, fairness.evaluate(strong, rows, ["sex"], resamples=20))
+    fairness.save(
+        strong, fairness.evaluate(strong, penguins_frame, ["sex"], resamples=20)
+    )
     check = challengers.fairness_check(
         weak, strong, penguins_frame.drop(columns=["sex"]), 0.1
     )
