@@ -100,7 +100,8 @@ def test_shadow_scoring_writes_nothing_extra_to_the_sink(
     assert sink_count("demo", dispatch.sink_table) == 344
     rows = sink_rows("demo", dispatch.sink_table)
     source = penguins_frame.drop(columns=["species"])
-    assert set(rows[0]) == {*source.columns, *runner.RESERVED}
+    # The key and what the runner adds, as without a shadow: no challenger column.
+    assert set(rows[0]) == {"id", *runner.RESERVED}
     champion = services.predict(weak, source)["prediction"].tolist()
     assert [r["prediction"] for r in rows] == champion  # the champion's only
     shadow = ShadowRun.objects.get(challenge=challenge)

@@ -192,5 +192,5 @@ def test_a_rollback_with_no_previous_champion_is_a_400(weak, approver):
 def test_the_schema_lists_the_challenger_endpoints(viewer):
     schema = _client(viewer).get("/api/schema/", {"format": "json"}).json()
     paths = schema["paths"]
-    assert "/api/registry/models/{name}/challenges/{pk}/approve/" in paths
+    assert "/api/registry/models/{name}/challenges/{id}/approve/" in paths
     assert "/api/registry/models/{name}/rollback/" in paths

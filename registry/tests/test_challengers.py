@@ -643,3 +643,39 @@ def test_a_sensitive_column_missing_from_the_rows_fails_the_clause(
         weak, strong, penguins_frame.drop(columns=["sex"]), 0.1
     )
     assert not check.met and "sex" in check.reason
+
+
+# --- the permission -----------------------------------------------------------
+
+
+def test_the_approver_role_holds_the_new_permission_and_no_other_role_does():
+    from mlframework.core import roles
+
+    def codenames(name):
+        return set(
+            Group.objects.get(name=name).permissions.values_list("codename", flat=True)
+        )
+
+    assert codenames("approver") == {"view_platform", "approve_models"}
+    for other in ("viewer", "analyst", "operator"):
+        assert "approve_models" not in codenames(other)
+    assert roles.APPROVE == "core.approve_models"
+
+
+@pytest.mark.parametrize(
+    ("who", "approves"),
+    [
+        ("viewer", False),
+        ("analyst", False),
+        ("operator", False),
+        ("nobody", False),
+        ("approver", True),
+        ("superuser", True),
+    ],
+)
+def test_only_approvers_and_superusers_hold_it(request, who, approves):
+    from mlframework.core import roles
+
+    user = request.getfixturevalue(who)
+    assert roles.has(user, roles.APPROVE) is approves
+    assert user.has_perm(roles.APPROVE) is approves
