@@ -679,3 +679,17 @@ def test_only_approvers_and_superusers_hold_it(request, who, approves):
     user = request.getfixturevalue(who)
     assert roles.has(user, roles.APPROVE) is approves
     assert user.has_perm(roles.APPROVE) is approves
+
+
+def test_the_admin_shows_the_promotion_record_read_only(admin_client_, weak, strong):
+    from django.urls import reverse
+
+    challenge = challengers.propose(strong)
+    for name in ("challenge", "aliaschange", "shadowrun"):
+        listed = admin_client_.get(reverse(f"admin:registry_{name}_changelist"))
+        assert listed.status_code == 200, name
+    change = reverse("admin:registry_challenge_change", args=[challenge.pk])
+    assert admin_client_.get(change).status_code == 200
+    delete = reverse("admin:registry_challenge_delete", args=[challenge.pk])
+    assert admin_client_.post(delete, {"post": "yes"}).status_code == 403
+    assert Challenge.objects.filter(pk=challenge.pk).exists()
