@@ -33,6 +33,7 @@ from mlframework.events.log import log_event
 from mlframework.lib import memory, odbc
 from monitor.drift import runs as drift
 from registry import services as registry
+from registry import shadow
 from registry.errors import RegistryError, SchemaError
 
 logger = logging.getLogger("mlframework.dispatch")
@@ -336,6 +337,8 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
         )
         if pipeline.drift is not None:
             pipeline.drift.finish(succeeded=True)
+        if pipeline.shadow is not None:
+            pipeline.shadow.finish()
     finally:
         Dispatch.objects.filter(pk=dispatch.pk, claimed_run_id=run.pk).update(
             claimed_run_id=None
@@ -470,6 +473,8 @@ def _begin(run: DispatchRun, pipeline: _Pipeline) -> None:
     }
     # The drift of the inputs and predictions, gathered in the predict stage.
     pipeline.drift = drift.watch(run, version)
+    # Challengers shadowing this version predict the same batches (registry.shadow).
+    pipeline.shadow = shadow.watch(run, version)
     pipeline.start_predicting(version, constants, registry)
 
 
@@ -572,6 +577,7 @@ class _Pipeline:
         self.errors: list[BaseException] = []
         self.threads: dict[str, threading.Thread] = {}
         self.drift: drift.RunWatch | None = None
+        self.shadow: shadow.ShadowPass | None = None
 
     # Each stage hands its output to the next; a failing stage records its
     # error and sets `failed`, which every other stage checks while waiting.
@@ -711,6 +717,8 @@ class _Pipeline:
                     )
                 except SchemaError as exc:
                     raise self._bad_row(exc, offset) from None
+                if self.shadow is not None:
+                    self.shadow.observe(batch, predictions)
                 out = self._output(batch, predictions.frame())
                 self.progress.add("predict", time.perf_counter() - started)
                 offset += batch.num_rows

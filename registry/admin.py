@@ -3,10 +3,13 @@
 from django.contrib import admin
 
 from registry.models import (
+    AliasChange,
+    Challenge,
     Dataset,
     ModelAlias,
     ModelVersion,
     RegisteredModel,
+    ShadowRun,
     TrainingJob,
 )
 
@@ -53,3 +56,35 @@ class ModelAliasAdmin(ReadOnly):
 class TrainingJobAdmin(ReadOnly):
     list_display = ["pk", "model_name", "status", "created", "started", "finished"]
     list_filter = ["status"]
+
+
+class Audited(ReadOnly):
+    """The promotion record auditors read: never changed or deleted by hand."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Challenge)
+class ChallengeAdmin(Audited):
+    list_display = [
+        "pk",
+        "model",
+        "alias",
+        "champion",
+        "challenger",
+        "state",
+        "created",
+    ]
+    list_filter = ["state"]
+
+
+@admin.register(AliasChange)
+class AliasChangeAdmin(Audited):
+    list_display = ["model", "alias", "from_version", "to_version", "kind", "created"]
+    list_filter = ["kind"]
+
+
+@admin.register(ShadowRun)
+class ShadowRunAdmin(Audited):
+    list_display = ["challenge", "dispatch_run_id", "rows", "agreement", "created"]

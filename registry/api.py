@@ -19,7 +19,16 @@ from rest_framework.views import APIView
 from mlframework.core import roles
 from mlframework.core.api import HasPermission
 from mlframework.core.parsers import JSONBodyParser
-from registry import autogluon, datasets, fairness, fairness_jobs, jobs, snapshots
+from registry import (
+    autogluon,
+    challengers,
+    datasets,
+    fairness,
+    fairness_jobs,
+    jobs,
+    snapshots,
+)
+from registry.challengers import PromotionRule
 from registry.errors import (
     DatasetError,
     FairnessError,
@@ -29,11 +38,13 @@ from registry.errors import (
 )
 from registry.forms import validate_model_name
 from registry.models import (
+    Challenge,
     Dataset,
     ModelVersion,
     RegisteredModel,
     TrainingJob,
     VersionFairness,
+    slug_validator,
 )
 from registry.training import AUTO, TrainOptions
 
@@ -469,3 +480,204 @@ class FairnessView(APIView):
         except FairnessError as exc:
             raise ValidationError({"sensitive": [str(exc)]}) from exc
         return Response(FairnessSerializer(row).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Challengers ------------------------------------------------------------
+
+CanApprove = HasPermission.of(roles.APPROVE)
+
+
+class ChallengeSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name")
+    champion = serializers.IntegerField(source="champion.number", default=None)
+    challenger = serializers.IntegerField(source="challenger.number")
+    proposed_by = serializers.CharField(source="proposed_by.username", default=None)
+    decided_by = serializers.CharField(source="decided_by.username", default=None)
+    shadows = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Challenge
+        fields = [
+            "id",
+            "model",
+            "alias",
+            "champion",
+            "challenger",
+            "state",
+            "comparison",
+            "rule",
+            "verdict",
+            "origin",
+            "shadow_runs",
+            "shadows",
+            "proposed_by",
+            "decided_by",
+            "decided_at",
+            "reason",
+            "created",
+            "url",
+        ]
+
+    def get_shadows(self, challenge) -> list[dict]:
+        return [
+            {
+                "dispatch_run": shadow.dispatch_run_id,
+                "dispatch": shadow.dispatch_name,
+                "rows": shadow.rows,
+                "agreement": shadow.agreement,
+                "mean_abs_difference": shadow.mean_abs_difference,
+                "summary": shadow.summary,
+                "error": shadow.error,
+                "created": shadow.created,
+            }
+            for shadow in challenge.shadows.all()
+        ]
+
+    def get_url(self, challenge) -> str:
+        return challenge.get_absolute_url()
+
+
+class ProposeSerializer(serializers.Serializer):
+    alias = serializers.CharField(max_length=63, default="production")
+    min_improvement = serializers.FloatField(default=0.0)
+    max_fairness_gap_increase = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0.0
+    )
+    needs_approval = serializers.BooleanField(default=False)
+    shadow_runs = serializers.IntegerField(default=0, min_value=0, max_value=1000)
+    origin = serializers.CharField(max_length=500, required=False, default="")
+
+    def validate_alias(self, value: str) -> str:
+        slug_validator(value)
+        return value
+
+    def rule(self) -> PromotionRule:
+        data = self.validated_data
+        return PromotionRule(
+            min_improvement=data["min_improvement"],
+            max_fairness_gap_increase=data["max_fairness_gap_increase"],
+            needs_approval=data["needs_approval"],
+        )
+
+
+class DecisionSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class RollbackSerializer(serializers.Serializer):
+    alias = serializers.CharField(max_length=63, default="production")
+    reason = serializers.CharField(
+        max_length=2000, required=False, default="", allow_blank=True
+    )
+
+
+def _challenges(name: str):
+    model = get_object_or_404(RegisteredModel, name=name)
+    return model, model.challenges.select_related(
+        "model", "champion", "challenger", "proposed_by", "decided_by"
+    ).prefetch_related("shadows")
+
+
+def _refused(exc: RegistryError) -> ValidationError:
+    return ValidationError({"non_field_errors": [str(exc)]})
+
+
+class ChallengeListView(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=ChallengeSerializer(many=True))
+    def get(self, request, name: str):
+        _model, challenges = _challenges(name)
+        return Response(ChallengeSerializer(challenges[:200], many=True).data)
+
+
+class ChallengeView(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=ChallengeSerializer)
+    def get(self, request, name: str, pk: int):
+        _model, challenges = _challenges(name)
+        return Response(ChallengeSerializer(get_object_or_404(challenges, pk=pk)).data)
+
+
+class ProposeView(APIView):
+    permission_classes = [CanTrain]
+    parser_classes = [JSONBodyParser]
+
+    @extend_schema(request=ProposeSerializer, responses={201: ChallengeSerializer})
+    def post(self, request, name: str, ref: str):
+        model = get_object_or_404(RegisteredModel, name=name)
+        try:
+            version = model.version_for(ref)
+        except RegistryError as exc:
+            raise NotFound(str(exc)) from exc
+        serializer = ProposeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            challenge = challengers.propose(
+                version,
+                alias=data["alias"],
+                rule=serializer.rule(),
+                origin=data["origin"],
+                user=request.user,
+                shadow_runs=data["shadow_runs"],
+            )
+        except RegistryError as exc:
+            raise _refused(exc) from exc
+        return Response(
+            ChallengeSerializer(challenge).data, status=status.HTTP_201_CREATED
+        )
+
+
+class _DecisionView(APIView):
+    permission_classes = [CanApprove]
+    parser_classes = [JSONBodyParser]
+    decide = None
+
+    @extend_schema(request=DecisionSerializer, responses=ChallengeSerializer)
+    def post(self, request, name: str, pk: int):
+        _model, challenges = _challenges(name)
+        challenge = get_object_or_404(challenges, pk=pk)
+        serializer = DecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            challenge = type(self).decide(
+                challenge, user=request.user, reason=serializer.validated_data["reason"]
+            )
+        except RegistryError as exc:
+            raise _refused(exc) from exc
+        return Response(ChallengeSerializer(challenge).data)
+
+
+class ApproveView(_DecisionView):
+    decide = staticmethod(challengers.approve)
+
+
+class RejectView(_DecisionView):
+    decide = staticmethod(challengers.reject)
+
+
+class RollbackView(APIView):
+    permission_classes = [CanApprove]
+    parser_classes = [JSONBodyParser]
+
+    @extend_schema(request=RollbackSerializer, responses=ModelSerializer)
+    def post(self, request, name: str):
+        model = get_object_or_404(RegisteredModel, name=name)
+        serializer = RollbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            challengers.rollback(
+                model,
+                alias=serializer.validated_data["alias"],
+                user=request.user,
+                reason=serializer.validated_data["reason"],
+            )
+        except RegistryError as exc:
+            raise _refused(exc) from exc
+        model = RegisteredModel.objects.prefetch_related(
+            "aliases__version", "versions"
+        ).get(pk=model.pk)
+        return Response(ModelSerializer(model).data)

@@ -20,6 +20,32 @@ urlpatterns = [
         name="version",
     ),
     path(
+        "models/<slug:name>/versions/<str:ref>/propose/",
+        api.ProposeView.as_view(),
+        name="propose",
+    ),
+    path(
+        "models/<slug:name>/challenges/",
+        api.ChallengeListView.as_view(),
+        name="challenges",
+    ),
+    path(
+        "models/<slug:name>/challenges/<int:pk>/",
+        api.ChallengeView.as_view(),
+        name="challenge",
+    ),
+    path(
+        "models/<slug:name>/challenges/<int:pk>/approve/",
+        api.ApproveView.as_view(),
+        name="approve",
+    ),
+    path(
+        "models/<slug:name>/challenges/<int:pk>/reject/",
+        api.RejectView.as_view(),
+        name="reject",
+    ),
+    path("models/<slug:name>/rollback/", api.RollbackView.as_view(), name="rollback"),
+    path(
         "models/<slug:name>/versions/<str:ref>/fairness/",
         api.FairnessView.as_view(),
         name="fairness",

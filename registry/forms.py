@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 
 from mlframework.lib import odbc
 from registry import autogluon
+from registry.challengers import PromotionRule
 from registry.models import ModelVersion, RegisteredModel, slug_validator
 from registry.training import AUTO, TrainOptions
 
@@ -199,6 +200,70 @@ class CompareForm(forms.Form):
                 except ValidationError as exc:
                     self.add_error(key, exc)
         return data
+
+
+class ProposeForm(forms.Form):
+    """Propose a version as challenger to the version an alias points at."""
+
+    alias = forms.CharField(
+        max_length=63,
+        initial="production",
+        validators=[slug_validator],
+        label=gettext_lazy("Against the alias"),
+    )
+    min_improvement = forms.FloatField(
+        initial=0.0,
+        label=gettext_lazy("Minimum improvement"),
+        help_text=gettext_lazy("On the eval metric, in its better direction."),
+    )
+    max_fairness_gap_increase = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        label=gettext_lazy("Largest fairness gap increase"),
+        help_text=gettext_lazy("Empty: not checked."),
+    )
+    needs_approval = forms.BooleanField(
+        required=False, initial=True, label=gettext_lazy("A person approves")
+    )
+    shadow_runs = forms.IntegerField(
+        min_value=0,
+        max_value=1000,
+        initial=0,
+        label=gettext_lazy("Shadow dispatch runs"),
+        help_text=gettext_lazy(
+            "While it waits, it also predicts in the champion's next runs."
+        ),
+    )
+    origin = forms.CharField(
+        max_length=500, required=False, label=gettext_lazy("Origin")
+    )
+
+    def rule(self):
+        data = self.cleaned_data
+        return PromotionRule(
+            min_improvement=data["min_improvement"],
+            max_fairness_gap_increase=data["max_fairness_gap_increase"],
+            needs_approval=data["needs_approval"],
+        )
+
+
+class DecisionForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000,
+        strip=True,
+        label=gettext_lazy("Reason"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": gettext_lazy("Give a reason for the decision.")},
+    )
+
+
+class RollbackForm(forms.Form):
+    alias = forms.CharField(
+        max_length=63, initial="production", validators=[slug_validator]
+    )
+    reason = forms.CharField(
+        max_length=2000, required=False, label=gettext_lazy("Reason")
+    )
 
 
 class FairnessForm(forms.Form):

@@ -10,6 +10,7 @@ from mlframework.core import roles
 from mlframework.events.pages import recent
 from registry import (
     autogluon,
+    challengers,
     datasets,
     fairness,
     fairness_jobs,
@@ -18,6 +19,7 @@ from registry import (
     snapshots,
 )
 from registry.cache import shortcut_report
+from registry.challengers import Comparison, PromotionRule, Verdict
 from registry.errors import (
     DatasetError,
     RegistryError,
@@ -27,13 +29,22 @@ from registry.errors import (
 from registry.forms import (
     AliasForm,
     CompareForm,
+    DecisionForm,
     FairnessForm,
     PlanForm,
+    ProposeForm,
     QuerySnapshotForm,
+    RollbackForm,
     TrainForm,
     UploadForm,
 )
-from registry.models import Dataset, ModelVersion, RegisteredModel, TrainingJob
+from registry.models import (
+    Challenge,
+    Dataset,
+    ModelVersion,
+    RegisteredModel,
+    TrainingJob,
+)
 from registry.training import TrainOptions
 
 
@@ -309,6 +320,9 @@ def model(request, name: str):
                 model=item,
                 initial={"a": latest.number if latest else 1, "b": 1},
             ),
+            "previous_champion": challengers.previous_champion(item),
+            "rollback_form": RollbackForm(),
+            "pending": item.challenges.filter(state=Challenge.State.PENDING).count(),
         },
     )
 
@@ -327,6 +341,8 @@ def version(request, name: str, number: int):
             "installed_autogluon": autogluon.version(),
             "events": _events(model_version_id=item.pk),
             "shortcuts": shortcut_report(item),
+            "promotions": challengers.history(item),
+            "propose_form": ProposeForm(),
             **_fairness_context(item),
         },
     )
@@ -517,3 +533,140 @@ def analyse(request, name: str, number: int):
         jobs.reanalyse,
         "{version}: leaderboard, importance and latency queued again.",
     )
+
+
+# --- Challengers ------------------------------------------------------------
+
+
+def _challenge(name: str, pk: int) -> Challenge:
+    return get_object_or_404(
+        Challenge.objects.select_related(
+            "model", "champion", "challenger", "decided_by", "proposed_by"
+        ),
+        model__name=name,
+        pk=pk,
+    )
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def challenge_list(request, name: str):
+    item = _model(name)
+    return render(
+        request,
+        "registry/challenges.html",
+        {
+            "model": item,
+            "challenges": item.challenges.select_related(
+                "champion", "challenger", "decided_by"
+            )[:200],
+        },
+    )
+
+
+def _challenge_page(request, item: Challenge, form=None, status: int = 200):
+    return render(
+        request,
+        "registry/challenge.html",
+        {
+            "challenge": item,
+            "model": item.model,
+            "comparison": Comparison.from_json(item.comparison),
+            "verdict": Verdict.from_json(item.verdict),
+            "rule": PromotionRule.from_json(item.rule),
+            "shadows": item.shadows.all()[:50],
+            "form": form or DecisionForm(),
+        },
+        status=status,
+    )
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def challenge(request, name: str, pk: int):
+    return _challenge_page(request, _challenge(name, pk))
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def propose(request, name: str, number: int):
+    item = _version(name, number)
+    form = ProposeForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(
+            f"{form[field].label}: {' '.join(messages_)}"
+            for field, messages_ in form.errors.items()
+        )
+        messages.error(request, _("Not proposed: %(errors)s") % {"errors": errors})
+        return redirect(item)
+    data = form.cleaned_data
+    try:
+        made = challengers.propose(
+            item,
+            alias=data["alias"],
+            rule=form.rule(),
+            origin=data["origin"] or _("proposed by hand"),
+            user=request.user,
+            shadow_runs=data["shadow_runs"],
+        )
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+        return redirect(item)
+    messages.success(
+        request,
+        _("%(version)s proposed: %(state)s.")
+        % {"version": item, "state": made.get_state_display().lower()},
+    )
+    return redirect(made)
+
+
+def _decide(request, name: str, pk: int, decide, done: str):
+    item = _challenge(name, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _challenge_page(request, item, form, status=400)
+    try:
+        decide(item, user=request.user, reason=form.cleaned_data["reason"])
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done % {"version": item.challenger})
+    return redirect(item)
+
+
+@require_POST
+@roles.require(roles.APPROVE)
+def approve(request, name: str, pk: int):
+    return _decide(
+        request, name, pk, challengers.approve, _("%(version)s approved and promoted.")
+    )
+
+
+@require_POST
+@roles.require(roles.APPROVE)
+def reject(request, name: str, pk: int):
+    return _decide(request, name, pk, challengers.reject, _("%(version)s rejected."))
+
+
+@require_POST
+@roles.require(roles.APPROVE)
+def rollback(request, name: str):
+    item = _model(name)
+    form = RollbackForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Rollback: the alias is not a valid name."))
+        return redirect(item)
+    alias = form.cleaned_data["alias"]
+    try:
+        moved = challengers.rollback(
+            item, alias=alias, user=request.user, reason=form.cleaned_data["reason"]
+        )
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("%(model)s@%(alias)s rolled back to v%(number)s.")
+            % {"model": item.name, "alias": alias, "number": moved.version.number},
+        )
+    return redirect(item)

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0007_dataset_query'),
-        ('registry', '0007_fairness'),
+        ("registry", "0007_dataset_query"),
+        ("registry", "0007_fairness"),
     ]
 
-    operations = [
-    ]
+    operations = []
