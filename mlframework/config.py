@@ -217,6 +217,8 @@ class TrainingConfig:
     min_rows: int = 20
     holdout_fraction: float = 0.2
     demo_time_limit: int = 60
+    # The most rows a dataset snapshotted from a query may hold (registry.snapshots).
+    max_query_rows: int = 2_000_000
     # LightGBM models compiled to native code after training, and predicted
     # with (registry.acceleration).
     compiled_inference: bool = True
@@ -233,6 +235,8 @@ class TrainingConfig:
             raise _Invalid(f"{path}.default_preset", "must be one of training.presets")
         if not 0 < self.holdout_fraction < 1:
             raise _Invalid(f"{path}.holdout_fraction", "must be between 0 and 1")
+        if self.max_query_rows < 1:
+            raise _Invalid(f"{path}.max_query_rows", "must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,17 @@ class DatasetError(RegistryError):
     """An uploaded or stored dataset cannot be read or is not acceptable."""
 
 
+class SnapshotError(DatasetError):
+    """A datasource query could not be snapshotted into a dataset.
+
+    ``field`` names what is wrong: "datasource", "query" or "params".
+    """
+
+    def __init__(self, message: str, *, field: str = "query") -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class TrainingRefused(RegistryError):
     """Training settings or data refused before anything is queued or fitted.
 

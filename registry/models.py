@@ -39,12 +39,17 @@ slug_validator = RegexValidator(
 
 
 class Dataset(models.Model):
-    """An uploaded training file, stored once per content hash."""
+    """A training file, stored once per content hash: uploaded, or a
+    datasource query's rows snapshotted to Parquet (registry.snapshots)."""
 
     class Format(models.TextChoices):
         CSV = "csv", "CSV"
         PARQUET = "parquet", "Parquet"
         EXCEL = "excel", "Excel"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", _("Uploaded file")
+        QUERY = "query", _("Datasource query")
 
     sha256 = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -55,6 +60,15 @@ class Dataset(models.Model):
     rows = models.IntegerField(default=0)
     columns = models.JSONField(default=list, blank=True)
     profile = models.JSONField(default=dict, blank=True)
+    # Where the rows came from: an upload, or a query run on a datasource
+    # (its SQL with :name parameters, their values, when it ran).
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.UPLOAD
+    )
+    datasource = models.CharField(max_length=100, blank=True)
+    query = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    snapshot_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -68,6 +82,22 @@ class Dataset(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("registry:dataset", args=[self.pk])
+
+    @property
+    def is_query(self) -> bool:
+        return self.source == self.Source.QUERY
+
+    def source_info(self) -> dict:
+        """Where the rows came from, for a version's lineage ({} for an upload)."""
+        if not self.is_query:
+            return {}
+        return {
+            "source": self.source,
+            "datasource": self.datasource,
+            "query": self.query,
+            "params": dict(self.params),
+            "snapshot_at": self.snapshot_at.isoformat() if self.snapshot_at else None,
+        }
 
     @property
     def short_hash(self) -> str:

@@ -37,7 +37,13 @@ from registry import (
 )
 from registry.contracts import FeatureSchema
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
-from registry.models import ModelAlias, ModelVersion, RegisteredModel, slug_validator
+from registry.models import (
+    Dataset,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    slug_validator,
+)
 
 SOURCE = "registry"
 AUTO = "auto"
@@ -430,6 +436,7 @@ def train_version(
                 "name": getattr(dataset, "name", None),
                 "rows": len(frame),
                 "columns": [str(c) for c in frame.columns],
+                **(dataset.source_info() if isinstance(dataset, Dataset) else {}),
                 **(dataset_info or {}),
             },
             "label": label,

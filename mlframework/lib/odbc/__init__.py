@@ -12,7 +12,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,10 @@ class ReadOnlyError(OdbcError):
 
 class QueryTimeout(OdbcError):
     """A query ran past its datasource's timeout and was stopped."""
+
+
+class ParameterError(OdbcError):
+    """A query's :name parameters and the values given do not match."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,22 @@ def check_read_only(name: str, query: str) -> readonly.ReadQuery:
         return readonly.check(query, dialect(name))
     except readonly.NotReadOnly as exc:
         raise ReadOnlyError(name, str(exc)) from None
+
+
+def bind(
+    name: str,
+    read: readonly.ReadQuery,
+    params: Mapping[str, object] | None,
+    text: str | None = None,
+) -> tuple[str, list[str | None] | None]:
+    """A checked query's text with its :name parameters as ? and their values
+    (None: no parameters asked for, the text as it is)."""
+    if params is None:
+        return (read.text if text is None else text), None
+    try:
+        return read.bind(params, text)
+    except readonly.ParameterError as exc:
+        raise ParameterError(name, str(exc)) from None
 
 
 def _datasource(name: str):
@@ -229,6 +249,7 @@ def read_batches(
     streaming: bool = False,
     max_text_size: int | None = None,
     timeout: int | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a query's rows as Arrow record batches, on a read path: the
     query is checked (check_read_only) and run in a read-only session.
@@ -240,9 +261,11 @@ def read_batches(
     columns (TEXT); a longer value is an error, never silently cut.
     `timeout` (s; default the datasource's run_query_timeout) bounds the
     statement on engines that enforce it, and the time between batches on
-    the others.
+    the others. `params` gives the values of the query's :name parameters,
+    bound by the driver (see bind).
     """
     read = check_read_only(name, query)
+    statement, values = bind(name, read, params)
     timeout = timeout or _datasource(name).run_query_timeout
     text = connection_string(name)
     try:
@@ -253,10 +276,11 @@ def read_batches(
         _make_read_only(name, connection.execute, timeout)
         started = time.monotonic()
         reader = connection.read_arrow_batches(
-            read.text,
+            statement,
             batch_size=batch_size,
             max_bytes_per_batch=max_bytes_per_batch,
             max_text_size=max_text_size,
+            parameters=values,
             query_timeout_sec=timeout,
             map_schema=_wide_floats,
         )
@@ -625,15 +649,22 @@ def _check_page_keys(name: str, key: str, batch: pa.RecordBatch, last):
 
 
 def preview(
-    name: str, query: str, rows: int = 5, *, timeout: int | None = None
+    name: str,
+    query: str,
+    rows: int = 5,
+    *,
+    timeout: int | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> tuple[list[str], list[dict]]:
     """A query's column names and first rows, on a read path: checked, run in
     a read-only session, limited to `rows` in the SQL (so the server stops
     there), and stopped after `timeout` s (default the datasource's
-    query_timeout), so a request never waits on it longer."""
+    query_timeout), so a request never waits on it longer. `params` as for
+    read_batches."""
     if rows < 1:
         raise OdbcError(name, "ask for at least one row")
     read = check_read_only(name, query)
+    statement, values = bind(name, read, params, read.limited(rows))
     timeout = timeout or _datasource(name).query_timeout
     connection = _connect(name)
     watchdog = None
@@ -652,7 +683,7 @@ def preview(
         watchdog.daemon = True
         watchdog.start()
         try:
-            cursor.execute(read.limited(rows))
+            cursor.execute(statement, *(values or ()))
             names = [column[0] for column in cursor.description or ()]
             fetched = cursor.fetchmany(rows)
         except pyodbc.Error as exc:

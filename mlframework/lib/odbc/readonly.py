@@ -10,12 +10,15 @@ this check is the first of two guards, and the one that explains itself.
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from mlframework.lib.odbc.dialects import (
     GENERIC,
@@ -129,6 +132,10 @@ class NotReadOnly(ValueError):
     """The query may not run on a read path; str() says what was found."""
 
 
+class ParameterError(ValueError):
+    """The query's :name parameters and the values given do not match."""
+
+
 @dataclass(frozen=True)
 class ReadQuery:
     """A query that passed the check: its text, without a trailing semicolon."""
@@ -153,6 +160,87 @@ class ReadQuery:
             # A newline first: the query may end in a -- comment.
             return f"{self.text}\nLIMIT {rows}"
         return f"SELECT * FROM (\n{self.text}\n) AS mlf_limited LIMIT {rows}"  # noqa: S608
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The :name parameters the query uses, each once, in the parser's order."""
+        return tuple(dict.fromkeys(_named(self.statement)))
+
+    def bind(
+        self, params: Mapping[str, object], text: str | None = None
+    ) -> tuple[str, list[str | None]]:
+        """`text` (default: the query) with each :name written ? and the values
+        in that order, for the driver to bind: a value is never part of the
+        SQL text. ParameterError names a parameter without a value, a value
+        the query does not use, or a bare ? (parameters here have names)."""
+        text = self.text if text is None else text
+        nodes = list(self.statement.find_all(exp.Placeholder))
+        if any(node.this is None for node in nodes):
+            raise ParameterError(
+                "The query holds a ? placeholder; name each parameter, "
+                "like :as_of, and give its value."
+            )
+        used = self.parameters
+        missing = [name for name in used if name not in params]
+        if missing:
+            raise ParameterError(
+                f"The query uses {_listed(missing)}, with no value given; "
+                "give a value for each."
+            )
+        unused = [name for name in params if name not in used]
+        if unused:
+            raise ParameterError(
+                f"A value is given for {_listed(unused)}, which the query does "
+                "not use; write :name in the query where it goes, or leave it out."
+            )
+        spots = _placeholder_spots(text, self.dialect, set(used))
+        if len(spots) != len(nodes):
+            # The text's tokens and the parse disagree (e.g. a :name inside an
+            # array slice); binding by position would then be wrong.
+            raise ParameterError(
+                "The query's parameters could not be placed unambiguously; "
+                "write each as :name next to a value (e.g. day >= :as_of)."
+            )
+        pieces, values, end = [], [], 0
+        for start, stop, name in spots:
+            pieces.append(text[end:start])
+            pieces.append("?")
+            value = params[name]
+            values.append(None if value is None else str(value))
+            end = stop
+        pieces.append(text[end:])
+        return "".join(pieces), values
+
+
+def _named(statement: exp.Expression) -> list[str]:
+    # Depth-first, which for the parameter-bearing clauses is their text order.
+    return [
+        str(node.this)
+        for node in statement.find_all(exp.Placeholder, bfs=False)
+        if node.this is not None
+    ]
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(f":{name}" for name in names)
+
+
+def _placeholder_spots(
+    text: str, dialect: Dialect, names: set[str]
+) -> list[tuple[int, int, str]]:
+    """(start, end, name) of each :name in the text, in text order: a colon
+    token right before a name token (strings and comments are tokens of
+    their own, so a ':x' inside them is not a parameter)."""
+    tokens = sqlglot.tokenize(text, read=dialect.sqlglot)
+    spots = []
+    for colon, name in itertools.pairwise(tokens):
+        if (
+            colon.token_type == TokenType.COLON
+            and name.start == colon.end + 1
+            and name.text in names
+        ):
+            spots.append((colon.start, name.end + 1, name.text))
+    return spots
 
 
 def check(query: str, dialect: Dialect = GENERIC) -> ReadQuery:
