@@ -484,3 +484,166 @@ class RetrainRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE
+
+
+# --- Challengers and promotion (registry/challengers.py) --------------------
+
+
+class Challenge(models.Model):
+    """A new version proposed to replace the version an alias points at."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        APPROVED = "approved", _("Approved and promoted")
+        REJECTED = "rejected", _("Rejected")
+        HELD = "held", _("Held: the rule was not met")
+        PROMOTED = "promoted", _("Promoted by the rule")
+        SUPERSEDED = "superseded", _("Superseded")
+
+    # States in which the challenger took the alias.
+    PROMOTING = (State.APPROVED, State.PROMOTED)
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="challenges"
+    )
+    alias = models.CharField(max_length=63, validators=[slug_validator])
+    champion = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="defences",
+    )
+    challenger = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="challenges"
+    )
+    state = models.CharField(max_length=16, choices=State.choices)
+    comparison = models.JSONField(default=dict, blank=True)  # Comparison.to_json
+    rule = models.JSONField(default=dict, blank=True)  # PromotionRule.to_json
+    # The rule's verdict: whether each clause was met, and why not.
+    verdict = models.JSONField(default=dict, blank=True)
+    origin = models.CharField(max_length=500, blank=True)
+    # Dispatch runs of the champion in which the challenger also predicts.
+    shadow_runs = models.PositiveIntegerField(default=0)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return (
+            f"challenge {self.pk}: {self.challenger} for {self.model.name}@{self.alias}"
+        )
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:challenge", args=[self.model.name, self.pk])
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == self.State.PENDING
+
+    @property
+    def promoted(self) -> bool:
+        return self.state in self.PROMOTING
+
+    @property
+    def shadow_left(self) -> int:
+        return max(0, self.shadow_runs - self.shadows.count())
+
+
+class AliasChange(models.Model):
+    """One move of an alias: what rollback walks back, and lineage shows."""
+
+    class Kind(models.TextChoices):
+        TRAINED = "trained", _("Set at training")
+        MOVED = "moved", _("Moved by hand")
+        PROMOTED = "promoted", _("Promoted")
+        ROLLED_BACK = "rolled_back", _("Rolled back")
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="alias_changes"
+    )
+    alias = models.CharField(max_length=63)
+    from_version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alias_changes_from",
+    )
+    to_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="alias_changes_to"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reason = models.TextField(blank=True)
+    challenge = models.ForeignKey(
+        Challenge,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alias_changes",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        before = f"v{self.from_version.number}" if self.from_version else "none"
+        return f"{self.model.name}@{self.alias}: {before} -> v{self.to_version.number}"
+
+
+class ShadowRun(models.Model):
+    """The challenger's predictions beside the champion's in one dispatch run,
+    never written to the sink: how often the two agree."""
+
+    challenge = models.ForeignKey(
+        Challenge, on_delete=models.CASCADE, related_name="shadows"
+    )
+    # An id, not a foreign key: the dispatch app depends on the registry.
+    dispatch_run_id = models.BigIntegerField()
+    dispatch_name = models.CharField(max_length=200, blank=True)
+    rows = models.BigIntegerField(default=0)
+    # Classification: the share of rows with the same label; regression:
+    # the mean absolute difference between the two predictions.
+    agreement = models.FloatField(null=True, blank=True)
+    mean_abs_difference = models.FloatField(null=True, blank=True)
+    # Label counts (classification) or mean and spread (regression) of each.
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["challenge", "dispatch_run_id"],
+                name="registry_shadow_run_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow of {self.challenge} in run {self.dispatch_run_id}"

@@ -29,7 +29,14 @@ from registry.errors import (
     SchemaError,
     VersionNotFound,
 )
-from registry.models import ModelAlias, ModelVersion, RegisteredModel, parse_ref
+from registry.models import (
+    AliasChange,
+    Challenge,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    parse_ref,
+)
 
 SOURCE = "registry"
 
@@ -408,6 +415,24 @@ def move_alias(version: ModelVersion, name: str, *, user=None) -> ModelAlias:
         alias.version = version
         alias.full_clean()
         alias.save()
+        if previous != version:
+            # The alias history rollback walks back (registry/challengers.py);
+            # a challenge waiting against the old champion is moot now.
+            AliasChange.objects.create(
+                model=version.model,
+                alias=name,
+                from_version=previous,
+                to_version=version,
+                kind=AliasChange.Kind.MOVED,
+                user=user if getattr(user, "pk", None) else None,
+            )
+            Challenge.objects.filter(
+                model=version.model, alias=name, state=Challenge.State.PENDING
+            ).update(
+                state=Challenge.State.SUPERSEDED,
+                reason="The alias was moved by hand before a decision.",
+                decided_at=timezone.now(),
+            )
     moved_from = f" (was v{previous.number})" if previous else ""
     log_event(
         SOURCE,

@@ -38,6 +38,7 @@ from registry import (
 from registry.contracts import FeatureSchema
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
 from registry.models import (
+    AliasChange,
     Dataset,
     ModelAlias,
     ModelVersion,
@@ -690,8 +691,17 @@ def _register(
                 if not model.aliases.filter(name="production").exists():
                     names.add("production")  # the first version goes live
                 for alias_name in names:
+                    before = model.aliases.filter(name=alias_name).first()
                     ModelAlias.objects.update_or_create(
                         model=model, name=alias_name, defaults={"version": version}
+                    )
+                    AliasChange.objects.create(  # the history rollback reads
+                        model=model,
+                        alias=alias_name,
+                        from_version_id=before.version_id if before else None,
+                        to_version=version,
+                        kind=AliasChange.Kind.TRAINED,
+                        user=version.created_by,
                     )
             return version
         except (IntegrityError, OSError) as exc:

@@ -12,6 +12,7 @@ def permissions(request) -> dict:
             "showroom": user.has_perm(roles.SHOWROOM),
             "train": user.has_perm(roles.TRAIN),
             "operate": user.has_perm(roles.OPERATE),
+            "approve": user.has_perm(roles.APPROVE),
             "admin": user.is_staff,
         }
     }

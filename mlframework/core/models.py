@@ -16,6 +16,7 @@ class Platform(models.Model):
             ("use_showroom", "Can make predictions in the Showroom"),
             ("train_models", "Can upload datasets and train models"),
             ("operate_dispatches", "Can edit, enable, disable and run dispatches"),
+            ("approve_models", "Can approve or reject challengers and roll back"),
         ]
 
     def __str__(self) -> str:

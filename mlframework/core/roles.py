@@ -1,7 +1,8 @@
 """Roles are Django groups holding the platform's permissions.
 
 viewer reads everything; analyst also trains and uses the Showroom; operator
-also edits, enables, disables and runs dispatches. Superusers do everything.
+also edits, enables, disables and runs dispatches; approver approves or
+rejects challengers and rolls a model back. Superusers do everything.
 Views ask for a permission, never for a group name, so an admin can also grant
 a single permission to a single user.
 """
@@ -18,11 +19,15 @@ VIEW = "core.view_platform"
 SHOWROOM = "core.use_showroom"
 TRAIN = "core.train_models"
 OPERATE = "core.operate_dispatches"
+APPROVE = "core.approve_models"
 
 ROLES: dict[str, tuple[str, ...]] = {
     "viewer": ("view_platform",),
     "analyst": ("view_platform", "use_showroom", "train_models"),
     "operator": ("view_platform", "operate_dispatches"),
+    # Decides which version serves: apart from training, so the one who
+    # trained a challenger need not be the one who lets it serve.
+    "approver": ("view_platform", "approve_models"),
 }
 
 
