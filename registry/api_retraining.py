@@ -3,6 +3,8 @@ TRAIN), "retrain now", and the run history. Shaped as registry/api.py."""
 
 from __future__ import annotations
 
+import copy
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -59,7 +61,8 @@ class PolicySerializer(serializers.ModelSerializer):
 
     def validate(self, data):
         model = self.context["model"]
-        policy = self.instance or RetrainPolicy(model=model)
+        # A copy: a refused change leaves the instance as it was.
+        policy = copy.copy(self.instance) if self.instance else RetrainPolicy()
         for key, value in data.items():
             setattr(policy, key, value)
         policy.model = model

@@ -105,14 +105,18 @@ class PolicyForm(forms.ModelForm):
         data = super().clean()
         if self.errors:
             return data
-        self.instance.model = self.model
-        self.instance.overrides = self.overrides()
-        if data.get("trigger") != RetrainPolicy.Trigger.SCHEDULE:
-            self.instance.cron = data.get("cron") or ""
+        # The instance takes the cleaned values only after clean(): check a copy.
+        candidate = RetrainPolicy(
+            model=self.model,
+            overrides=self.overrides(),
+            **{name: data.get(name) for name in self._meta.fields},
+        )
         try:
-            retraining.check_policy(self.instance)
+            retraining.check_policy(candidate)
         except retraining.RetrainError as exc:
             self.add_error(exc.field if exc.field in self.fields else None, str(exc))
+        else:
+            data["cron"] = candidate.cron
         return data
 
 

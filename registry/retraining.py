@@ -71,8 +71,11 @@ def check_policy(policy: RetrainPolicy) -> None:
     """RetrainError naming the field when the policy cannot work as set."""
     if policy.trigger == Trigger.SCHEDULE:
         try:
-            policy.cron = validate(policy.cron)
             policy.timezone = validate_timezone(policy.timezone or "UTC")
+        except ScheduleError as exc:
+            raise RetrainError(str(exc), field="timezone") from None
+        try:
+            policy.cron = validate(policy.cron)
         except ScheduleError as exc:
             raise RetrainError(str(exc), field="cron") from None
     unknown = sorted(set(policy.overrides or {}) - set(OVERRIDABLE))

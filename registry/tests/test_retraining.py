@@ -74,8 +74,39 @@ def test_a_challenger_policy_leaves_the_champion_serving(make_policy, query_cham
     work_queue()
     run = policy.runs.get()
     assert run.state == State.DONE, run.error
+    assert run.outcome in ("pending", "held")
     assert production(query_champion.model) == 1
     assert retraining.rule_for(policy).needs_approval is True
+
+
+def test_a_replace_policy_promotes_a_winner(make_policy, query_champion):
+    from registry.models import Challenge
+
+    # Any difference wins: the rule is met, no approval needed.
+    policy = make_policy(action=RetrainPolicy.Action.REPLACE, min_improvement=-1.0)
+    fire(policy)
+    work_queue()
+    run = policy.runs.get()
+    assert run.state == State.DONE, run.error
+    challenge = Challenge.objects.get(pk=run.challenge_id)
+    assert challenge.state == Challenge.State.PROMOTED == run.outcome
+    assert challenge.champion == query_champion and challenge.challenger == run.version
+    assert "retrain run" in challenge.origin
+    assert production(query_champion.model) == run.version.number == 2
+
+
+def test_a_replace_policy_holds_a_challenger_that_does_not_win(
+    make_policy, query_champion
+):
+    from registry.models import Challenge
+
+    policy = make_policy(action=RetrainPolicy.Action.REPLACE, min_improvement=0.5)
+    fire(policy)
+    work_queue()
+    run = policy.runs.get()
+    assert run.state == State.DONE, run.error
+    assert Challenge.objects.get(pk=run.challenge_id).state == Challenge.State.HELD
+    assert production(query_champion.model) == 1
 
 
 def test_overrides_replace_the_champions_settings(make_policy, query_champion):
