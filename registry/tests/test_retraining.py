@@ -26,6 +26,24 @@ State = RetrainRun.State
 Trigger = RetrainPolicy.Trigger
 
 
+@pytest.fixture
+def cheap_policy(tiny_classifier):
+    """Policies on the tiny model (fitted once per session): for the tests
+    of triggers, which never run the retrain."""
+
+    def make(**fields):
+        values = {
+            "model": tiny_classifier.model,
+            "name": f"c{RetrainPolicy.objects.count() + 1}",
+            "trigger": Trigger.MANUAL,
+            "min_interval_minutes": 0,
+            **fields,
+        }
+        return RetrainPolicy.objects.create(**values)
+
+    return make
+
+
 def fire(policy, kind=Trigger.MANUAL, **kwargs):
     with TestCase.captureOnCommitCallbacks(execute=True):
         return retraining.trigger(policy, kind, **kwargs)
@@ -153,9 +171,9 @@ def test_the_latest_upload_of_the_champions_dataset_is_used(
 # --- Triggers -------------------------------------------------------------------
 
 
-def test_overlapping_triggers_give_one_retrain(make_policy):
-    first = make_policy()
-    second = make_policy()
+def test_overlapping_triggers_give_one_retrain(cheap_policy):
+    first = cheap_policy()
+    second = cheap_policy()
     queued = fire(first)
     again = fire(first)
     other = fire(second, Trigger.MANUAL)
@@ -167,9 +185,9 @@ def test_overlapping_triggers_give_one_retrain(make_policy):
 
 @pytest.mark.django_db(transaction=True, databases=["default", "events"])
 def test_two_triggers_at_the_same_moment_give_one_retrain(
-    query_champion, make_policy, django_db_blocker
+    tiny_classifier, cheap_policy, django_db_blocker
 ):
-    policies = [make_policy(), make_policy()]
+    policies = [cheap_policy(), cheap_policy()]
     barrier = threading.Barrier(2)
     results = []
 
@@ -191,8 +209,8 @@ def test_two_triggers_at_the_same_moment_give_one_retrain(
     assert RetrainRun.objects.exclude(state=State.SKIPPED).count() == 1
 
 
-def test_the_minimum_interval_is_honoured_and_says_why(make_policy):
-    policy = make_policy(
+def test_the_minimum_interval_is_honoured_and_says_why(cheap_policy):
+    policy = cheap_policy(
         trigger=Trigger.SCHEDULE, cron="0 * * * *", min_interval_minutes=120
     )
     start = timezone.now().replace(second=0, microsecond=0)
@@ -209,8 +227,8 @@ def test_the_minimum_interval_is_honoured_and_says_why(make_policy):
     assert f"run {first.run.pk}" in soon.run.reason
 
 
-def test_a_manual_retrain_ignores_the_interval_but_not_a_disabled_trigger(make_policy):
-    policy = make_policy(trigger=Trigger.DRIFT, min_interval_minutes=600)
+def test_a_manual_retrain_ignores_the_interval_but_not_a_disabled_trigger(cheap_policy):
+    policy = cheap_policy(trigger=Trigger.DRIFT, min_interval_minutes=600)
     first = fire(policy, Trigger.DRIFT)
     retraining.cancel(first.run)
     by_hand = fire(policy, Trigger.MANUAL)
@@ -222,15 +240,15 @@ def test_a_manual_retrain_ignores_the_interval_but_not_a_disabled_trigger(make_p
 
 
 def test_a_drift_alert_fires_the_drift_policies_of_its_model(
-    make_policy, query_champion, django_capture_on_commit_callbacks
+    cheap_policy, tiny_classifier, django_capture_on_commit_callbacks
 ):
     from dispatch.models import Dispatch
 
-    drift = make_policy(trigger=Trigger.DRIFT)
-    make_policy(trigger=Trigger.METRIC)
+    drift = cheap_policy(trigger=Trigger.DRIFT)
+    cheap_policy(trigger=Trigger.METRIC)
     dispatch = Dispatch.objects.create(
         name="scoring",
-        model=query_champion.model,
+        model=tiny_classifier.model,
         source_datasource="demo",
         source_query="SELECT 1",
         sink_datasource="demo",
@@ -254,11 +272,11 @@ def test_a_drift_alert_fires_the_drift_policies_of_its_model(
     assert "dataset_drift" in RetrainRun.objects.get().detail
 
 
-def test_a_metric_decline_fires_the_metric_policies(make_policy, query_champion):
-    metric = make_policy(trigger=Trigger.METRIC)
+def test_a_metric_decline_fires_the_metric_policies(cheap_policy, tiny_classifier):
+    metric = cheap_policy(trigger=Trigger.METRIC)
     notice = Notice(
         state=NoticeState.FIRED,
-        key=f"model:{query_champion.model.pk}:metric_decline",
+        key=f"model:{tiny_classifier.model.pk}:metric_decline",
         rule=Rule.METRIC_DECLINE,
         subject="model penguins",
         detail="",
@@ -268,8 +286,8 @@ def test_a_metric_decline_fires_the_metric_policies(make_policy, query_champion)
     assert RetrainRun.objects.get().policy == metric
 
 
-def test_other_alerts_fire_nothing(make_policy, query_champion):
-    make_policy(trigger=Trigger.DRIFT)
+def test_other_alerts_fire_nothing(cheap_policy, tiny_classifier):
+    cheap_policy(trigger=Trigger.DRIFT)
     notice = Notice(
         state=NoticeState.FIRED,
         key="host:web",
@@ -282,7 +300,7 @@ def test_other_alerts_fire_nothing(make_policy, query_champion):
     assert not RetrainRun.objects.exists()
 
 
-# --- Bad input: a clear state, the query_champion keeps serving ----------------------
+# --- Bad input: a clear state, the tiny_classifier keeps serving ----------------------
 
 
 def _run_to_end(policy):
@@ -386,8 +404,8 @@ def test_a_cancelled_training_job_cancels_the_run(make_policy, query_champion):
     assert run.active_model is None and production(query_champion.model) == 1
 
 
-def test_cancelling_a_queued_run_frees_the_model(make_policy):
-    policy = make_policy()
+def test_cancelling_a_queued_run_frees_the_model(cheap_policy):
+    policy = cheap_policy()
     first = fire(policy)
     retraining.cancel(first.run)
     assert RetrainRun.objects.get(pk=first.run.pk).state == State.CANCELLED
@@ -445,3 +463,41 @@ def test_snapshot_contract_records_the_query(query_champion):
     assert query_champion.dataset.source == Dataset.Source.QUERY
     assert query_champion.dataset.datasource == "demo"
     assert ":as_of" in query_champion.dataset.query
+
+
+def test_a_real_drifting_dispatch_fires_a_drift_retrain(
+    make_policy, query_champion, retrain_tables, penguins_frame
+):
+    from dispatch import runner
+    from dispatch.models import Dispatch, RunStatus
+    from monitor.models import AlertState, AlertStatus
+    from monitor.tests.test_drift_runs import shifted
+
+    policy = make_policy(trigger=Trigger.DRIFT, min_interval_minutes=60)
+    source = retrain_tables(shifted(penguins_frame).drop(columns=["species"]))
+    dispatch = Dispatch.objects.create(
+        name="scoring",
+        model=query_champion.model,
+        source_datasource="demo",
+        source_query=f"SELECT * FROM {source}",
+        sink_datasource="demo",
+        sink_table=f"sink_{source}",
+        key_columns=["id"],
+        chunk_size=100,
+        cron="5 * * * *",
+    )
+    retrain_tables.drop_later(f"sink_{source}")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        done = runner.run_scheduled(dispatch.pk)
+    assert done.status == RunStatus.SUCCEEDED, done.error
+    state = AlertState.objects.get(key=f"dispatch:{dispatch.pk}:drift")
+    assert state.status == AlertStatus.FIRING
+    run = policy.runs.get()
+    assert run.trigger == Trigger.DRIFT and run.state == State.QUEUED
+    assert "dataset_drift" in run.detail
+    work_queue()
+    run.refresh_from_db()
+    assert run.state == State.DONE, run.error
+    assert run.version.number == 2 and run.challenge_id
+    # The champion kept serving the dispatch meanwhile; the challenger waits.
+    assert production(query_champion.model) == 1
