@@ -202,9 +202,7 @@ def main() -> None:
                         f"  accuracy {accuracy:.4f}  (fit {fit:.2f} s)"
                     )
                     continue
-                seconds, version, snapshot, compared, run = through_policy(
-                    policy, when
-                )
+                seconds, version, snapshot, compared, run = through_policy(policy, when)
                 lineage = version.lineage
                 accuracy = version.scores["accuracy"]
                 policy_runs.append((seconds, accuracy, lineage.fit_seconds))
