@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import models
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from mlframework.events.log import log_event
@@ -28,6 +29,9 @@ from monitor.models import AlertState, AlertStatus, Rule
 from monitor.probes import Result
 
 SOURCE = "monitor"
+# Sent with each Notice that fired (after delivery); registry.retraining
+# starts drift- and metric-triggered retrains from it.
+alert_fired = Signal()
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ def evaluate(findings: list[Finding], now: datetime | None = None) -> list[Notic
         if notice:
             deliver(notice)
             notices.append(notice)
+            if notice.state == NoticeState.FIRED:
+                alert_fired.send_robust(sender=Notice, notice=notice)
     return notices
 
 

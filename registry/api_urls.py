@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry import api
+from registry import api, api_retraining
 
 app_name = "registry-api"
 urlpatterns = [
@@ -49,5 +49,25 @@ urlpatterns = [
         "models/<slug:name>/versions/<str:ref>/fairness/",
         api.FairnessView.as_view(),
         name="fairness",
+    ),
+    path(
+        "models/<slug:name>/policies/",
+        api_retraining.PolicyListView.as_view(),
+        name="policies",
+    ),
+    path(
+        "models/<slug:name>/policies/<int:pk>/",
+        api_retraining.PolicyView.as_view(),
+        name="policy",
+    ),
+    path(
+        "models/<slug:name>/policies/<int:pk>/run/",
+        api_retraining.PolicyRunView.as_view(),
+        name="policy_run",
+    ),
+    path(
+        "models/<slug:name>/retrains/",
+        api_retraining.RunListView.as_view(),
+        name="retrains",
     ),
 ]

@@ -10,7 +10,14 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, as Django wants receivers connected once apps are loaded.
         from mlframework.processes.signals import swept
-        from registry import jobs
+        from monitor.alerts import alert_fired
+        from registry import jobs, retraining
 
         # Each sweep of the task workers fails the jobs of those that stopped.
         swept.connect(jobs.on_workers_swept, dispatch_uid="registry.jobs")
+        # Retrain runs follow their training job; drift and metric alerts
+        # fire the policies that wait for them.
+        jobs.training_finished.connect(
+            retraining.on_training_finished, dispatch_uid="registry.retraining"
+        )
+        alert_fired.connect(retraining.on_alert_fired, dispatch_uid="registry.retrain")

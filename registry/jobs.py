@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django_tasks import task
 
@@ -31,6 +32,9 @@ QUEUE = "training"
 # A job still "running" this long after its time limit lost its worker.
 ABANDON_GRACE = timedelta(minutes=15)
 logger = logging.getLogger(__name__)
+# Sent once a job has its final state (job, status, error, version); retrain
+# runs follow it (registry.retraining). Receivers' errors never fail the job.
+training_finished = Signal()
 
 
 def log_path(job: TrainingJob) -> Path:
@@ -91,6 +95,8 @@ def cancel(job: TrainingJob, *, user=None) -> TrainingJob:
     if not stopped:
         TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
     job.refresh_from_db()
+    if stopped:
+        _send_finished(job, TrainingJob.Status.CANCELLED, "", None)
     log_event(
         SOURCE,
         "training.cancelled" if stopped else "training.cancel_requested",
@@ -163,6 +169,7 @@ def fail_abandoned() -> int:
         if not marked:
             continue
         failed += 1
+        _send_finished(job, TrainingJob.Status.FAILED, error, None)
         removed = store.discard_staging_of(staging_owner(job.pk))
         log_event(
             SOURCE,
@@ -246,6 +253,7 @@ def run(job_id: int) -> str:
         )
         finished.append(status)
         _announce(job, status, error, version)
+        _send_finished(job, status, error, version)
 
     try:
         frame = datasets.read_frame(job.dataset)
@@ -277,6 +285,19 @@ def run(job_id: int) -> str:
                 f"Unexpected error: {type(exc).__name__}: {exc}",
             )
     return finished[0]
+
+
+def _send_finished(job: TrainingJob, status: str, error: str, version) -> None:
+    for receiver, result in training_finished.send_robust(
+        sender=TrainingJob, job=job, status=status, error=error, version=version
+    ):
+        if isinstance(result, Exception):
+            logger.error(
+                "training_finished receiver %s failed for job %s: %r",
+                receiver,
+                job.pk,
+                result,
+            )
 
 
 def _announce(job: TrainingJob, status: str, error: str, version) -> None:

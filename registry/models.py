@@ -354,6 +354,138 @@ class TrainingJob(models.Model):
         ).count()
 
 
+class RetrainPolicy(models.Model):
+    """When and how a model is retrained (registry/retraining.py runs it)."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("On a cron schedule")
+        DRIFT = "drift", _("When a dispatch of the model drifts")
+        METRIC = "metric", _("When the realised metric declines")
+        MANUAL = "manual", _("By hand only")
+
+    class Data(models.TextChoices):
+        QUERY = "query", _("The champion's training query")
+        UPLOAD = "upload", _("The latest upload of the champion's dataset")
+
+    class Action(models.TextChoices):
+        CHALLENGER = "challenger", _("Add as challenger (waits for approval)")
+        REPLACE = "replace", _("Replace the champion when it wins")
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="retrain_policies"
+    )
+    name = models.CharField(max_length=63, validators=[slug_validator])
+    enabled = models.BooleanField(default=True)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    cron = models.CharField(max_length=100, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    data = models.CharField(max_length=16, choices=Data.choices, default=Data.QUERY)
+    # TrainOptions fields that differ from the champion's (preset, time_limit...).
+    overrides = models.JSONField(default=dict, blank=True)
+    min_interval_minutes = models.PositiveIntegerField(default=60)
+    action = models.CharField(
+        max_length=16, choices=Action.choices, default=Action.CHALLENGER
+    )
+    min_improvement = models.FloatField(default=0.0)
+    max_fairness_gap_increase = models.FloatField(null=True, blank=True)
+    alias = models.CharField(
+        max_length=63, default="production", validators=[slug_validator]
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "name"], name="registry_retrain_policy_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}:{self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:policies", args=[self.model.name])
+
+
+class RetrainRun(models.Model):
+    """One firing of a policy: the lineage policy -> trigger -> data -> job ->
+    version -> comparison."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SNAPSHOTTING = "snapshotting", _("Reading the data")
+        TRAINING = "training", _("Training")
+        COMPARING = "comparing", _("Comparing with the champion")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        SKIPPED = "skipped", _("Skipped")
+
+    ACTIVE = (State.QUEUED, State.SNAPSHOTTING, State.TRAINING, State.COMPARING)
+
+    policy = models.ForeignKey(
+        RetrainPolicy, on_delete=models.CASCADE, related_name="runs"
+    )
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="retrain_runs"
+    )
+    trigger = models.CharField(max_length=16, choices=RetrainPolicy.Trigger.choices)
+    detail = models.CharField(max_length=300, blank=True)  # what fired it
+    scheduled_for = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    reason = models.TextField(blank=True)  # why skipped
+    error = models.TextField(blank=True)
+    # The model's id while the run is active, NULL after: unique, so
+    # overlapping triggers give one retrain on every database backend.
+    active_model = models.BigIntegerField(null=True, blank=True, unique=True)
+    champion = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="challenged_by_runs",
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    job = models.ForeignKey(
+        TrainingJob,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retrain_runs",
+    )
+    version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retrain_runs",
+    )
+    challenge_id = models.BigIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"retrain run {self.pk} ({self.policy})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE
+
+
 # --- Challengers and promotion (registry/challengers.py) --------------------
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry import views
+from registry import views, views_retraining
 
 app_name = "registry"
 urlpatterns = [
@@ -23,6 +23,37 @@ urlpatterns = [
     path("<slug:name>/challenges/<int:pk>/reject/", views.reject, name="reject"),
     path("<slug:name>/rollback/", views.rollback, name="rollback"),
     path("<slug:name>/v<int:number>/propose/", views.propose, name="propose"),
+    path("<slug:name>/retraining/", views_retraining.policies, name="policies"),
+    path(
+        "<slug:name>/retraining/new/",
+        views_retraining.policy_edit,
+        name="policy_new",
+    ),
+    path(
+        "<slug:name>/retraining/<int:pk>/",
+        views_retraining.policy_edit,
+        name="policy_edit",
+    ),
+    path(
+        "<slug:name>/retraining/<int:pk>/delete/",
+        views_retraining.policy_delete,
+        name="policy_delete",
+    ),
+    path(
+        "<slug:name>/retraining/<int:pk>/enable/",
+        views_retraining.policy_enable,
+        name="policy_enable",
+    ),
+    path(
+        "<slug:name>/retraining/<int:pk>/run/",
+        views_retraining.policy_run,
+        name="policy_run",
+    ),
+    path(
+        "<slug:name>/retraining/runs/<int:pk>/cancel/",
+        views_retraining.run_cancel,
+        name="run_cancel",
+    ),
     path("<slug:name>/v<int:number>/", views.version, name="version"),
     path("<slug:name>/v<int:number>/alias/", views.move_alias, name="alias"),
     path("<slug:name>/v<int:number>/archive/", views.archive, name="archive"),

@@ -13,3 +13,12 @@ def _own_store(settings, tmp_path):
         models=str(tmp_path / "models"),
     )
     settings.CONFIG = replace(settings.CONFIG, paths=paths)
+
+
+# The retraining tests' world (registry/tests/retrain_world.py).
+from registry.tests.retrain_world import (  # noqa: E402, F401 (fixtures)
+    make_policy,
+    query_champion,
+    retrain_source,
+    retrain_tables,
+)
