@@ -13,6 +13,7 @@ after MinJobAge, and without slurmdbd sacct knows nothing.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import shutil
@@ -139,6 +140,7 @@ class JobState:
     node: str = ""
     exit_code: str = ""
     reason: str = ""
+    name: str = ""
 
     @property
     def final(self) -> bool:
@@ -190,7 +192,7 @@ def _run(args: list[str], *, stdin: str | None = None, timeout: float = TIMEOUT)
             "(install slurm-client)"
         )
     try:
-        done = subprocess.run(  # noqa: S603 - a fixed command, arguments checked
+        done = subprocess.run(
             args,
             input=stdin,
             capture_output=True,
@@ -293,10 +295,9 @@ def status(
     if missing:
         config = cluster_config(timeout=timeout)
     if missing and accounting and config.accounting:
-        try:
+        # slurmdbd away: the completion log may still know.
+        with contextlib.suppress(SlurmError):
             found.update(_from_sacct(missing, timeout))
-        except SlurmError:
-            pass  # slurmdbd away: the completion log may still know
         missing = [job_id for job_id in ids if job_id not in found]
     if missing and config.jobcomp_log:
         found.update(_from_jobcomp(Path(config.jobcomp_log), set(missing)))
@@ -370,6 +371,31 @@ def _from_jobcomp(path: Path, ids: set[str]) -> dict[str, JobState]:
                 fields.get("ExitCode", ""),
             )
     return found
+
+
+def queue(*, timeout: float = TIMEOUT) -> list[JobState]:
+    """Every job the controller holds now (squeue), oldest first."""
+    args = ["squeue", "-h", "-o", "%i|%T|%P|%N|%r|%j", "--sort=i"]
+    done = _run(args, timeout=timeout)
+    if done.returncode != 0:
+        raise _failure(args, done)
+    jobs = []
+    for line in done.stdout.splitlines():
+        parts = line.split("|", 5)
+        if len(parts) == 6:
+            jobs.append(
+                JobState(
+                    parts[0],
+                    parts[1],
+                    "squeue",
+                    parts[2],
+                    parts[3],
+                    "",
+                    parts[4],
+                    parts[5],
+                )
+            )
+    return jobs
 
 
 def partitions(*, timeout: float = TIMEOUT) -> list[Partition]:
