@@ -18,10 +18,11 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
+from mlframework.core import executors
 from mlframework.events.log import log_event
 from mlframework.lib.batches import delete_in_batches
 from mlframework.processes import services as processes
-from registry import datasets, store
+from registry import cluster, datasets, store
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
 from registry.models import Dataset, ModelVersion, TrainingJob, slug_validator
 from registry.training import Plan, TrainOptions, analyse, plan, train_version
@@ -52,17 +53,23 @@ def submit(
     slug_validator(model_name)
     the_plan = check(dataset, options)
     options = options.resolved()
+    on_slurm = executors.uses_slurm(options.executor)
     with transaction.atomic():
         job = TrainingJob.objects.create(
             dataset=dataset,
             model_name=model_name,
             options=options.as_dict(),
             created_by=user if getattr(user, "pk", None) else None,
-            stage="waiting for the worker",
+            stage="waiting for the cluster" if on_slurm else "waiting for the worker",
+            executor="slurm" if on_slurm else "local",
         )
-        result = run_training_job.enqueue(job.pk)
-        job.task_id = str(result.id)
-        job.save(update_fields=["task_id"])
+        if not on_slurm:
+            result = run_training_job.enqueue(job.pk)
+            job.task_id = str(result.id)
+            job.save(update_fields=["task_id"])
+    if on_slurm:  # after the commit: the job on its node must find the row
+        cluster.submit(job)
+        job.refresh_from_db()
     log_event(
         SOURCE,
         "training.queued",
@@ -91,6 +98,7 @@ def cancel(job: TrainingJob, *, user=None) -> TrainingJob:
     if not stopped:
         TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
     job.refresh_from_db()
+    cluster.cancel_queued(job)
     log_event(
         SOURCE,
         "training.cancelled" if stopped else "training.cancel_requested",

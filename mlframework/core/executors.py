@@ -103,6 +103,12 @@ def status(job_ids: list[str]) -> dict[str, slurm.JobState]:
     )
 
 
+def min_job_age() -> int:
+    """Seconds the controller keeps a finished job (MinJobAge)."""
+    timeout = settings.CONFIG.executors.slurm.command_timeout
+    return slurm.cluster_config(timeout=timeout).min_job_age
+
+
 # What each final state means for the run, in words.
 ENDINGS = {
     "TIMEOUT": _("the Slurm job hit its time limit (timeout)"),
