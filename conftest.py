@@ -279,3 +279,19 @@ def fresh_predictors():
     predictors.clear()
     yield predictors
     predictors.clear()
+
+
+@pytest.fixture
+def slurm_cluster():
+    """The one-node Slurm ops/test.sh starts (SLURM_CONF); every platform job
+    a test leaves queued or running is cancelled (scancel) after it."""
+    from mlframework.core.executors import JOB_PREFIX
+    from mlframework.lib import slurm
+
+    up = shutil.which("sbatch") is not None and slurm.ping().up
+    require_service(up, "the test Slurm cluster (ops/slurm_up.sh, SLURM_CONF)")
+    before = {job.job_id for job in slurm.queue()}
+    yield slurm
+    for job in slurm.queue():
+        if job.job_id not in before and job.name.startswith(JOB_PREFIX):
+            slurm.cancel(job.job_id)

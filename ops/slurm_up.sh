@@ -5,6 +5,9 @@
 # Its ports (16817-16819) and munge's /run/munge socket are fixed: one per machine.
 set -euo pipefail
 BASE=${BASE:-/tmp/ci/slurm}; ACCT=${ACCT:-1}
+# How long squeue remembers a finished job; the tests lower it to reach the
+# sacct and job-completion-log fallbacks within seconds.
+MIN_JOB_AGE=${MIN_JOB_AGE:-300}
 DBPORT=${DBPORT:-13306}; DBSOCK=${DBSOCK:-/tmp/ci/mariadb/run/mysqld.sock}
 if SLURM_CONF="$BASE/slurm.conf" scontrol ping 2>/dev/null | grep -q UP; then
   echo "Slurm already up: export SLURM_CONF=$BASE/slurm.conf"; exit 0
@@ -40,6 +43,7 @@ ReturnToService=2
 ScronParameters=enable
 JobCompType=jobcomp/filetxt
 JobCompLoc=$BASE/log/jobcomp.txt
+MinJobAge=$MIN_JOB_AGE
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
