@@ -291,7 +291,10 @@ def slurm_cluster():
     up = shutil.which("sbatch") is not None and slurm.ping().up
     require_service(up, "the test Slurm cluster (ops/slurm_up.sh, SLURM_CONF)")
     before = {job.job_id for job in slurm.queue()}
+    conf = os.environ.get("SLURM_CONF")
     yield slurm
+    if conf:  # a test may have pointed SLURM_CONF at a controller that is down
+        os.environ["SLURM_CONF"] = conf
     for job in slurm.queue():
         if job.job_id not in before and job.name.startswith(JOB_PREFIX):
             slurm.cancel(job.job_id)

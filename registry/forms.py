@@ -3,7 +3,9 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
+from mlframework.core import executors
 from registry import autogluon
 from registry.models import ModelVersion, RegisteredModel, slug_validator
 from registry.training import AUTO, TrainOptions
@@ -62,6 +64,33 @@ class TrainForm(forms.Form):
         initial=False,
         label="Point the production alias at the new version",
         help_text="A model's first version always becomes production.",
+    )
+    executor = forms.ChoiceField(
+        required=False,
+        choices=executors.Executor.choices,
+        label=_("Trains on"),
+        help_text=_("This host (the task worker) or a Slurm job."),
+    )
+    slurm_cpus = forms.IntegerField(
+        required=False, min_value=1, max_value=1024, label=_("Slurm CPUs")
+    )
+    slurm_memory = forms.RegexField(
+        required=False,
+        regex=r"^[1-9][0-9]*[KMGT]?$",
+        max_length=16,
+        label=_("Slurm memory"),
+        help_text=_("Like 512M or 2G; empty: executors.slurm in config.yaml."),
+        error_messages={"invalid": _("Memory is written like 512M or 2G.")},
+    )
+    slurm_time_limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=60 * 24 * 30,
+        label=_("Slurm time limit (minutes)"),
+        help_text=_(
+            "Empty: twice the training time plus 15 minutes, at least "
+            "executors.slurm.time_limit."
+        ),
     )
 
     def __init__(self, *args, columns: list[str], **kwargs) -> None:

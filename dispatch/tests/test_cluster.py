@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyodbc
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -17,6 +18,7 @@ from dispatch import cluster
 from dispatch.models import DispatchRun, RunStatus, Trigger
 from dispatch.tests.conftest import sink_count
 from mlframework.events.models import Event
+from mlframework.lib import odbc
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(databases=["default", "events"], transaction=True)
@@ -142,7 +144,7 @@ def test_scancel_mid_run_leaves_no_rows_and_the_run_is_cancelled(
     )
     run = cluster.cancel(run, operator)
     assert run.status == RunStatus.CANCELLED
-    assert run.error == "Cancelled by olga."
+    assert run.error == "Cancelled by otto."
     assert run.rows_written == 0
     _wait(
         lambda: slurm_cluster.status([run.slurm_job_id])[run.slurm_job_id].final,
@@ -166,36 +168,39 @@ def test_a_job_past_its_time_limit_is_a_timeout_within_two_minutes(
     slurm_cluster, tiny_classifier, make_dispatch, source_table, tables, on_node
 ):
     require_datasource("mariadb")
-    # MariaDB sleeps a second per row before the first row arrives: the run
-    # stays running, idle, well past the job's one-minute limit.
     source = source_table("mariadb")
     dispatch = make_dispatch(
         model=tiny_classifier.model,
         source_datasource="mariadb",
-        source_query=f"SELECT p.*, SLEEP(1) AS pause FROM {source} p",
+        source_query=f"SELECT * FROM {source}",
         sink_table=tables("demo", "sink"),
         key_columns=["id"],
         executor="slurm",
         slurm_time_limit=1,
     )
-    submission = cluster.run_scheduled(dispatch)
-    assert submission.submitted, submission.error
-    run = submission.run
-    _wait(
-        lambda: DispatchRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING),
-        60,
-        "the run to start",
-    )
-    started = time.monotonic()
-    job = _wait(
-        lambda: (
-            slurm_cluster.status([run.slurm_job_id])[run.slurm_job_id].final
-            and slurm_cluster.status([run.slurm_job_id])[run.slurm_job_id]
-        ),
-        180,
-        "Slurm to end the job",
-        every=2,
-    )
+    # The source table is locked: the run's query waits, idle, well past the
+    # job's one-minute limit.
+    with pyodbc.connect(odbc.connection_string("mariadb"), autocommit=True) as lock:
+        lock.execute(f"LOCK TABLES {source} WRITE")
+        submission = cluster.run_scheduled(dispatch)
+        assert submission.submitted, submission.error
+        run = submission.run
+        _wait(
+            lambda: DispatchRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING),
+            60,
+            "the run to start",
+        )
+        started = time.monotonic()
+        job = _wait(
+            lambda: (
+                (s := slurm_cluster.status([run.slurm_job_id])[run.slurm_job_id]).final
+                and s
+            ),
+            180,
+            "Slurm to end the job",
+            every=2,
+        )
+        lock.execute("UNLOCK TABLES")
     assert job.state == "TIMEOUT"
     ended = time.monotonic()
     run = _wait(_settled(run.pk), 120, "the run to become a timeout", every=5)
