@@ -67,9 +67,6 @@ def submit(
             result = run_training_job.enqueue(job.pk)
             job.task_id = str(result.id)
             job.save(update_fields=["task_id"])
-    if on_slurm:  # after the commit: the job on its node must find the row
-        cluster.submit(job)
-        job.refresh_from_db()
     log_event(
         SOURCE,
         "training.queued",
@@ -78,6 +75,9 @@ def submit(
         user=user,
         data={"job": job.pk, "dataset": dataset.sha256, "options": job.options},
     )
+    if on_slurm:  # after the commit: the job on its node must find the row
+        cluster.submit(job)
+        job.refresh_from_db()
     job.warnings = the_plan.warnings  # for the page that queued it
     return job
 
