@@ -98,7 +98,9 @@ def cancel(job: TrainingJob, *, user=None) -> TrainingJob:
     if not stopped:
         TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
     job.refresh_from_db()
-    cluster.cancel_queued(job)
+    if job.slurm_job_id:
+        cluster.cancel_queued(job)
+        job.refresh_from_db()
     log_event(
         SOURCE,
         "training.cancelled" if stopped else "training.cancel_requested",
