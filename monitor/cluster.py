@@ -82,8 +82,9 @@ def look() -> Cluster:
     return Cluster(ping, partitions, nodes, jobs, needed=needed)
 
 
-def probe_controller() -> probes.Result:
-    """scontrol ping as a Monitor check; critical while a dispatch needs it."""
+def probe_controller(critical: bool) -> probes.Result:
+    """scontrol ping as a Monitor check; critical while a dispatch needs it
+    (in_use())."""
     started = time.perf_counter()
     ping = slurm.ping(timeout=min(settings.CONFIG.executors.slurm.command_timeout, 10))
     seconds = time.perf_counter() - started
@@ -94,5 +95,5 @@ def probe_controller() -> probes.Result:
         probes.Status.UP if ping.up else probes.Status.DOWN,
         seconds,
         "" if ping.up else f"the Slurm controller is down: {ping.text}",
-        critical=in_use(),
+        critical=critical,
     )

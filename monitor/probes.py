@@ -254,7 +254,8 @@ def run_all() -> list[Result]:
     jobs.append((probe_cron_daemon, ()))
     jobs.append((probe_task_workers, ()))
     if cluster.shown():
-        jobs.append((cluster.probe_controller, ()))
+        # Asked here: the probes' threads have their own connections.
+        jobs.append((cluster.probe_controller, (cluster.in_use(),)))
     # One thread per probe: they mostly wait, and a slow one must not queue
     # the others behind it.
     with ThreadPoolExecutor(max_workers=min(64, len(jobs))) as pool:

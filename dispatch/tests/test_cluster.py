@@ -205,7 +205,8 @@ def test_a_job_past_its_time_limit_is_a_timeout_within_two_minutes(
     ended = time.monotonic()
     run = _wait(_settled(run.pk), 120, "the run to become a timeout", every=5)
     assert time.monotonic() - ended < 120
-    assert time.monotonic() - started > 55  # it did run to its limit
+    # It ran to its limit (counted from the job's start, before Django's).
+    assert time.monotonic() - started > 40
     assert run.status == RunStatus.FAILED
     assert run.slurm_state == "TIMEOUT"
     assert run.error == (

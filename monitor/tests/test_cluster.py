@@ -81,7 +81,7 @@ def test_the_default_executor_counts_too(
     settings.CONFIG = dataclasses.replace(settings.CONFIG, executors=executors)
     _dispatch(model, enabled=True)  # executor "" = the configured default
     assert cluster.in_use()
-    assert cluster.probe_controller().critical
+    assert cluster.shown()
 
 
 def test_the_monitor_shows_controller_partitions_nodes_and_platform_jobs(
@@ -125,9 +125,12 @@ def test_the_monitor_says_the_controller_is_down(
     assert "DOWN" in html
 
 
-def test_the_cluster_part_needs_login_and_get(client, viewer_client):
+def test_the_cluster_part_needs_login(client):
     response = client.get(reverse("monitor:cluster"))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_cluster_part_is_get_only(viewer_client):
     assert viewer_client.post(reverse("monitor:cluster")).status_code == 405
 
 

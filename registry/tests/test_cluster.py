@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from mlframework.events.models import Event
 from registry import cluster, datasets, jobs
 from registry.models import ModelVersion, TrainingJob
-from registry.tests.test_cluster_helpers import wait
+from registry.tests.slurm_helpers import wait
 from registry.training import TrainOptions
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"], transaction=True)
