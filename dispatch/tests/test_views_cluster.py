@@ -140,13 +140,11 @@ def test_run_now_on_the_cluster_submits_without_a_task_worker(
     slurm_cluster.cancel(run.slurm_job_id)
 
 
+# Committed as in production (no test transaction): the submission runs on
+# commit, before the view reads the run back.
+@pytest.mark.django_db(databases=["default", "events"], transaction=True)
 def test_run_now_says_when_the_cluster_cannot_take_it(
-    operator_client,
-    make_dispatch,
-    slurm_cluster,
-    monkeypatch,
-    tmp_path,
-    django_capture_on_commit_callbacks,
+    operator_client, make_dispatch, slurm_cluster, monkeypatch, tmp_path
 ):
     conf = tmp_path / "slurm.conf"
     conf.write_text(
@@ -154,10 +152,9 @@ def test_run_now_says_when_the_cluster_cannot_take_it(
     )
     monkeypatch.setenv("SLURM_CONF", str(conf))
     dispatch = make_dispatch(executor="slurm")
-    with django_capture_on_commit_callbacks(execute=True):
-        response = operator_client.post(
-            reverse("dispatch:run_now", args=[dispatch.pk]), follow=True
-        )
+    response = operator_client.post(
+        reverse("dispatch:run_now", args=[dispatch.pk]), follow=True
+    )
     assert "Not submitted to Slurm: sbatch failed: Batch job submission failed" in (
         response.content.decode()
     )
