@@ -283,9 +283,10 @@ def fresh_predictors():
 
 @pytest.fixture
 def slurm_cluster():
-    """The one-node Slurm ops/test.sh starts (SLURM_CONF); every platform job
-    a test leaves queued or running is cancelled (scancel) after it."""
-    from mlframework.core.executors import JOB_PREFIX
+    """The one-node Slurm ops/test.sh starts (SLURM_CONF); every job of this
+    installation (its cron tag in the name) a test leaves queued or running is
+    cancelled (scancel) after it."""
+    from mlframework.core.executors import job_prefix
     from mlframework.lib import slurm
 
     up = shutil.which("sbatch") is not None and slurm.ping().up
@@ -296,5 +297,5 @@ def slurm_cluster():
     if conf:  # a test may have pointed SLURM_CONF at a controller that is down
         os.environ["SLURM_CONF"] = conf
     for job in slurm.queue():
-        if job.job_id not in before and job.name.startswith(JOB_PREFIX):
+        if job.job_id not in before and job.name.startswith(job_prefix()):
             slurm.cancel(job.job_id)

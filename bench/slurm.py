@@ -256,6 +256,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dispatches", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the installation")
+    parser.add_argument(
+        "--skip-latency", action="store_true", help="only (b), the concurrency"
+    )
     args = parser.parse_args()
     if not os.environ.get("SLURM_CONF") and not Path("/etc/slurm/slurm.conf").exists():
         raise SystemExit("no cluster: start ops/slurm_up.sh and export SLURM_CONF")
@@ -274,9 +277,10 @@ def main() -> None:
         "3,440 rows per run",
         flush=True,
     )
-    print("(a) trigger -> run started (scripts/dispatch.py, what cron runs)")
-    print(f"  local: {describe(latency(local, args.repeat))}", flush=True)
-    print(f"  slurm: {describe(latency(on_slurm[0], args.repeat))}", flush=True)
+    if not args.skip_latency:
+        print("(a) trigger -> run started (scripts/dispatch.py, what cron runs)")
+        print(f"  local: {describe(latency(local, args.repeat))}", flush=True)
+        print(f"  slurm: {describe(latency(on_slurm[0], args.repeat))}", flush=True)
     print(f"(b) {args.dispatches} Slurm dispatches, 1 CPU each")
     wall_seq, most_seq, _ = batch(on_slurm, at_once=False)
     print(

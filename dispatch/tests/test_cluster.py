@@ -326,3 +326,35 @@ def test_a_job_no_source_knows_past_min_job_age_is_lost(slurm_cluster, make_disp
         "committed."
     )
     assert young.status == RunStatus.QUEUED  # just submitted: not lost yet
+
+
+def _lost_run(dispatch, slurm_cluster, job_id: str) -> DispatchRun:
+    age = slurm_cluster.cluster_config().min_job_age
+    run = DispatchRun.objects.create(
+        dispatch=dispatch,
+        executor="slurm",
+        status=RunStatus.RUNNING,
+        slurm_job_id=job_id,
+        slurm_state="RUNNING",
+    )
+    DispatchRun.objects.filter(pk=run.pk).update(
+        created=run.created - dt.timedelta(seconds=age + 61)
+    )
+    return run
+
+
+def test_every_sweep_of_the_workers_reconciles(slurm_cluster, make_dispatch):
+    """The task workers' sweep and the monitor's cron round (check_and_alert)
+    both run processes.sweep, whose signal runs the reconciler."""
+    from mlframework.processes import services as processes
+
+    run = _lost_run(make_dispatch(executor="slurm"), slurm_cluster, "987656")
+    processes.sweep()
+    run.refresh_from_db()
+    assert (run.status, run.slurm_state) == (RunStatus.FAILED, cluster.LOST)
+
+
+def test_the_reconcile_command_says_how_many(slurm_cluster, make_dispatch, capsys):
+    _lost_run(make_dispatch(executor="slurm"), slurm_cluster, "987657")
+    call_command("dispatch", "reconcile")
+    assert capsys.readouterr().out == "1 Slurm run(s) given a final state\n"

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from dispatch import cluster
 from dispatch.models import Dispatch, DispatchRun, RunStatus
+from mlframework.core.executors import job_prefix
 from mlframework.events.models import Event
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
@@ -43,7 +44,9 @@ def queued_job(slurm_cluster, make_dispatch, tmp_path):
     job_id = slurm_cluster.submit(
         "#!/bin/bash\nsleep 300\n",
         slurm_cluster.JobOptions(
-            name="mlf-dispatch-test", memory="20M", output=str(tmp_path / "o.log")
+            name=f"{job_prefix()}dispatch-test",
+            memory="20M",
+            output=str(tmp_path / "o.log"),
         ),
     )
     return DispatchRun.objects.create(

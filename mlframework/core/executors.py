@@ -18,8 +18,13 @@ from django.utils.translation import gettext_lazy as _
 from mlframework.lib import slurm
 from mlframework.lib.crontab import project_dir, python
 
-# Job names start with this, so the Monitor can list the platform's jobs.
+# Job names start with this and the installation's tag (cron.tag), so the
+# Monitor lists this platform's jobs only, and tests cancel only their own.
 JOB_PREFIX = "mlf-"
+
+
+def job_prefix() -> str:
+    return f"{JOB_PREFIX}{settings.CONFIG.cron.tag}-"
 
 
 class Executor(models.TextChoices):
@@ -54,7 +59,7 @@ def log_dir() -> Path:
 def job_options(name: str, resources: Resources, log: Path) -> slurm.JobOptions:
     config = settings.CONFIG.executors.slurm
     return slurm.JobOptions(
-        name=f"{JOB_PREFIX}{name}",
+        name=f"{job_prefix()}{name}",
         partition=resources.partition or config.partition,
         account=config.account,
         qos=config.qos,
@@ -138,5 +143,5 @@ def platform_jobs() -> list[slurm.JobState]:
     return [
         job
         for job in slurm.queue(timeout=settings.CONFIG.executors.slurm.command_timeout)
-        if job.name.startswith(JOB_PREFIX)
+        if job.name.startswith(job_prefix())
     ]

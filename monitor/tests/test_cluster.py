@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from dispatch.models import Dispatch, DispatchRun
+from mlframework.core.executors import job_prefix
 from monitor import cluster
 from registry.models import RegisteredModel
 
@@ -91,7 +92,9 @@ def test_the_monitor_shows_controller_partitions_nodes_and_platform_jobs(
     job_id = slurm_cluster.submit(
         "#!/bin/bash\nsleep 300\n",
         slurm_cluster.JobOptions(
-            name="mlf-dispatch-x", memory="20M", output=str(tmp_path / "o.log")
+            name=f"{job_prefix()}dispatch-x",
+            memory="20M",
+            output=str(tmp_path / "o.log"),
         ),
     )
     run = DispatchRun.objects.create(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mlframework.core.executors import job_prefix
 from mlframework.lib import slurm
 from mlframework.lib.slurm import JobOptions, SlurmError
 
@@ -24,7 +25,7 @@ def _wait(condition, seconds: float, what: str, every: float = 0.5):
 def _options(tmp_path, **fields) -> JobOptions:
     return JobOptions(
         **{
-            "name": "mlf-test",
+            "name": f"{job_prefix()}test",
             "memory": "50M",
             "output": str(tmp_path / "job-%j.log"),
             "workdir": str(tmp_path),
@@ -121,7 +122,7 @@ def test_ping_partitions_nodes_and_the_queue(slurm_cluster, tmp_path):
     assert (node.name, node.cpus, node.memory_mb) == ("localhost", 2, 1000)
     job_id = slurm.submit("#!/bin/bash\nsleep 300\n", _options(tmp_path))
     queued = {job.job_id: job for job in slurm.queue()}
-    assert queued[job_id].name == "mlf-test"
+    assert queued[job_id].name == f"{job_prefix()}test"
     slurm.cancel(job_id)
     config = slurm.cluster_config()
     assert config.accounting is True
