@@ -279,3 +279,23 @@ def fresh_predictors():
     predictors.clear()
     yield predictors
     predictors.clear()
+
+
+@pytest.fixture
+def slurm_cluster():
+    """The one-node Slurm ops/test.sh starts (SLURM_CONF); every job of this
+    installation (its cron tag in the name) a test leaves queued or running is
+    cancelled (scancel) after it."""
+    from mlframework.core.executors import job_prefix
+    from mlframework.lib import slurm
+
+    up = shutil.which("sbatch") is not None and slurm.ping().up
+    require_service(up, "the test Slurm cluster (ops/slurm_up.sh, SLURM_CONF)")
+    before = {job.job_id for job in slurm.queue()}
+    conf = os.environ.get("SLURM_CONF")
+    yield slurm
+    if conf:  # a test may have pointed SLURM_CONF at a controller that is down
+        os.environ["SLURM_CONF"] = conf
+    for job in slurm.queue():
+        if job.job_id not in before and job.name.startswith(job_prefix()):
+            slurm.cancel(job.job_id)

@@ -6,3 +6,12 @@ class DispatchConfig(AppConfig):
 
     name = "dispatch"
     verbose_name = "Dispatches"
+
+    def ready(self) -> None:
+        # Imported here, as Django wants receivers connected once apps are loaded.
+        from dispatch import cluster
+        from mlframework.processes.signals import swept
+
+        # Each sweep (the worker's, the monitor's cron round) reconciles the
+        # runs on Slurm with what the cluster knows.
+        swept.connect(cluster.on_workers_swept, dispatch_uid="dispatch.cluster")

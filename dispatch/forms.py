@@ -4,14 +4,18 @@ model's schema), the enable/disable switch, the run filters."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 
 from django import forms
 from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.utils.translation import gettext_lazy as _
 
 from dispatch import crontab, schedule
 from dispatch.models import Dispatch, RunStatus, Trigger
 from dispatch.runner import RESERVED
+from mlframework.core import executors
 from mlframework.lib import odbc
 from registry import services as registry
 from registry.errors import RegistryError
@@ -68,6 +72,11 @@ class DispatchForm(_CronField, forms.ModelForm):
             "retry_backoff_seconds",
             "chunk_size",
             "grace_minutes",
+            "executor",
+            "slurm_partition",
+            "slurm_cpus",
+            "slurm_memory",
+            "slurm_time_limit",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -85,8 +94,38 @@ class DispatchForm(_CronField, forms.ModelForm):
             self.initial.setdefault("timezone", settings.CONFIG.cron.timezone)
         self.fields["chunk_size"].min_value = 1
         self.fields["chunk_size"].widget.attrs["min"] = 1
+        self.fields["executor"] = forms.ChoiceField(
+            choices=executors.Executor.choices,
+            required=False,
+            label=_("Runs on"),
+            help_text=_("Where its runs execute; as configured: executors.default."),
+        )
+        for name in ("slurm_cpus", "slurm_time_limit"):
+            self.fields[name].min_value = 1
+            self.fields[name].widget.attrs["min"] = 1
+            self.fields[name].validators.append(MinValueValidator(1))
+        self.fields["slurm_partition"].label = _("Slurm partition")
+        self.fields["slurm_cpus"].label = _("Slurm CPUs")
+        self.fields["slurm_memory"].label = _("Slurm memory")
+        self.fields["slurm_time_limit"].label = _("Slurm time limit (minutes)")
+        for name in ("slurm_partition", "slurm_cpus", "slurm_memory"):
+            self.fields[name].help_text = _("Empty: executors.slurm in config.yaml.")
         self.preview: dict | None = None
         self.version = None
+
+    def clean_slurm_partition(self) -> str:
+        value = self.cleaned_data["slurm_partition"].strip()
+        if value and not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+            raise forms.ValidationError(
+                _("A partition name holds only letters, digits, _ . and -.")
+            )
+        return value
+
+    def clean_slurm_memory(self) -> str:
+        value = self.cleaned_data["slurm_memory"].strip().upper()
+        if value and not re.fullmatch(r"[1-9][0-9]*[KMGT]?", value):
+            raise forms.ValidationError(_("Memory is written like 512M or 2G."))
+        return value
 
     def clean_timezone(self) -> str:
         try:

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dispatch import schedule
+from mlframework.core import executors
 
 
 class SinkMode(models.TextChoices):
@@ -115,6 +116,15 @@ class Dispatch(models.Model):
         help_text="Rows read, predicted and written per step of the pipeline.",
     )
     grace_minutes = models.PositiveIntegerField(default=10)
+    # Where its runs execute ("" = executors.default) and, on Slurm, what the
+    # job asks for beyond executors.slurm (empty/null: the configured value).
+    executor = models.CharField(max_length=10, blank=True, default="")
+    slurm_partition = models.CharField(max_length=64, blank=True)
+    slurm_cpus = models.PositiveSmallIntegerField(null=True, blank=True)
+    slurm_memory = models.CharField(max_length=16, blank=True)
+    slurm_time_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Minutes."
+    )
     # The run that holds this dispatch; set and cleared by conditional
     # UPDATEs so that overlapping invocations cannot both run.
     claimed_run_id = models.BigIntegerField(null=True, blank=True, editable=False)
@@ -219,6 +229,18 @@ class Dispatch(models.Model):
     def run_key_for(self, when: dt.datetime) -> str:
         return when.astimezone(self.tz).strftime(self.run_key_format)[:64]
 
+    @property
+    def uses_slurm(self) -> bool:
+        return executors.uses_slurm(self.executor)
+
+    def resources(self) -> executors.Resources:
+        return executors.Resources(
+            partition=self.slurm_partition,
+            cpus=self.slurm_cpus or 0,
+            memory=self.slurm_memory,
+            time_limit=self.slurm_time_limit or 0,
+        )
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -226,6 +248,7 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class Trigger(models.TextChoices):
@@ -271,6 +294,14 @@ class DispatchRun(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    executor = models.CharField(max_length=10, default="local")
+    # On Slurm: the job, where it ran and Slurm's last word on it (PENDING,
+    # RUNNING, TIMEOUT, ...; NOT_SUBMITTED when sbatch failed, LOST when no
+    # source knows the job any more).
+    slurm_job_id = models.CharField(max_length=32, blank=True, db_index=True)
+    slurm_partition = models.CharField(max_length=64, blank=True)
+    slurm_node = models.CharField(max_length=255, blank=True)
+    slurm_state = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from dispatch import crontab
+from dispatch import cluster, crontab
 from dispatch.models import Dispatch, DispatchRun, RunStatus, Trigger
 from dispatch.tasks import execute_run
 from mlframework.events.log import log_event
@@ -167,8 +167,12 @@ def run_now(dispatch: Dispatch, user) -> DispatchRun:
         trigger=Trigger.MANUAL,
         scheduled_for=timezone.now(),
         requested_by=user if getattr(user, "pk", None) else None,
+        executor="slurm" if dispatch.uses_slurm else "local",
     )
-    transaction.on_commit(lambda: execute_run.enqueue(run.pk))
+    if dispatch.uses_slurm:  # the cluster queues it; no task worker needed
+        transaction.on_commit(lambda: cluster.submit(run))
+    else:
+        transaction.on_commit(lambda: execute_run.enqueue(run.pk))
     log_event(
         SOURCE,
         "queued",
@@ -190,7 +194,12 @@ def prune_runs(before, batch: int) -> int:
         .values_list("last", flat=True)
     )
     old = DispatchRun.objects.filter(
-        status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED],
+        status__in=[
+            RunStatus.SUCCEEDED,
+            RunStatus.FAILED,
+            RunStatus.SKIPPED,
+            RunStatus.CANCELLED,
+        ],
         finished__lt=before,
     ).exclude(pk__in=list(last))
     return delete_in_batches(old, batch)

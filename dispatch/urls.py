@@ -11,6 +11,7 @@ urlpatterns = [
     path("resume-all/", views.resume_all, name="resume_all"),
     path("runs/", views.runs, name="runs"),
     path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("runs/<int:pk>/rows.csv", views.run_csv, name="run_csv"),
     path("<int:pk>/", views.detail, name="detail"),

@@ -12,9 +12,10 @@ from django.contrib import messages
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dispatch import crontab, services, views_data
+from dispatch import cluster, crontab, services, views_data
 from dispatch.forms import (
     DispatchForm,
     PauseAllForm,
@@ -196,7 +197,28 @@ def _all(request, action, done: str):
 def run_now(request, pk: int):
     dispatch = get_object_or_404(Dispatch, pk=pk)
     run = services.run_now(dispatch, request.user)
-    messages.success(request, f"Run {run.pk} queued.")
+    run.refresh_from_db()
+    if run.slurm_state == cluster.NOT_SUBMITTED:
+        messages.error(request, run.error)
+    else:
+        messages.success(request, f"Run {run.pk} queued.")
+    return redirect("dispatch:run", pk=run.pk)
+
+
+@require_POST
+@roles.require(roles.OPERATE)
+def run_cancel(request, pk: int):
+    run = _run(pk)
+    try:
+        cluster.cancel(run, request.user)
+    except cluster.CancelRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("Run %(run)s cancelled (scancel %(job)s).")
+            % {"run": run.pk, "job": run.slurm_job_id},
+        )
     return redirect("dispatch:run", pk=run.pk)
 
 

@@ -406,6 +406,72 @@ class EmailConfig:
             raise _Invalid(f"{path}.timeout", "must be at least 1")
 
 
+EXECUTORS = ("local", "slurm")
+_SLURM_NAME = re.compile(r"^[A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class SlurmConfig:
+    """executors.slurm: what each job asks sbatch for (overridable per
+    dispatch and per training) and where its log goes (a shared folder)."""
+
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    cpus: int = 1
+    memory: str = "1G"
+    time_limit: int = 60  # minutes
+    extra_options: list[str] = field(default_factory=list)
+    log_dir: str = "var/slurm"
+    # False: never ask sacct (a cluster without slurmdbd); the completion log
+    # and squeue answer instead.
+    accounting: bool = True
+    command_timeout: int = 30
+
+    def validate(self, path: str) -> None:
+        for key in ("partition", "account", "qos"):
+            if not _SLURM_NAME.match(getattr(self, key)):
+                raise _Invalid(
+                    f"{path}.{key}", "may hold only letters, digits, _ . and -"
+                )
+        if self.cpus < 1:
+            raise _Invalid(f"{path}.cpus", "must be at least 1")
+        if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", self.memory):
+            raise _Invalid(
+                f"{path}.memory", f"must be like 512M or 2G, not {self.memory!r}"
+            )
+        if self.time_limit < 1:
+            raise _Invalid(f"{path}.time_limit", "must be at least 1 minute")
+        for index, option in enumerate(self.extra_options):
+            if not re.fullmatch(
+                r"--?[A-Za-z][A-Za-z0-9-]*(=[A-Za-z0-9_.,:/@%+=-]*)?", option
+            ):
+                raise _Invalid(
+                    f"{path}.extra_options[{index}]",
+                    f"must look like --name=value without spaces or shell "
+                    f"characters, not {option!r}",
+                )
+        if not 1 <= self.command_timeout <= 300:
+            raise _Invalid(
+                f"{path}.command_timeout", "must be between 1 and 300 seconds"
+            )
+        if not self.log_dir.strip():
+            raise _Invalid(f"{path}.log_dir", "must not be empty")
+
+
+@dataclass(frozen=True)
+class ExecutorsConfig:
+    default: str = "local"
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+    def validate(self, path: str) -> None:
+        if self.default not in EXECUTORS:
+            raise _Invalid(
+                f"{path}.default",
+                f"must be one of {', '.join(EXECUTORS)}, not {self.default!r}",
+            )
+
+
 @dataclass(frozen=True)
 class Config:
     databases: DatabasesConfig
@@ -423,6 +489,7 @@ class Config:
     email: EmailConfig = field(default_factory=EmailConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    executors: ExecutorsConfig = field(default_factory=ExecutorsConfig)
     # Where the file lives: relative paths in it are relative to this folder.
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 

@@ -241,6 +241,9 @@ def probe_task_workers() -> Result:
 
 def run_all() -> list[Result]:
     """Every configured probe, concurrently, in a stable order."""
+    # Here, not at the top: monitor.cluster builds its Result from this module.
+    from monitor import cluster
+
     config = settings.CONFIG
     jobs = [(probe_database, (alias,)) for alias in ("default", "events")]
     jobs += [(probe_datasource, (name,)) for name in sorted(config.datasources)]
@@ -250,6 +253,9 @@ def run_all() -> list[Result]:
     ]
     jobs.append((probe_cron_daemon, ()))
     jobs.append((probe_task_workers, ()))
+    if cluster.shown():
+        # Asked here: the probes' threads have their own connections.
+        jobs.append((cluster.probe_controller, (cluster.in_use(),)))
     # One thread per probe: they mostly wait, and a slow one must not queue
     # the others behind it.
     with ThreadPoolExecutor(max_workers=min(64, len(jobs))) as pool:

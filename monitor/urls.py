@@ -8,6 +8,7 @@ urlpatterns = [
     path("checks/", views.checks, name="checks"),
     path("schedules/", views.schedules, name="schedules"),
     path("alerts/", views.alerts, name="alerts"),
+    path("cluster/", views.cluster_part, name="cluster"),
     path("dispatches/<int:pk>/enable/", views.enable, name="enable"),
     path("dispatches/<int:pk>/disable/", views.disable, name="disable"),
     path("dispatches/pause-all/", views.pause_all, name="pause_all"),

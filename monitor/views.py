@@ -11,7 +11,7 @@ from dispatch.crontab import CrontabError
 from dispatch.models import Dispatch
 from mlframework.core import roles
 from mlframework.processes import services as processes
-from monitor import disk, probes, services
+from monitor import cluster, disk, probes, services
 from monitor import schedules as schedule_states
 from monitor.forms import ReasonForm
 from monitor.models import AlertState, AlertStatus
@@ -46,6 +46,7 @@ def index(request):
             **_schedules_context(current.schedules),
             **_alerts_context(),
             "disk": disk.usage(),
+            "cluster": cluster.look() if cluster.shown() else None,
             "refresh": {
                 "active": REFRESH_ACTIVE,
                 "idle": REFRESH_IDLE,
@@ -71,6 +72,13 @@ def schedules(request):
         "monitor/_schedules.html",
         _schedules_context(schedule_states.collect()),
     )
+
+
+@require_GET
+@never_cache
+@roles.require(roles.VIEW)
+def cluster_part(request):
+    return render(request, "monitor/_cluster.html", {"cluster": cluster.look()})
 
 
 @require_GET

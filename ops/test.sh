@@ -15,11 +15,16 @@ export MLF_TEST_VAR=$(mktemp -d /tmp/mlframework-test.XXXXXX)
 export MLFRAMEWORK_CONFIG=$PWD/mlframework/tests/config.test.yaml
 export MLF_REQUIRE_SERVICES=1
 export MLF_TEST_CRON_TAG=mlframework-test-$$
+# A one-node Slurm, accounting in the MariaDB above; squeue forgets finished
+# jobs after 10 s so the tests reach the sacct and completion-log fallbacks.
+export MLF_TEST_SLURM_BASE=${MLF_TEST_SLURM_BASE:-/tmp/mlframework-ci/slurm}
+export SLURM_CONF=$MLF_TEST_SLURM_BASE/slurm.conf
 started_cron=""
 
 cleanup() {
   # Crontab lines this run's tests left behind (a test that died mid-way).
   crontab -l 2>/dev/null | grep -v -- "$MLF_TEST_CRON_TAG" | crontab - 2>/dev/null || true
+  BASE=$MLF_TEST_SLURM_BASE bash ops/slurm_down.sh || true
   BASE=$MLF_TEST_MARIADB_BASE bash ops/mariadb_down.sh || true
   BASE=$MLF_TEST_POSTGRES_BASE bash ops/postgres_down.sh || true
   [ -n "$started_cron" ] && kill "$started_cron" 2>/dev/null
@@ -30,6 +35,8 @@ trap cleanup EXIT INT TERM
 BASE=$MLF_TEST_MARIADB_BASE PORT=$MLF_TEST_MARIADB_PORT bash ops/mariadb_up.sh || exit 1
 BASE=$MLF_TEST_POSTGRES_BASE PORT=$MLF_TEST_POSTGRES_PORT \
   PASSWORD=$MLF_TEST_POSTGRES_PASSWORD bash ops/postgres_up.sh || exit 1
+BASE=$MLF_TEST_SLURM_BASE ACCT=1 MIN_JOB_AGE=10 DBPORT=$MLF_TEST_MARIADB_PORT \
+  DBSOCK=$MLF_TEST_MARIADB_BASE/run/mysqld.sock bash ops/slurm_up.sh || exit 1
 if ! pgrep -x cron >/dev/null; then
   cron -f & started_cron=$!
   echo "cron started (pid $started_cron)"

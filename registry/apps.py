@@ -11,9 +11,10 @@ class RegistryConfig(AppConfig):
         # Imported here, as Django wants receivers connected once apps are loaded.
         from mlframework.processes.signals import swept
         from monitor.alerts import alert_fired
-        from registry import jobs, retraining
+        from registry import cluster, jobs, retraining
 
-        # Each sweep of the task workers fails the jobs of those that stopped.
+        # Each sweep of the task workers fails the jobs of those that stopped,
+        # and gives jobs on Slurm the final state the cluster knows.
         swept.connect(jobs.on_workers_swept, dispatch_uid="registry.jobs")
         # Retrain runs follow their training job; drift and metric alerts
         # fire the policies that wait for them.
@@ -21,3 +22,4 @@ class RegistryConfig(AppConfig):
             retraining.on_training_finished, dispatch_uid="registry.retraining"
         )
         alert_fired.connect(retraining.on_alert_fired, dispatch_uid="registry.retrain")
+        swept.connect(cluster.on_workers_swept, dispatch_uid="registry.cluster")

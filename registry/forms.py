@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from mlframework.core import executors
 from mlframework.lib import odbc
 from registry import autogluon
 from registry.challengers import PromotionRule
@@ -134,6 +135,35 @@ class TrainForm(forms.Form):
         initial=False,
         label="Point the production alias at the new version",
         help_text="A model's first version always becomes production.",
+    )
+    executor = forms.ChoiceField(
+        required=False,
+        choices=executors.Executor.choices,
+        label=gettext_lazy("Trains on"),
+        help_text=gettext_lazy("This host (the task worker) or a Slurm job."),
+    )
+    slurm_cpus = forms.IntegerField(
+        required=False, min_value=1, max_value=1024, label=gettext_lazy("Slurm CPUs")
+    )
+    slurm_memory = forms.RegexField(
+        required=False,
+        regex=r"^[1-9][0-9]*[KMGT]?$",
+        max_length=16,
+        label=gettext_lazy("Slurm memory"),
+        help_text=gettext_lazy(
+            "Like 512M or 2G; empty: executors.slurm in config.yaml."
+        ),
+        error_messages={"invalid": gettext_lazy("Memory is written like 512M or 2G.")},
+    )
+    slurm_time_limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=60 * 24 * 30,
+        label=gettext_lazy("Slurm time limit (minutes)"),
+        help_text=gettext_lazy(
+            "Empty: twice the training time plus 15 minutes, at least "
+            "executors.slurm.time_limit."
+        ),
     )
 
     def __init__(self, *args, columns: list[str], **kwargs) -> None:

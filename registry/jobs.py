@@ -15,16 +15,18 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.dispatch import Signal
 from django.utils import timezone
 from django_tasks import task
 
+from mlframework.core import executors
 from mlframework.events.log import log_event
 from mlframework.lib.batches import delete_in_batches
 from mlframework.processes import services as processes
-from registry import datasets, store
+from registry import cluster, datasets, store
 from registry.errors import RegistryError, TrainingCancelled, TrainingRefused
 from registry.models import Dataset, ModelVersion, TrainingJob, slug_validator
+from registry.signals import send_finished as _send_finished
+from registry.signals import training_finished  # noqa: F401 (receivers connect to jobs.training_finished)
 from registry.training import Plan, TrainOptions, analyse, plan, train_version
 
 SOURCE = "registry"
@@ -32,9 +34,6 @@ QUEUE = "training"
 # A job still "running" this long after its time limit lost its worker.
 ABANDON_GRACE = timedelta(minutes=15)
 logger = logging.getLogger(__name__)
-# Sent once a job has its final state (job, status, error, version); retrain
-# runs follow it (registry.retraining). Receivers' errors never fail the job.
-training_finished = Signal()
 
 
 def log_path(job: TrainingJob) -> Path:
@@ -56,17 +55,20 @@ def submit(
     slug_validator(model_name)
     the_plan = check(dataset, options)
     options = options.resolved()
+    on_slurm = executors.uses_slurm(options.executor)
     with transaction.atomic():
         job = TrainingJob.objects.create(
             dataset=dataset,
             model_name=model_name,
             options=options.as_dict(),
             created_by=user if getattr(user, "pk", None) else None,
-            stage="waiting for the worker",
+            stage="waiting for the cluster" if on_slurm else "waiting for the worker",
+            executor="slurm" if on_slurm else "local",
         )
-        result = run_training_job.enqueue(job.pk)
-        job.task_id = str(result.id)
-        job.save(update_fields=["task_id"])
+        if not on_slurm:
+            result = run_training_job.enqueue(job.pk)
+            job.task_id = str(result.id)
+            job.save(update_fields=["task_id"])
     log_event(
         SOURCE,
         "training.queued",
@@ -75,6 +77,9 @@ def submit(
         user=user,
         data={"job": job.pk, "dataset": dataset.sha256, "options": job.options},
     )
+    if on_slurm:  # after the commit: the job on its node must find the row
+        cluster.submit(job)
+        job.refresh_from_db()
     job.warnings = the_plan.warnings  # for the page that queued it
     return job
 
@@ -97,6 +102,9 @@ def cancel(job: TrainingJob, *, user=None) -> TrainingJob:
     job.refresh_from_db()
     if stopped:
         _send_finished(job, TrainingJob.Status.CANCELLED, "", None)
+    if job.slurm_job_id:
+        cluster.cancel_queued(job)
+        job.refresh_from_db()
     log_event(
         SOURCE,
         "training.cancelled" if stopped else "training.cancel_requested",
@@ -285,19 +293,6 @@ def run(job_id: int) -> str:
                 f"Unexpected error: {type(exc).__name__}: {exc}",
             )
     return finished[0]
-
-
-def _send_finished(job: TrainingJob, status: str, error: str, version) -> None:
-    for receiver, result in training_finished.send_robust(
-        sender=TrainingJob, job=job, status=status, error=error, version=version
-    ):
-        if isinstance(result, Exception):
-            logger.error(
-                "training_finished receiver %s failed for job %s: %r",
-                receiver,
-                job.pk,
-                result,
-            )
 
 
 def _announce(job: TrainingJob, status: str, error: str, version) -> None:

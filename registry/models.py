@@ -327,6 +327,13 @@ class TrainingJob(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # "local" (the task worker) or "slurm" (a batch job running manage.py
+    # train_job on a node); on Slurm, the job and Slurm's last word on it.
+    executor = models.CharField(max_length=10, default="local")
+    slurm_job_id = models.CharField(max_length=32, blank=True, db_index=True)
+    slurm_partition = models.CharField(max_length=64, blank=True)
+    slurm_node = models.CharField(max_length=255, blank=True)
+    slurm_state = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -349,8 +356,9 @@ class TrainingJob(models.Model):
         """1 = next to start; None when not waiting."""
         if self.status != self.Status.QUEUED:
             return None
+        # Each executor has its own queue: the worker's, the cluster's.
         return TrainingJob.objects.filter(
-            status=self.Status.QUEUED, pk__lte=self.pk
+            status=self.Status.QUEUED, pk__lte=self.pk, executor=self.executor
         ).count()
 
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
+from mlframework.core import executors
 from mlframework.events.log import log_event
 from registry import (
     acceleration,
@@ -69,6 +70,12 @@ class TrainOptions:
     # Columns to measure fairness per group on, on the held-out rows, once
     # trained (registry.fairness); [] = none.
     sensitive: list[str] = field(default_factory=list)
+    # Where it trains ("" = executors.default) and, on Slurm, the job's
+    # resources beyond executors.slurm (0/"" = the configured value).
+    executor: str = ""
+    slurm_cpus: int = 0
+    slurm_memory: str = ""
+    slurm_time_limit: int = 0  # minutes
 
     @classmethod
     def from_choices(cls, data: dict) -> TrainOptions:
@@ -83,6 +90,10 @@ class TrainOptions:
             seed=data["seed"],
             alias="production" if data["make_production"] else None,
             sensitive=list(data.get("sensitive") or []),
+            executor=data.get("executor") or "",
+            slurm_cpus=data.get("slurm_cpus") or 0,
+            slurm_memory=data.get("slurm_memory") or "",
+            slurm_time_limit=data.get("slurm_time_limit") or 0,
         )
 
     def resolved(self) -> TrainOptions:
@@ -98,6 +109,10 @@ class TrainOptions:
             alias=self.alias or None,
             fast=bool(self.fast),
             sensitive=list(self.sensitive),
+            executor=executors.chosen(self.executor),
+            slurm_cpus=int(self.slurm_cpus or 0),
+            slurm_memory=self.slurm_memory or "",
+            slurm_time_limit=int(self.slurm_time_limit or 0),
         )
 
     def as_dict(self) -> dict:

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dispatch import runner
-from dispatch.models import RunStatus
+from dispatch import cluster, runner
+from dispatch.models import Dispatch, RunStatus
 from monitor.drift import runs as drift
 
 
@@ -15,14 +15,38 @@ class Command(BaseCommand):
         run = actions.add_parser("run", help="run a dispatch once, as cron does")
         run.add_argument("dispatch_id", type=int)
         actions.add_parser("sweep", help="mark runs whose process died as failed")
+        execute = actions.add_parser(
+            "execute", help="execute a queued run (what a Slurm job runs on its node)"
+        )
+        execute.add_argument("run_id", type=int)
+        actions.add_parser(
+            "reconcile", help="give runs on Slurm the final state the cluster knows"
+        )
 
     def handle(self, *args, action, **options):
         if action == "sweep":
             failed = runner.sweep()
             self.stdout.write(f"{len(failed)} dead run(s) marked failed")
             return
+        if action == "reconcile":
+            settled = cluster.reconcile()
+            self.stdout.write(f"{len(settled)} Slurm run(s) given a final state")
+            return
+        if action == "run":
+            dispatch = Dispatch.objects.filter(pk=options["dispatch_id"]).first()
+            if dispatch is not None and dispatch.uses_slurm:
+                return self._submit(dispatch)
         try:
-            run = runner.run_scheduled(options["dispatch_id"])
+            if action == "execute":
+                run = cluster.start_on_node(options["run_id"])
+                if run is None:
+                    self.stdout.write(
+                        f"run {options['run_id']} is no longer queued; nothing to do"
+                    )
+                    return
+                run = runner.execute(run.pk)
+            else:
+                run = runner.run_scheduled(options["dispatch_id"])
         except runner.RunError as exc:
             raise CommandError(str(exc)) from None
         finally:
@@ -36,3 +60,13 @@ class Command(BaseCommand):
         if run.status == RunStatus.SUCCEEDED:
             summary += f"; {drift.describe(run)}"
         self.stdout.write(summary + (f" ({run.error})" if run.error else ""))
+
+    def _submit(self, dispatch):
+        submission = cluster.run_scheduled(dispatch)
+        run = submission.run
+        if not submission.submitted:
+            raise CommandError(f"dispatch {dispatch.name} run {run.pk}: {run.error}")
+        self.stdout.write(
+            f"dispatch {dispatch.name} run {run.pk}: submitted to Slurm as job "
+            f"{run.slurm_job_id}"
+        )
