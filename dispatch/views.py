@@ -22,7 +22,7 @@ from dispatch.forms import (
     SchedulePreviewForm,
     SwitchForm,
 )
-from dispatch.models import Dispatch, DispatchRun
+from dispatch.models import Dispatch, DispatchRun, RunStatus
 from mlframework.core import http, roles
 from mlframework.events.models import Event
 from monitor.drift import pages as drift_pages
@@ -43,6 +43,8 @@ def _dispatches():
 @roles.require(roles.VIEW)
 def index(request):
     dispatches = list(_dispatches())
+    for d in dispatches:
+        d.last_status_display = RunStatus(d.last_status).label if d.last_status else ""
     return render(
         request,
         "dispatch/index.html",
@@ -121,8 +123,10 @@ def detail(request, pk: int):
     runs = list(dispatch.runs.select_related("model_version__model")[:20])
     try:
         state = crontab.entry_state(dispatch)
+        words = state.label
     except crontab.CrontabError as exc:
-        state = f"unknown ({exc})"
+        state = "unknown"
+        words = _("unknown (%(error)s)") % {"error": exc}
     return render(
         request,
         "dispatch/detail.html",
@@ -130,6 +134,7 @@ def detail(request, pk: int):
             "dispatch": dispatch,
             "runs": runs,
             "cron_state": state,
+            "cron_words": words,
             "next_runs": dispatch.next_runs(5) if dispatch.enabled else [],
             "chart": views_data.chart(dispatch),
             "switch_form": SwitchForm(),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connections, models
+from django.utils.translation import gettext_lazy as _
 
 from mlframework.lib import odbc
 from mlframework.lib.redact import redact
@@ -24,9 +25,9 @@ from mlframework.processes import services as processes
 
 
 class Status(models.TextChoices):
-    UP = "up", "up"
-    DOWN = "down", "down"
-    TIMEOUT = "timeout", "timeout"
+    UP = "up", _("up")
+    DOWN = "down", _("down")
+    TIMEOUT = "timeout", _("timeout")
 
 
 @dataclass(frozen=True)
