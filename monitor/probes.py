@@ -113,7 +113,7 @@ def probe_host(
     except OSError as exc:
         return result(Status.DOWN, f"cannot resolve {address_text!r}: {exc}")
     errors = []
-    for family, kind, proto, _, sockaddr in addresses:
+    for family, kind, proto, _name, sockaddr in addresses:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             break

@@ -329,9 +329,7 @@ def _cell(run: RunReport, item: FeatureDrift | None) -> Cell:
     if item is None:
         return Cell(run.run_id, "none", "", _("not in this run's report"))
     if not item.checked or item.score is None:
-        return Cell(
-            run.run_id, "none", "", _not_checked(item.state or _("no score"))
-        )
+        return Cell(run.run_id, "none", "", _not_checked(item.state or _("no score")))
     strength = _strength(item)
     if item.drifted:
         level = "strong" if strength >= 2 else "drift"
