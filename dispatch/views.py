@@ -129,7 +129,7 @@ def detail(request, pk: int):
     runs = list(dispatch.runs.select_related("model_version__model")[:20])
     try:
         state = crontab.entry_state(dispatch)
-        words = state.label
+        words = str(state.label)
     except crontab.CrontabError as exc:
         state = "unknown"
         words = _("unknown (%(error)s)") % {"error": exc}

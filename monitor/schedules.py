@@ -58,7 +58,7 @@ class Schedule:
 
     @property
     def crontab_words(self) -> str:
-        return self.crontab_error or CRONTAB_WORDS.get(self.crontab_state, "")
+        return self.crontab_error or str(CRONTAB_WORDS.get(self.crontab_state, ""))
 
     @property
     def crontab_ok(self) -> bool:

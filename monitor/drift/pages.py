@@ -92,7 +92,7 @@ class DriftSummary:
 
     @property
     def state_label(self) -> str:
-        return DriftState(self.state).label
+        return str(DriftState(self.state).label)
 
     @classmethod
     def of(cls, found: RunDrift) -> DriftSummary:

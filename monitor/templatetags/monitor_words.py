@@ -36,7 +36,7 @@ def check_kind(kind: str) -> str:
 
 @register.filter
 def check_status(status: str) -> str:
-    return Status(status).label if status in Status.values else status
+    return str(Status(status).label) if status in Status.values else status
 
 
 @register.filter
