@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from dispatch.models import Dispatch
 from dispatch.schedule import ScheduleError, for_cron_daemon
@@ -52,12 +53,12 @@ PREFIX = "dispatch"
 class EntryState(models.TextChoices):
     """A dispatch's crontab line against the database (labels as shown)."""
 
-    OK = "ok", "line present and matching"
-    MISSING = "missing", "line missing: cron will not run it"
-    MISMATCH = "mismatch", "line differs from the database"
-    UNEXPECTED = "unexpected", "line present although paused: cron still runs it"
-    NEVER_FIRES = "never_fires", "no line: the schedule never fires"
-    ERROR = "error", "crontab unreadable"
+    OK = "ok", _("line present and matching")
+    MISSING = "missing", _("line missing: cron will not run it")
+    MISMATCH = "mismatch", _("line differs from the database")
+    UNEXPECTED = "unexpected", _("line present although paused: cron still runs it")
+    NEVER_FIRES = "never_fires", _("no line: the schedule never fires")
+    ERROR = "error", _("crontab unreadable")
 
 
 @dataclass
@@ -70,14 +71,19 @@ class SyncResult:
     skipped: dict[int, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        text = (
-            f"{len(self.added)} added, {len(self.removed)} removed, "
-            f"{len(self.fixed)} fixed"
-        )
+        text = _("%(added)s added, %(removed)s removed, %(fixed)s fixed") % {
+            "added": len(self.added),
+            "removed": len(self.removed),
+            "fixed": len(self.fixed),
+        }
         if self.skipped:
-            reasons = "; ".join(self.skipped.values())
-            text += f", {len(self.skipped)} skipped ({reasons})"
-        return text + (f", {len(self.errors)} failed" if self.errors else "")
+            text += _(", %(count)s skipped (%(reasons)s)") % {
+                "count": len(self.skipped),
+                "reasons": "; ".join(self.skipped.values()),
+            }
+        if self.errors:
+            text += _(", %(count)s failed") % {"count": len(self.errors)}
+        return text
 
 
 def mark(dispatch_id: int) -> str:
@@ -98,7 +104,9 @@ def schedule_for(dispatch) -> str:
     try:
         return for_cron_daemon(dispatch.cron, dispatch.timezone)
     except ScheduleError as exc:
-        raise CrontabError(f"dispatch {dispatch.name}: {exc}") from None
+        raise CrontabError(
+            _("dispatch %(name)s: %(error)s") % {"name": dispatch.name, "error": exc}
+        ) from None
 
 
 def line_for(dispatch) -> str:
@@ -108,7 +116,8 @@ def line_for(dispatch) -> str:
         return cron_adapter.line(schedule, command_for(dispatch.pk), mark(dispatch.pk))
     except CrontabError:
         raise CrontabError(
-            f"dispatch {dispatch.name}: cron refused {schedule!r}"
+            _("dispatch %(name)s: cron refused %(schedule)r")
+            % {"name": dispatch.name, "schedule": schedule}
         ) from None
 
 
@@ -152,14 +161,16 @@ def _set_job(cron: cron_adapter.CronTab, dispatch) -> None:
         log_dir().mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CrontabError(
-            f"the log folder {log_dir()} cannot be made: {exc}"
+            _("the log folder %(folder)s cannot be made: %(error)s")
+            % {"folder": log_dir(), "error": exc}
         ) from None
     schedule = schedule_for(dispatch)
     try:
         cron_adapter.add(cron, schedule, command_for(dispatch.pk), mark(dispatch.pk))
     except CrontabError:
         raise CrontabError(
-            f"dispatch {dispatch.name}: cron refused {schedule!r}"
+            _("dispatch %(name)s: cron refused %(schedule)r")
+            % {"name": dispatch.name, "schedule": schedule}
         ) from None
 
 

@@ -10,7 +10,8 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 from django.core.validators import MinValueValidator
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from dispatch import crontab, schedule
 from dispatch.models import Dispatch, RunStatus, Trigger
@@ -40,12 +41,19 @@ class _CronField:
 
 
 class DispatchForm(_CronField, forms.ModelForm):
-    source_datasource = forms.ChoiceField(choices=())
-    sink_datasource = forms.ChoiceField(choices=())
+    source_datasource = forms.ChoiceField(
+        choices=(), label=gettext_lazy("Source datasource")
+    )
+    sink_datasource = forms.ChoiceField(
+        choices=(), label=gettext_lazy("Sink datasource")
+    )
     key_columns = forms.CharField(
         required=False,
-        help_text="Columns copied from the source to each prediction, "
-        "comma-separated (e.g. id).",
+        label=gettext_lazy("Key columns"),
+        help_text=gettext_lazy(
+            "Columns copied from the source to each prediction, "
+            "comma-separated (e.g. id)."
+        ),
     )
 
     class Meta:
@@ -151,11 +159,11 @@ class DispatchForm(_CronField, forms.ModelForm):
                 raise forms.ValidationError(str(exc)) from None
             if name in RESERVED:
                 raise forms.ValidationError(
-                    f"{name} is a column the dispatch adds itself "
-                    f"({', '.join(RESERVED)})"
+                    _("%(name)s is a column the dispatch adds itself (%(reserved)s)")
+                    % {"name": name, "reserved": ", ".join(RESERVED)}
                 )
         if len(set(names)) != len(names):
-            raise forms.ValidationError("names a column twice")
+            raise forms.ValidationError(_("names a column twice"))
         return names
 
     def clean_page_by(self) -> str:
@@ -172,15 +180,17 @@ class DispatchForm(_CronField, forms.ModelForm):
         try:
             text = dt.datetime(2026, 1, 2, 3, 4).strftime(value)
         except ValueError as exc:
-            raise forms.ValidationError(f"is not a strftime pattern: {exc}") from None
+            raise forms.ValidationError(
+                _("is not a strftime pattern: %(error)s") % {"error": exc}
+            ) from None
         if not text or len(text) > 64:
-            raise forms.ValidationError("must give a key of 1 to 64 characters")
+            raise forms.ValidationError(_("must give a key of 1 to 64 characters"))
         return value
 
     def clean_chunk_size(self) -> int:
         value = self.cleaned_data["chunk_size"]
         if not 1 <= value <= 1_000_000:
-            raise forms.ValidationError("must be between 1 and 1,000,000 rows")
+            raise forms.ValidationError(_("must be between 1 and 1,000,000 rows"))
         return value
 
     def clean(self):
@@ -207,10 +217,14 @@ class DispatchForm(_CronField, forms.ModelForm):
                 data["source_datasource"], data["source_query"], PREVIEW_ROWS
             )
         except odbc.ReadOnlyError as exc:
-            self.add_error("source_query", f"The query is refused: {exc}")
+            self.add_error(
+                "source_query", _("The query is refused: %(error)s") % {"error": exc}
+            )
             return
         except odbc.OdbcError as exc:
-            self.add_error("source_query", f"The query failed: {exc}")
+            self.add_error(
+                "source_query", _("The query failed: %(error)s") % {"error": exc}
+            )
             return
         self.preview = {
             "columns": columns,
@@ -220,34 +234,46 @@ class DispatchForm(_CronField, forms.ModelForm):
         if check.missing:
             self.add_error(
                 "source_query",
-                f"The query lacks column(s) {', '.join(check.missing)} that "
-                f"{self.version} needs (extra columns are ignored).",
+                _(
+                    "The query lacks column(s) %(columns)s that %(version)s needs "
+                    "(extra columns are ignored)."
+                )
+                % {"columns": ", ".join(check.missing), "version": self.version},
             )
         missing_keys = [c for c in data["key_columns"] if c not in columns]
         if missing_keys:
             self.add_error(
                 "key_columns",
-                f"not in the query's result: {', '.join(missing_keys)}",
+                _("not in the query's result: %(columns)s")
+                % {"columns": ", ".join(missing_keys)},
             )
         page_by = data.get("page_by")
         if page_by and page_by not in columns:
-            self.add_error("page_by", f"{page_by} is not in the query's result")
+            self.add_error(
+                "page_by",
+                _("%(column)s is not in the query's result") % {"column": page_by},
+            )
         elif page_by and any(
             not isinstance(row[page_by], int) or isinstance(row[page_by], bool)
             for row in rows
         ):
             self.add_error(
                 "page_by",
-                f"{page_by} must hold integers (the query gave "
-                f"{next(row[page_by] for row in rows)!r})",
+                _("%(column)s must hold integers (the query gave %(value)r)")
+                % {
+                    "column": page_by,
+                    "value": next(row[page_by] for row in rows),
+                },
             )
 
 
 class SchedulePreviewForm(_CronField, forms.Form):
     """The live cron preview (GET): plain words and the next five runs."""
 
-    cron = forms.CharField(max_length=100)
-    timezone = forms.CharField(max_length=64, required=False)
+    cron = forms.CharField(max_length=100, label=gettext_lazy("Cron expression"))
+    timezone = forms.CharField(
+        max_length=64, required=False, label=gettext_lazy("Timezone")
+    )
 
     def clean_timezone(self) -> str:
         name = self.cleaned_data["timezone"] or settings.CONFIG.cron.timezone
@@ -266,23 +292,34 @@ class SchedulePreviewForm(_CronField, forms.Form):
 
 
 class SwitchForm(forms.Form):
-    enabled = forms.BooleanField(required=False)
-    reason = forms.CharField(required=False, max_length=500)
+    enabled = forms.BooleanField(required=False, label=gettext_lazy("Enabled"))
+    reason = forms.CharField(
+        required=False, max_length=500, label=gettext_lazy("Reason")
+    )
 
 
 class PauseAllForm(forms.Form):
-    reason = forms.CharField(required=False, max_length=500)
+    reason = forms.CharField(
+        required=False, max_length=500, label=gettext_lazy("Reason")
+    )
 
 
 class RunFilterForm(forms.Form):
     dispatch = forms.ModelChoiceField(
-        queryset=Dispatch.objects.all(), required=False, empty_label="any dispatch"
+        queryset=Dispatch.objects.all(),
+        required=False,
+        label=gettext_lazy("Dispatch"),
+        empty_label=gettext_lazy("any dispatch"),
     )
     status = forms.ChoiceField(
-        required=False, choices=[("", "any status"), *RunStatus.choices]
+        required=False,
+        label=gettext_lazy("Status"),
+        choices=[("", gettext_lazy("any status")), *RunStatus.choices],
     )
     trigger = forms.ChoiceField(
-        required=False, choices=[("", "any trigger"), *Trigger.choices]
+        required=False,
+        label=gettext_lazy("Trigger"),
+        choices=[("", gettext_lazy("any trigger")), *Trigger.choices],
     )
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 

@@ -16,25 +16,26 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dispatch import schedule
 from mlframework.core import executors
 
 
 class SinkMode(models.TextChoices):
-    APPEND = "append", "Append the predictions"
-    REPLACE_RUN_KEY = "replace_run_key", "Replace the rows of the same run key"
-    REPLACE_ALL = "replace_all", "Replace every row of the table"
+    APPEND = "append", _("Append the predictions")
+    REPLACE_RUN_KEY = "replace_run_key", _("Replace the rows of the same run key")
+    REPLACE_ALL = "replace_all", _("Replace every row of the table")
 
 
 class ScheduleStatus(models.TextChoices):
-    PAUSED = "paused", "Paused"
-    WAITING = "waiting", "Waiting"  # nothing was due since it was enabled
-    ON_TIME = "on_time", "On time"
-    DUE = "due", "Due"  # due, still within its grace time
-    LATE = "late", "Late"
-    MISSED = "missed", "Missed"
-    NEVER_FIRES = "never_fires", "Never fires"
+    PAUSED = "paused", _("Paused")
+    WAITING = "waiting", _("Waiting")  # nothing was due since it was enabled
+    ON_TIME = "on_time", _("On time")
+    DUE = "due", _("Due")  # due, still within its grace time
+    LATE = "late", _("Late")
+    MISSED = "missed", _("Missed")
+    NEVER_FIRES = "never_fires", _("Never fires")
 
 
 # The statuses the Monitor flags and alerts on.
@@ -51,33 +52,42 @@ class ScheduleTiming(NamedTuple):
 
 
 class Dispatch(models.Model):
-    name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
     model = models.ForeignKey(
-        "registry.RegisteredModel", on_delete=models.PROTECT, related_name="dispatches"
+        "registry.RegisteredModel",
+        on_delete=models.PROTECT,
+        related_name="dispatches",
+        verbose_name=_("model"),
     )
     version_ref = models.CharField(
+        _("version"),
         max_length=64,
         default="production",
-        help_text="An alias (production) or a version number (3).",
+        help_text=_("An alias (production) or a version number (3)."),
     )
-    source_datasource = models.CharField(max_length=64)
-    source_query = models.TextField()
-    sink_datasource = models.CharField(max_length=64)
-    sink_table = models.CharField(max_length=64)
+    source_datasource = models.CharField(_("source datasource"), max_length=64)
+    source_query = models.TextField(_("source query"))
+    sink_datasource = models.CharField(_("sink datasource"), max_length=64)
+    sink_table = models.CharField(_("sink table"), max_length=64)
     sink_mode = models.CharField(
-        max_length=20, choices=SinkMode.choices, default=SinkMode.APPEND
+        _("sink mode"), max_length=20, choices=SinkMode.choices, default=SinkMode.APPEND
     )
     create_table = models.BooleanField(
-        default=True, help_text="Create the sink table when it does not exist."
+        _("create table"),
+        default=True,
+        help_text=_("Create the sink table when it does not exist."),
     )
     run_key_format = models.CharField(
+        _("run key format"),
         max_length=64,
         default="%Y-%m-%d",
-        help_text="strftime pattern over the scheduled time in the dispatch's "
-        "timezone; written to the run_key column.",
+        help_text=_(
+            "strftime pattern over the scheduled time in the dispatch's "
+            "timezone; written to the run_key column."
+        ),
     )
-    key_columns = models.JSONField(default=list, blank=True)
+    key_columns = models.JSONField(_("key columns"), default=list, blank=True)
     # Empty: one query, streamed as far as the driver allows. A column name:
     # the source is read in pages of chunk_size rows ordered by it (one query
     # per page, one transaction), so memory stays one page even with drivers
@@ -85,37 +95,48 @@ class Dispatch(models.Model):
     # 3.1.15, the one in Debian 12). odbc.read_pages checks it is a unique
     # integer key.
     page_by = models.CharField(
+        _("page by"),
         max_length=64,
         blank=True,
-        help_text="Read the source in pages ordered by this unique integer "
-        "column (e.g. the primary key); for large MariaDB/MySQL sources.",
+        help_text=_(
+            "Read the source in pages ordered by this unique integer "
+            "column (e.g. the primary key); for large MariaDB/MySQL sources."
+        ),
     )
-    include_probabilities = models.BooleanField(default=False)
-    cron = models.CharField(max_length=100)
-    timezone = models.CharField(max_length=64, default="UTC")
-    enabled = models.BooleanField(default=True)
+    include_probabilities = models.BooleanField(
+        _("include probabilities"), default=False
+    )
+    cron = models.CharField(_("cron expression"), max_length=100)
+    timezone = models.CharField(_("timezone"), max_length=64, default="UTC")
+    enabled = models.BooleanField(_("enabled"), default=True)
     # When it was last enabled: time spent paused never counts as missed runs.
-    enabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    enabled_at = models.DateTimeField(
+        _("enabled at"), null=True, blank=True, editable=False
+    )
     paused_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("paused by"),
     )
-    paused_at = models.DateTimeField(null=True, blank=True)
-    pause_reason = models.CharField(max_length=500, blank=True)
-    retries = models.PositiveSmallIntegerField(default=0)
-    retry_backoff_seconds = models.PositiveIntegerField(default=60)
+    paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
+    pause_reason = models.CharField(_("pause reason"), max_length=500, blank=True)
+    retries = models.PositiveSmallIntegerField(_("retries"), default=0)
+    retry_backoff_seconds = models.PositiveIntegerField(
+        _("retry backoff (seconds)"), default=60
+    )
     # Rows per pipeline chunk. Smaller chunks fill and drain the read ->
     # predict -> write pipeline sooner and hold fewer rows in flight; 10,000
     # measured faster than 50,000 on 100k-row runs and 40 MB lighter at 1M
     # (bench/RESULTS.md, "Dispatch: what was tried next").
     chunk_size = models.PositiveIntegerField(
+        _("chunk size"),
         default=10_000,
-        help_text="Rows read, predicted and written per step of the pipeline.",
+        help_text=_("Rows read, predicted and written per step of the pipeline."),
     )
-    grace_minutes = models.PositiveIntegerField(default=10)
+    grace_minutes = models.PositiveIntegerField(_("grace (minutes)"), default=10)
     # Where its runs execute ("" = executors.default) and, on Slurm, what the
     # job asks for beyond executors.slurm (empty/null: the configured value).
     executor = models.CharField(max_length=10, blank=True, default="")
@@ -123,7 +144,7 @@ class Dispatch(models.Model):
     slurm_cpus = models.PositiveSmallIntegerField(null=True, blank=True)
     slurm_memory = models.CharField(max_length=16, blank=True)
     slurm_time_limit = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Minutes."
+        null=True, blank=True, help_text=_("Minutes.")
     )
     # The run that holds this dispatch; set and cleared by conditional
     # UPDATEs so that overlapping invocations cannot both run.
@@ -140,7 +161,8 @@ class Dispatch(models.Model):
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "dispatches"
+        verbose_name = _("dispatch")
+        verbose_name_plural = _("dispatches")
 
     def __str__(self) -> str:
         return self.name
@@ -243,18 +265,18 @@ class Dispatch(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped"
-    CANCELLED = "cancelled", "Cancelled"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Trigger(models.TextChoices):
-    CRON = "cron", "Cron"
-    MANUAL = "manual", "Run now"
-    RETRY = "retry", "Retry"
+    CRON = "cron", _("Cron")
+    MANUAL = "manual", _("Run now")
+    RETRY = "retry", _("Retry")
 
 
 class DispatchRun(models.Model):
@@ -262,10 +284,10 @@ class DispatchRun(models.Model):
         Dispatch, on_delete=models.CASCADE, related_name="runs"
     )
     status = models.CharField(
-        max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED
+        _("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED
     )
     trigger = models.CharField(
-        max_length=10, choices=Trigger.choices, default=Trigger.CRON
+        _("trigger"), max_length=10, choices=Trigger.choices, default=Trigger.CRON
     )
     scheduled_for = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
@@ -305,6 +327,8 @@ class DispatchRun(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("dispatch run")
+        verbose_name_plural = _("dispatch runs")
         indexes = [
             models.Index(fields=["dispatch", "-id"], name="run_dispatch"),
             models.Index(fields=["status", "-id"], name="run_status"),

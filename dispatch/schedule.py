@@ -19,7 +19,9 @@ import zoneinfo
 from cron_descriptor import Options, get_description
 from croniter import CroniterBadDateError, croniter
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.dates import MONTHS, WEEKDAYS
+from django.utils.translation import gettext as _
 
 # A schedule with no run within this many years is refused as "never fires".
 HORIZON_YEARS = 5
@@ -34,12 +36,18 @@ def validate(expression: str) -> str:
     fields = (expression or "").split()
     if len(fields) != 5:
         raise ScheduleError(
-            f"{expression!r} is not a cron expression: it needs 5 fields "
-            "(minute hour day-of-month month day-of-week), e.g. */5 * * * *"
+            _(
+                "%(expression)r is not a cron expression: it needs 5 fields "
+                "(minute hour day-of-month month day-of-week), e.g. */5 * * * *"
+            )
+            % {"expression": expression}
         )
     normalised = " ".join(fields)
     if not croniter.is_valid(normalised):
-        raise ScheduleError(f"{normalised!r} is not a valid cron expression")
+        raise ScheduleError(
+            _("%(expression)r is not a valid cron expression")
+            % {"expression": normalised}
+        )
     _refuse_backward_ranges(normalised)
     reason = never_fires(normalised)
     if reason:
@@ -50,16 +58,35 @@ def validate(expression: str) -> str:
 FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 
 
+def _field_words(name: str) -> str:
+    return {
+        "minute": _("minute"),
+        "hour": _("hour"),
+        "day-of-month": _("day-of-month"),
+        "month": _("month"),
+        "day-of-week": _("day-of-week"),
+    }[name]
+
+
 def _refuse_backward_ranges(expression: str) -> None:
     # croniter wraps 5-2 around; cron (and python-crontab) refuse it, so the
     # form must too, or the dispatch saves and then cannot be installed.
     for name, value in zip(FIELD_NAMES, expression.split(), strict=True):
         for part in value.split(","):
-            low, _, high = part.split("/")[0].partition("-")
+            low, _dash, high = part.split("/")[0].partition("-")
             if low.isdigit() and high.isdigit() and int(low) > int(high):
                 raise ScheduleError(
-                    f"{expression!r}: the {name} range {low}-{high} runs backwards; "
-                    f"cron needs the low end first (e.g. {high}-{low})"
+                    _(
+                        "%(expression)r: the %(field)s range %(low)s-%(high)s "
+                        "runs backwards; cron needs the low end first "
+                        "(e.g. %(high)s-%(low)s)"
+                    )
+                    % {
+                        "expression": expression,
+                        "field": _field_words(name),
+                        "low": low,
+                        "high": high,
+                    }
                 )
 
 
@@ -80,7 +107,7 @@ def never_fires(
     try:
         start = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(tz))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return f"{tz!r} is not a known IANA timezone, so it never fires"
+        return _("%(tz)r is not a known IANA timezone, so it never fires") % {"tz": tz}
     try:
         following = _times(
             expression, start, max_years_between_matches=HORIZON_YEARS
@@ -89,20 +116,24 @@ def never_fires(
         following = None
     except (ValueError, KeyError):
         # A row written around the form: unusable, so it never fires either.
-        return f"{expression!r} is not a valid cron expression, so it never fires"
+        return _("%(expression)r is not a valid cron expression, so it never fires") % {
+            "expression": expression
+        }
     horizon = start + dt.timedelta(days=366 * HORIZON_YEARS)
     if following is not None and following <= horizon:
         return ""
     why = _missing_days(expression)
-    return f"{expression} never fires: " + (
-        why or f"it has no run in the next {HORIZON_YEARS} years"
-    )
+    return _("%(expression)s never fires: %(why)s") % {
+        "expression": expression,
+        "why": why
+        or _("it has no run in the next %(years)s years") % {"years": HORIZON_YEARS},
+    }
 
 
 def _missing_days(expression: str) -> str:
     """Words like "February has no 31st" when no listed day is in a listed month."""
     try:
-        _, _, days, months, weekdays = croniter(expression).expanded
+        _minutes, _hours, days, months, weekdays = croniter(expression).expanded
     except (ValueError, KeyError):
         return ""
     dow_field = expression.split()[4]
@@ -113,12 +144,25 @@ def _missing_days(expression: str) -> str:
     # 2024 is a leap year: February's longest.
     if any(day <= calendar.monthrange(2024, m)[1] for day in days for m in months):
         return ""
-    names = [calendar.month_name[m] for m in months]
-    verb = "has" if len(names) == 1 else "have"
-    return f"{_listed(names, 'and')} {verb} no {_listed([_nth(d) for d in days], 'or')}"
+    names = [str(MONTHS[m]) for m in months]
+    if translation.get_language() not in (None, "en"):
+        names = [name.lower() for name in names]
+    days_words = _listed([_nth(d) for d in days], _("or"))
+    if len(names) == 1:
+        return _("%(months)s has no %(days)s") % {
+            "months": names[0],
+            "days": days_words,
+        }
+    return _("%(months)s have no %(days)s") % {
+        "months": _listed(names, _("and")),
+        "days": days_words,
+    }
 
 
 def _nth(day: int) -> str:
+    if translation.get_language() != "en" and translation.get_language():
+        # Only English writes ordinals with suffixes; pt-BR says "dia 31".
+        return _("day %(day)s") % {"day": day}
     if 11 <= day <= 13:
         return f"{day}th"
     return f"{day}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(day % 10, 'th') }"
@@ -135,19 +179,40 @@ def validate_timezone(name: str) -> str:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ScheduleError(
-            f"{name!r} is not a known IANA timezone (e.g. UTC, America/Sao_Paulo)"
+            _("%(name)r is not a known IANA timezone (e.g. UTC, America/Sao_Paulo)")
+            % {"name": name}
         ) from None
     return name
 
 
+# cron_descriptor's catalogue closest to each interface language (it has no
+# pt_BR; its pt_PT words read as Brazilian for schedules).
+DESCRIPTOR_LOCALES = {"en": "en_US", "pt-br": "pt_PT"}
+
+
 def describe(expression: str, tz: str = "UTC") -> str:
-    options = Options()
+    """The schedule in plain words, in the active language."""
+    language = translation.get_language() or "en"
+    options = Options(locale_code=DESCRIPTOR_LOCALES.get(language, "en_US"))
     options.use_24hour_time_format = True
     try:
         words = get_description(expression, options)
     except Exception:
         return expression
+    if language != "en":
+        words = _local_names(words)
     return f"{words} ({tz})"
+
+
+def _local_names(words: str) -> str:
+    """Day and month names in the active language: cron_descriptor takes
+    them from the process's C locale (English), Django has them translated."""
+    # Portuguese writes them in lower case inside a sentence.
+    for number, name in enumerate(calendar.day_name):
+        words = words.replace(name, str(WEEKDAYS[number]).lower())
+    for number in range(12, 0, -1):
+        words = words.replace(calendar.month_name[number], str(MONTHS[number]).lower())
+    return words
 
 
 def next_times(expression: str, tz: str, count: int = 5, after=None) -> list:
@@ -188,9 +253,11 @@ def for_cron_daemon(expression: str, tz: str, now: dt.datetime | None = None) ->
     minute, hour, dom, month, dow = expression.split()
     if minutes % 60:
         raise ScheduleError(
-            f"the timezone {tz} is not a whole number of hours from the cron "
-            f"daemon's ({settings.CONFIG.cron.timezone}); use "
-            f"{settings.CONFIG.cron.timezone} for this schedule"
+            _(
+                "the timezone %(tz)s is not a whole number of hours from the cron "
+                "daemon's (%(daemon)s); use %(daemon)s for this schedule"
+            )
+            % {"tz": tz, "daemon": settings.CONFIG.cron.timezone}
         )
     if hour == "*":
         return expression
@@ -199,9 +266,11 @@ def for_cron_daemon(expression: str, tz: str, now: dt.datetime | None = None) ->
     wraps = any(s != h - minutes // 60 for s, h in zip(shifted, hours, strict=True))
     if wraps and (dom, month, dow) != ("*", "*", "*"):
         raise ScheduleError(
-            f"in {tz} this schedule crosses midnight of the cron daemon's timezone "
-            f"({settings.CONFIG.cron.timezone}) on restricted days; write it in "
-            f"{settings.CONFIG.cron.timezone}"
+            _(
+                "in %(tz)s this schedule crosses midnight of the cron daemon's "
+                "timezone (%(daemon)s) on restricted days; write it in %(daemon)s"
+            )
+            % {"tz": tz, "daemon": settings.CONFIG.cron.timezone}
         )
     return " ".join(
         [minute, ",".join(str(h) for h in sorted(set(shifted))), dom, month, dow]

@@ -13,6 +13,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dispatch import cluster, crontab, services, views_data
@@ -23,7 +24,7 @@ from dispatch.forms import (
     SchedulePreviewForm,
     SwitchForm,
 )
-from dispatch.models import Dispatch, DispatchRun
+from dispatch.models import Dispatch, DispatchRun, RunStatus
 from mlframework.core import http, roles
 from mlframework.events.models import Event
 from monitor.drift import pages as drift_pages
@@ -44,6 +45,8 @@ def _dispatches():
 @roles.require(roles.VIEW)
 def index(request):
     dispatches = list(_dispatches())
+    for d in dispatches:
+        d.last_status_display = RunStatus(d.last_status).label if d.last_status else ""
     return render(
         request,
         "dispatch/index.html",
@@ -63,7 +66,9 @@ def create(request):
         except crontab.CrontabError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Dispatch {dispatch.name} saved.")
+            messages.success(
+                request, _("Dispatch %(name)s saved.") % {"name": dispatch.name}
+            )
             return redirect("dispatch:detail", pk=dispatch.pk)
     status = 400 if form.is_bound else 200
     return render(
@@ -82,7 +87,9 @@ def edit(request, pk: int):
         except crontab.CrontabError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Dispatch {dispatch.name} saved.")
+            messages.success(
+                request, _("Dispatch %(name)s saved.") % {"name": dispatch.name}
+            )
             return redirect("dispatch:detail", pk=dispatch.pk)
     status = 400 if form.is_bound else 200
     return render(
@@ -98,7 +105,7 @@ def edit(request, pk: int):
 def delete(request, pk: int):
     dispatch = get_object_or_404(Dispatch, pk=pk)
     services.delete(dispatch, request.user)
-    messages.success(request, f"Dispatch {dispatch.name} deleted.")
+    messages.success(request, _("Dispatch %(name)s deleted.") % {"name": dispatch.name})
     return redirect("dispatch:index")
 
 
@@ -122,8 +129,10 @@ def detail(request, pk: int):
     runs = list(dispatch.runs.select_related("model_version__model")[:20])
     try:
         state = crontab.entry_state(dispatch)
+        words = str(state.label)
     except crontab.CrontabError as exc:
-        state = f"unknown ({exc})"
+        state = "unknown"
+        words = _("unknown (%(error)s)") % {"error": exc}
     return render(
         request,
         "dispatch/detail.html",
@@ -131,6 +140,7 @@ def detail(request, pk: int):
             "dispatch": dispatch,
             "runs": runs,
             "cron_state": state,
+            "cron_words": words,
             "next_runs": dispatch.next_runs(5) if dispatch.enabled else [],
             "chart": views_data.chart(dispatch),
             "switch_form": SwitchForm(),
@@ -147,7 +157,7 @@ def switch(request, pk: int):
         return render(
             request,
             "dispatch/_switch.html",
-            {"dispatch": dispatch, "error": "The reason is too long."},
+            {"dispatch": dispatch, "error": _("The reason is too long.")},
             status=400,
         )
     change = services.enable if form.cleaned_data["enabled"] else services.disable
@@ -172,23 +182,31 @@ def switch(request, pk: int):
 @require_POST
 @roles.superuser_required
 def pause_all(request):
-    return _all(request, services.pause_all, "paused")
+    return _all(request, services.pause_all, paused=True)
 
 
 @require_POST
 @roles.superuser_required
 def resume_all(request):
-    return _all(request, services.resume_all, "resumed")
+    return _all(request, services.resume_all, paused=False)
 
 
-def _all(request, action, done: str):
+def _all(request, action, paused: bool):
     """Pause or resume every dispatch, with the reason from the form."""
     form = PauseAllForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The reason is too long (500 characters at most).")
+        messages.error(request, _("The reason is too long (500 characters at most)."))
         return redirect("dispatch:index")
     count = action(request.user, form.cleaned_data["reason"])
-    messages.success(request, f"{count} dispatch(es) {done}.")
+    if paused:
+        done = ngettext(
+            "%(count)d dispatch paused.", "%(count)d dispatches paused.", count
+        )
+    else:
+        done = ngettext(
+            "%(count)d dispatch resumed.", "%(count)d dispatches resumed.", count
+        )
+    messages.success(request, done % {"count": count})
     return redirect("dispatch:index")
 
 
@@ -201,7 +219,7 @@ def run_now(request, pk: int):
     if run.slurm_state == cluster.NOT_SUBMITTED:
         messages.error(request, run.error)
     else:
-        messages.success(request, f"Run {run.pk} queued.")
+        messages.success(request, _("Run %(run)s queued.") % {"run": run.pk})
     return redirect("dispatch:run", pk=run.pk)
 
 
@@ -295,7 +313,7 @@ def run_csv(request, pk: int):
     run = _run(pk)
     rows = views_data.sink_rows(run)
     if rows is None:
-        raise Http404("This run's rows cannot be read from its sink.")
+        raise Http404(_("This run's rows cannot be read from its sink."))
 
     class Echo:
         def write(self, value):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.utils.translation import gettext as _
+
 from dispatch.models import Dispatch, DispatchRun, RunStatus
 from mlframework.lib import odbc
 
@@ -47,11 +49,13 @@ def sink_preview(run: DispatchRun) -> dict | None:
             run.dispatch.sink_datasource, _query(run), PREVIEW_ROWS
         )
     except (odbc.OdbcError, ValueError) as exc:
-        return {"error": f"The sink cannot be read: {exc}"}
+        return {"error": _("The sink cannot be read: %(error)s") % {"error": exc}}
     if not rows:
         return {
-            "error": "The sink holds none of this run's rows any more "
-            "(replaced by a later run, or deleted)."
+            "error": _(
+                "The sink holds none of this run's rows any more "
+                "(replaced by a later run, or deleted)."
+            )
         }
     return {"columns": columns, "rows": [[row[c] for c in columns] for row in rows]}
 

@@ -8,6 +8,8 @@ not registered one itself; it can add them to its own with
 """
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from dispatch import crontab
 from dispatch import services as dispatch_services
@@ -89,40 +91,67 @@ class RunDriftAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.action(description="Enable selected dispatches", permissions=["operate"])
-def enable_selected(modeladmin, request, queryset):
-    done = _each(modeladmin, request, queryset.filter(enabled=False), "enable")
-    modeladmin.message_user(request, f"{done} dispatch(es) enabled.")
+def _enabled(count: int) -> str:
+    return ngettext(
+        "%(count)d dispatch enabled.", "%(count)d dispatches enabled.", count
+    ) % {"count": count}
 
 
-@admin.action(description="Pause selected dispatches", permissions=["operate"])
-def pause_selected(modeladmin, request, queryset):
-    done = _each(modeladmin, request, queryset.filter(enabled=True), "disable")
-    modeladmin.message_user(request, f"{done} dispatch(es) paused.")
+def _paused(count: int) -> str:
+    return ngettext(
+        "%(count)d dispatch paused.", "%(count)d dispatches paused.", count
+    ) % {"count": count}
+
+
+def _resumed(count: int) -> str:
+    return ngettext(
+        "%(count)d dispatch resumed.", "%(count)d dispatches resumed.", count
+    ) % {"count": count}
 
 
 @admin.action(
-    description="Pause every dispatch (whatever is selected)",
+    description=gettext_lazy("Enable selected dispatches"), permissions=["operate"]
+)
+def enable_selected(modeladmin, request, queryset):
+    done = _each(modeladmin, request, queryset.filter(enabled=False), "enable")
+    modeladmin.message_user(request, _enabled(done))
+
+
+@admin.action(
+    description=gettext_lazy("Pause selected dispatches"), permissions=["operate"]
+)
+def pause_selected(modeladmin, request, queryset):
+    done = _each(modeladmin, request, queryset.filter(enabled=True), "disable")
+    modeladmin.message_user(request, _paused(done))
+
+
+@admin.action(
+    description=gettext_lazy("Pause every dispatch (whatever is selected)"),
     permissions=["superuser"],
 )
 def pause_every(modeladmin, request, queryset):
     count = dispatch_services.pause_all(request.user, ADMIN_REASON)
-    modeladmin.message_user(request, f"{count} dispatch(es) paused.")
+    modeladmin.message_user(request, _paused(count))
 
 
 @admin.action(
-    description="Resume every paused dispatch (whatever is selected)",
+    description=gettext_lazy("Resume every paused dispatch (whatever is selected)"),
     permissions=["superuser"],
 )
 def resume_every(modeladmin, request, queryset):
     count = dispatch_services.resume_all(request.user, ADMIN_REASON)
-    modeladmin.message_user(request, f"{count} dispatch(es) resumed.")
+    modeladmin.message_user(request, _resumed(count))
 
 
-@admin.action(description="Sync the crontab with the database", permissions=["operate"])
+@admin.action(
+    description=gettext_lazy("Sync the crontab with the database"),
+    permissions=["operate"],
+)
 def sync_with_crontab(modeladmin, request, queryset):
     modeladmin.message_user(
-        request, f"Crontab synchronised: {sync_crontab(request.user)}."
+        request,
+        _("Crontab synchronised: %(outcome)s.")
+        % {"outcome": sync_crontab(request.user)},
     )
 
 

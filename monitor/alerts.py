@@ -17,16 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import models
 from django.db.models import F, Q
 from django.dispatch import Signal
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mlframework.events.log import log_event
 from mlframework.lib.redact import redact
 from monitor.models import AlertState, AlertStatus, Rule
-from monitor.probes import Result
+from monitor.probes import Result, Status
 
 SOURCE = "monitor"
 # Sent with each Notice that fired (after delivery); registry.retraining
@@ -47,8 +50,8 @@ class Finding:
 
 
 class NoticeState(models.TextChoices):
-    FIRED = "fired", "Fired"
-    RECOVERED = "recovered", "Recovered"
+    FIRED = "fired", gettext_lazy("Fired")
+    RECOVERED = "recovered", gettext_lazy("Recovered")
 
 
 @dataclass(frozen=True)
@@ -63,22 +66,25 @@ class Notice:
 
     @property
     def title(self) -> str:
+        """The mail subject, in the active language (the detail and the
+        subject are as the monitor wrote them, in web.language)."""
         rule = Rule(self.rule).label if self.rule in Rule.values else self.rule
+        words = {"rule": rule, "subject": self.subject}
         if self.state == NoticeState.FIRED:
-            return f"[mlframework] ALERT {rule}: {self.subject}"
-        return f"[mlframework] recovered {rule}: {self.subject}"
+            return "[mlframework] " + _("ALERT %(rule)s: %(subject)s") % words
+        return "[mlframework] " + _("recovered %(rule)s: %(subject)s") % words
 
     def body(self) -> str:
         lines = [
             self.title.removeprefix("[mlframework] "),
             "",
-            self.detail or "(no detail)",
+            self.detail or _("(no detail)"),
             "",
-            f"Condition: {self.key}",
-            f"At: {self.at.isoformat(timespec='seconds')}",
+            _("Condition: %(key)s") % {"key": self.key},
+            _("At: %(at)s") % {"at": self.at.isoformat(timespec="seconds")},
         ]
         if self.state == NoticeState.FIRED:
-            lines.append("You will not be alerted again until it recovers.")
+            lines.append(_("You will not be alerted again until it recovers."))
         return "\n".join(lines)
 
     def payload(self) -> dict:
@@ -107,20 +113,34 @@ def probe_findings(results: list[Result]) -> list[Finding]:
             result.kind, Rule.DATABASE_DOWN
         )
         if result.ok:
-            detail = f"up, answered in {result.ms} ms"
+            detail = _("up, answered in %(ms)s ms") % {"ms": result.ms}
         else:
-            detail = f"{result.status}: {result.error}"
+            detail = f"{Status(result.status).label}: {result.error}"
         findings.append(
             Finding(
                 key=result.key,
                 rule=rule,
-                subject=f"{result.kind} {result.name} ({result.target})",
+                subject=_("%(kind)s %(name)s (%(target)s)")
+                % {
+                    "kind": _kind_words(result.kind),
+                    "name": result.name,
+                    "target": result.target,
+                },
                 failing=not result.ok and result.alerts,
                 detail=detail,
                 grace=grace,
             )
         )
     return findings
+
+
+def _kind_words(kind: str) -> str:
+    return {
+        "host": _("host"),
+        "database": _("database"),
+        "datasource": _("datasource"),
+        "service": _("service"),
+    }.get(kind, kind)
 
 
 # --------------------------------------------------------------------------
@@ -153,7 +173,7 @@ def forget_unwatched(findings: list[Finding], now: datetime | None = None) -> in
             status=AlertStatus.OK,
             failing_since=None,
             checked_at=now or timezone.now(),
-            detail="no longer watched",
+            detail=_("no longer watched"),
         )
     )
 
@@ -231,15 +251,12 @@ def deliver(notice: Notice) -> list[str]:
         data=notice.payload(),
     )
     errors = []
-    if config.email_to:
+    for language, addresses in recipients_by_language(config.email_to).items():
+        # One mail per language: each reader gets the alert in their own.
+        with translation.override(language):
+            subject, body = notice.title, notice.body()
         try:
-            send_mail(
-                notice.title,
-                notice.body(),
-                config.email_from,
-                list(config.email_to),
-                fail_silently=False,
-            )
+            send_mail(subject, body, config.email_from, addresses, fail_silently=False)
         except Exception as exc:
             errors.append(f"mail: {redact(exc)}")
     if config.webhook_url:
@@ -257,6 +274,26 @@ def deliver(notice: Notice) -> list[str]:
         )
     AlertState.objects.filter(key=notice.key).update(delivery_error="\n".join(errors))
     return errors
+
+
+def recipient_language(address: str) -> str:
+    """The language of the user with this e-mail address: their own choice
+    (their profile's language, once they made one), else web.language."""
+    user = get_user_model().objects.filter(email__iexact=address).first()
+    # A user without a profile has none: the related accessor raises
+    # AttributeError's subclass, which getattr turns into None.
+    profile = getattr(user, "profile", None) if user else None
+    chosen = getattr(profile, "language", "") or ""
+    codes = {code for code, _name in settings.LANGUAGES}
+    return chosen if chosen in codes else settings.LANGUAGE_CODE
+
+
+def recipients_by_language(addresses) -> dict[str, list[str]]:
+    """The alert addresses grouped by the language each reads, in order."""
+    grouped: dict[str, list[str]] = {}
+    for address in addresses:
+        grouped.setdefault(recipient_language(address), []).append(address)
+    return grouped
 
 
 class WebhookError(Exception):

@@ -3,6 +3,7 @@ import math
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mlframework.lib import odbc
 from monitor.drift import methods as drift_methods
@@ -18,13 +19,16 @@ class ReasonForm(forms.Form):
         required=False,
         max_length=500,
         strip=True,
-        widget=forms.TextInput(attrs={"placeholder": "reason (optional)"}),
+        label=gettext_lazy("Reason"),
+        widget=forms.TextInput(
+            attrs={"placeholder": gettext_lazy("reason (optional)")}
+        ),
     )
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"]
         if any(ord(c) < 32 for c in reason):
-            raise forms.ValidationError("must be one line of text")
+            raise forms.ValidationError(_("must be one line of text"))
         return reason
 
 
@@ -35,21 +39,26 @@ class DriftPageForm(forms.Form):
         required=False,
         min_value=1,
         max_value=MAX_RUNS,
-        label="Last runs",
+        label=gettext_lazy("Last runs"),
         widget=forms.NumberInput(attrs={"placeholder": str(DEFAULT_RUNS)}),
     )
     run = forms.IntegerField(
         required=False,
         min_value=1,
-        label="Run",
-        widget=forms.NumberInput(attrs={"placeholder": "the latest checked"}),
+        label=gettext_lazy("Run"),
+        widget=forms.NumberInput(
+            attrs={"placeholder": gettext_lazy("the latest checked")}
+        ),
     )
     feature = forms.CharField(
         required=False,
         max_length=200,
-        label="Feature",
+        label=gettext_lazy("Feature"),
         widget=forms.TextInput(
-            attrs={"placeholder": "the most important", "list": "drift-feature-names"}
+            attrs={
+                "placeholder": gettext_lazy("the most important"),
+                "list": "drift-feature-names",
+            }
         ),
     )
 
@@ -61,7 +70,11 @@ def _names(text: str, what: str) -> list[str]:
     names = [name.strip() for name in (text or "").split(",")]
     names = [name for name in names if name]
     if len(set(names)) != len(names):
-        raise forms.ValidationError(f"names a {what} twice")
+        raise forms.ValidationError(
+            _("names a feature twice")
+            if what == "feature"
+            else _("names a column twice")
+        )
     return names
 
 
@@ -70,35 +83,62 @@ class MonitoringForm(forms.ModelForm):
     DriftSettings), the important-feature rule and the actuals query (checked
     read-only in the datasource's dialect)."""
 
-    METHOD_CHOICES = [("", "Automatic (as Evidently)")] + [
+    METHOD_CHOICES = [("", gettext_lazy("Automatic (as Evidently)"))] + [
         (method, method) for method in drift_methods.METHODS
     ]
 
-    numeric_method = forms.ChoiceField(choices=METHOD_CHOICES, required=False)
-    categorical_method = forms.ChoiceField(choices=METHOD_CHOICES, required=False)
-    prediction_method = forms.ChoiceField(choices=METHOD_CHOICES, required=False)
-    p_value_threshold = forms.FloatField(initial=0.05, min_value=0, max_value=1)
-    distance_threshold = forms.FloatField(initial=0.1, min_value=0)
+    numeric_method = forms.ChoiceField(
+        choices=METHOD_CHOICES, required=False, label=gettext_lazy("Numeric method")
+    )
+    categorical_method = forms.ChoiceField(
+        choices=METHOD_CHOICES,
+        required=False,
+        label=gettext_lazy("Categorical method"),
+    )
+    prediction_method = forms.ChoiceField(
+        choices=METHOD_CHOICES,
+        required=False,
+        label=gettext_lazy("Prediction method"),
+    )
+    p_value_threshold = forms.FloatField(
+        initial=0.05, min_value=0, max_value=1, label=gettext_lazy("P-value threshold")
+    )
+    distance_threshold = forms.FloatField(
+        initial=0.1, min_value=0, label=gettext_lazy("Distance threshold")
+    )
     drift_share = forms.FloatField(
         initial=0.5,
         min_value=0,
         max_value=1,
-        help_text="Dataset drift when at least this share of the features drift.",
+        label=gettext_lazy("Drift share"),
+        help_text=gettext_lazy(
+            "Dataset drift when at least this share of the features drift."
+        ),
     )
     ignored = forms.CharField(
-        required=False, help_text="Features not checked, comma-separated."
+        required=False,
+        label=gettext_lazy("Ignored"),
+        help_text=gettext_lazy("Features not checked, comma-separated."),
     )
     overrides = forms.CharField(
         required=False,
+        label=gettext_lazy("Overrides"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One feature per line: feature = method, feature = threshold, "
-        "or feature = method threshold (e.g. body_mass_g = psi 0.2).",
+        help_text=gettext_lazy(
+            "One feature per line: feature = method, feature = threshold, "
+            "or feature = method threshold (e.g. body_mass_g = psi 0.2)."
+        ),
     )
-    actuals_datasource = forms.ChoiceField(choices=(), required=False)
+    actuals_datasource = forms.ChoiceField(
+        choices=(), required=False, label=gettext_lazy("Actuals datasource")
+    )
     actuals_key_columns = forms.CharField(
         required=False,
-        help_text="Columns joining the actuals to the predictions, "
-        "comma-separated; empty: each dispatch's key columns.",
+        label=gettext_lazy("Actuals key columns"),
+        help_text=gettext_lazy(
+            "Columns joining the actuals to the predictions, "
+            "comma-separated; empty: each dispatch's key columns."
+        ),
     )
 
     class Meta:
@@ -166,7 +206,7 @@ class MonitoringForm(forms.ModelForm):
     def clean_metric_tolerance(self) -> float:
         value = self.cleaned_data["metric_tolerance"]
         if value is None or not math.isfinite(value) or value < 0:
-            raise forms.ValidationError("must be a number of at least 0")
+            raise forms.ValidationError(_("must be a number of at least 0"))
         return value
 
     def clean_ignored(self) -> list[str]:
@@ -200,12 +240,18 @@ class MonitoringForm(forms.ModelForm):
             name, words = name.strip(), rest.split()
             if not equals or not name or not 1 <= len(words) <= 2:
                 raise forms.ValidationError(
-                    f"line {number}: write feature = method, feature = threshold "
-                    "or feature = method threshold"
+                    _(
+                        "line %(line)s: write feature = method, feature = threshold "
+                        "or feature = method threshold"
+                    )
+                    % {"line": number}
                 )
             self._known([name], line=number)
             if name in chosen or name in limits:
-                raise forms.ValidationError(f"line {number}: {name} is given twice")
+                raise forms.ValidationError(
+                    _("line %(line)s: %(name)s is given twice")
+                    % {"line": number, "name": name}
+                )
             for word in words:
                 if word in drift_methods.METHODS:
                     chosen[name] = word
@@ -214,12 +260,20 @@ class MonitoringForm(forms.ModelForm):
                     value = float(word)
                 except ValueError:
                     raise forms.ValidationError(
-                        f"line {number}: {word!r} is neither a method "
-                        f"({', '.join(drift_methods.METHODS)}) nor a number"
+                        _(
+                            "line %(line)s: %(word)r is neither a method "
+                            "(%(methods)s) nor a number"
+                        )
+                        % {
+                            "line": number,
+                            "word": word,
+                            "methods": ", ".join(drift_methods.METHODS),
+                        }
                     ) from None
                 if not math.isfinite(value) or value < 0:
                     raise forms.ValidationError(
-                        f"line {number}: the threshold must be at least 0"
+                        _("line %(line)s: the threshold must be at least 0")
+                        % {"line": number}
                     )
                 limits[name] = value
         return chosen, limits
@@ -245,14 +299,19 @@ class MonitoringForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from None
         source, query = data["actuals_datasource"], data["actuals_query"].strip()
         if query and not source:
-            self.add_error("actuals_datasource", "choose where the actuals query runs")
+            self.add_error(
+                "actuals_datasource", _("choose where the actuals query runs")
+            )
         elif source and not query:
-            self.add_error("actuals_query", "give the query returning the actuals")
+            self.add_error("actuals_query", _("give the query returning the actuals"))
         elif query:
             try:
                 odbc.check_read_only(source, query)
             except odbc.ReadOnlyError as exc:
-                self.add_error("actuals_query", f"The query is refused: {exc}")
+                self.add_error(
+                    "actuals_query",
+                    _("The query is refused: %(error)s") % {"error": exc},
+                )
         data["actuals_query"] = query
         return data
 
@@ -268,16 +327,23 @@ class MonitoringForm(forms.ModelForm):
             name for name in names if self.features and name not in self.features
         ]
         if unknown:
-            where = f"line {line}: " if line else ""
-            raise forms.ValidationError(
-                f"{where}{', '.join(unknown)}: not a feature of the model "
-                f"({', '.join(self.features)})"
-            )
+            message = _("%(names)s: not a feature of the model (%(features)s)") % {
+                "names": ", ".join(unknown),
+                "features": ", ".join(self.features),
+            }
+            if line:
+                message = _("line %(line)s: %(message)s") % {
+                    "line": line,
+                    "message": message,
+                }
+            raise forms.ValidationError(message)
 
 
 def _between(value: int | None, low: int, high: int) -> int:
     if value is None or not low <= value <= high:
-        raise forms.ValidationError(f"must be between {low} and {high}")
+        raise forms.ValidationError(
+            _("must be between %(low)s and %(high)s") % {"low": low, "high": high}
+        )
     return value
 
 
@@ -304,16 +370,23 @@ class DriftCheckForm(forms.Form):
 
     file = forms.FileField(
         required=False,
-        help_text="CSV (comma or semicolon, UTF-8 or Latin-1), Parquet or Excel "
-        "(.xlsx), with the model's input columns.",
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy(
+            "CSV (comma or semicolon, UTF-8 or Latin-1), Parquet or Excel "
+            "(.xlsx), with the model's input columns."
+        ),
     )
-    datasource = forms.ChoiceField(required=False, choices=())
+    datasource = forms.ChoiceField(
+        required=False, choices=(), label=gettext_lazy("Datasource")
+    )
     sql = forms.CharField(
         required=False,
-        label="Query",
+        label=gettext_lazy("Query"),
         max_length=100_000,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
-        help_text="One SELECT returning the model's input columns; it runs read-only.",
+        help_text=gettext_lazy(
+            "One SELECT returning the model's input columns; it runs read-only."
+        ),
     )
 
     def __init__(self, *args, **kwargs) -> None:

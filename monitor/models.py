@@ -7,25 +7,26 @@ from datetime import timedelta
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Rule(models.TextChoices):
-    HOST_DOWN = "host_down", "Host down"
-    DATABASE_DOWN = "database_down", "Database down"
-    SERVICE_DOWN = "service_down", "Service down"
-    CONSECUTIVE_FAILURES = "consecutive_failures", "Consecutive failed runs"
-    LOW_ROWS = "low_rows", "Zero or too few rows"
-    LATE_RUN = "late_run", "Late or missed run"
-    DATASET_DRIFT = "dataset_drift", "Dataset drift"
-    FEATURE_DRIFT = "feature_drift", "Important feature drifting"
-    PREDICTION_DRIFT = "prediction_drift", "Prediction drift"
-    METRIC_DECLINE = "metric_decline", "Realised metric decline"
+    HOST_DOWN = "host_down", _("Host down")
+    DATABASE_DOWN = "database_down", _("Database down")
+    SERVICE_DOWN = "service_down", _("Service down")
+    CONSECUTIVE_FAILURES = "consecutive_failures", _("Consecutive failed runs")
+    LOW_ROWS = "low_rows", _("Zero or too few rows")
+    LATE_RUN = "late_run", _("Late or missed run")
+    DATASET_DRIFT = "dataset_drift", _("Dataset drift")
+    FEATURE_DRIFT = "feature_drift", _("Important feature drifting")
+    PREDICTION_DRIFT = "prediction_drift", _("Prediction drift")
+    METRIC_DECLINE = "metric_decline", _("Realised metric decline")
 
 
 class AlertStatus(models.TextChoices):
-    OK = "ok", "OK"
-    PENDING = "pending", "Failing, within its grace time"
-    FIRING = "firing", "Alert sent"
+    OK = "ok", _("OK")
+    PENDING = "pending", _("Failing, within its grace time")
+    FIRING = "firing", _("Alert sent")
 
 
 class AlertState(models.Model):
@@ -35,23 +36,25 @@ class AlertState(models.Model):
     time and is not sent again until the condition has recovered.
     """
 
-    key = models.CharField(max_length=200, unique=True)
-    rule = models.CharField(max_length=32, choices=Rule.choices)
-    subject = models.CharField(max_length=200)
+    key = models.CharField(_("condition"), max_length=200, unique=True)
+    rule = models.CharField(_("rule"), max_length=32, choices=Rule.choices)
+    subject = models.CharField(_("subject"), max_length=200)
     # Plain id, not a foreign key: the monitor only reads dispatch state.
     dispatch_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(
-        max_length=8, choices=AlertStatus.choices, default=AlertStatus.OK
+        _("state"), max_length=8, choices=AlertStatus.choices, default=AlertStatus.OK
     )
-    failing_since = models.DateTimeField(null=True, blank=True)
-    fired_at = models.DateTimeField(null=True, blank=True)
-    recovered_at = models.DateTimeField(null=True, blank=True)
-    checked_at = models.DateTimeField(default=timezone.now)
-    detail = models.TextField(blank=True)
-    times_fired = models.PositiveIntegerField(default=0)
-    delivery_error = models.TextField(blank=True)
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
+    fired_at = models.DateTimeField(_("alert sent"), null=True, blank=True)
+    recovered_at = models.DateTimeField(_("recovered at"), null=True, blank=True)
+    checked_at = models.DateTimeField(_("checked at"), default=timezone.now)
+    detail = models.TextField(_("detail"), blank=True)
+    times_fired = models.PositiveIntegerField(_("times sent"), default=0)
+    delivery_error = models.TextField(_("delivery error"), blank=True)
 
     class Meta:
+        verbose_name = _("alert state")
+        verbose_name_plural = _("alert states")
         ordering = ["key"]
         indexes = [models.Index(fields=["status"], name="alertstate_status")]
 
@@ -69,50 +72,73 @@ class ModelMonitoring(models.Model):
     (monitor.drift.report.DriftSettings as JSON) and its actuals query."""
 
     model = models.OneToOneField(
-        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="monitoring"
+        "registry.RegisteredModel",
+        on_delete=models.CASCADE,
+        related_name="monitoring",
+        verbose_name=_("model"),
     )
     drift_enabled = models.BooleanField(
-        default=True, help_text="Measure drift in every dispatch run of this model."
+        _("measure drift"),
+        default=True,
+        help_text=_("Measure drift in every dispatch run of this model."),
     )
     # DriftSettings.to_json(): methods, thresholds and ignored features.
     drift_settings = models.JSONField(default=dict, blank=True)
     important_features = models.PositiveSmallIntegerField(
+        _("important features"),
         default=3,
-        help_text="The features ranked this high by permutation importance "
-        "count as important.",
+        help_text=_(
+            "The features ranked this high by permutation importance "
+            "count as important."
+        ),
     )
     important_runs = models.PositiveSmallIntegerField(
+        _("runs in a row"),
         default=3,
-        help_text="Alert when an important feature drifts in this many runs in a row.",
+        help_text=_(
+            "Alert when an important feature drifts in this many runs in a row."
+        ),
     )
     # Realised performance: a read-only query returning the key columns and
     # the true label, joined to the rows dispatches wrote.
-    actuals_datasource = models.CharField(max_length=64, blank=True)
-    actuals_query = models.TextField(blank=True)
+    actuals_datasource = models.CharField(
+        _("actuals datasource"), max_length=64, blank=True
+    )
+    actuals_query = models.TextField(_("actuals query"), blank=True)
     actuals_key_columns = models.JSONField(
+        _("actuals key columns"),
         default=list,
         blank=True,
-        help_text="Empty: the dispatch's key columns.",
+        help_text=_("Empty: the dispatch's key columns."),
     )
-    actuals_label_column = models.CharField(max_length=64, default="actual")
+    actuals_label_column = models.CharField(
+        _("actuals label column"), max_length=64, default="actual"
+    )
     metric_tolerance = models.FloatField(
+        _("metric tolerance"),
         default=0.05,
-        help_text="Alert when a realised metric is worse than the held-out "
-        "score by more than this (absolute, in the metric's units; for "
-        "RMSE and MAE, relative).",
+        help_text=_(
+            "Alert when a realised metric is worse than the held-out "
+            "score by more than this (absolute, in the metric's units; for "
+            "RMSE and MAE, relative)."
+        ),
     )
     actuals_days = models.PositiveSmallIntegerField(
+        _("actuals days"),
         default=30,
-        help_text="Realised scores are computed for the runs of this many "
-        "last days (actuals arrive later; older runs keep their scores).",
+        help_text=_(
+            "Realised scores are computed for the runs of this many "
+            "last days (actuals arrive later; older runs keep their scores)."
+        ),
     )
     # The last computation of the realised scores, and why it failed.
     realised_checked = models.DateTimeField(null=True, blank=True)
     realised_error = models.TextField(blank=True)
-    updated = models.DateTimeField(auto_now=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
-        verbose_name_plural = "model monitoring"
+        verbose_name = _("model monitoring")
+        verbose_name_plural = _("model monitoring")
 
     def __str__(self) -> str:
         return f"monitoring of {self.model}"
@@ -124,9 +150,9 @@ class ModelMonitoring(models.Model):
 
 
 class DriftState(models.TextChoices):
-    CHECKED = "checked", "Checked"
-    UNCHECKED = "unchecked", "Not checked"  # no reference, no rows, ...
-    FAILED = "failed", "Could not be measured"
+    CHECKED = "checked", _("Checked")
+    UNCHECKED = "unchecked", _("Not checked")  # no reference, no rows, ...
+    FAILED = "failed", _("Could not be measured")
 
 
 class RunDrift(models.Model):
@@ -134,28 +160,39 @@ class RunDrift(models.Model):
     as JSON), with the figures the pages and alerts filter on as columns."""
 
     run = models.OneToOneField(
-        "dispatch.DispatchRun", on_delete=models.CASCADE, related_name="drift"
+        "dispatch.DispatchRun",
+        on_delete=models.CASCADE,
+        related_name="drift",
+        verbose_name=_("run"),
     )
     version = models.ForeignKey(
-        "registry.ModelVersion", on_delete=models.CASCADE, related_name="run_drifts"
+        "registry.ModelVersion",
+        on_delete=models.CASCADE,
+        related_name="run_drifts",
+        verbose_name=_("version"),
     )
     # Plain id, like AlertState: the monitor only reads dispatch state.
     dispatch_id = models.BigIntegerField()
-    created = models.DateTimeField(default=timezone.now)
+    created = models.DateTimeField(_("created"), default=timezone.now)
     state = models.CharField(
-        max_length=10, choices=DriftState.choices, default=DriftState.CHECKED
+        _("state"),
+        max_length=10,
+        choices=DriftState.choices,
+        default=DriftState.CHECKED,
     )
     reason = models.CharField(max_length=500, blank=True)
     rows = models.BigIntegerField(default=0)
-    drift_share = models.FloatField(null=True, blank=True)
-    dataset_drift = models.BooleanField(default=False)
-    prediction_drift = models.BooleanField(default=False)
+    drift_share = models.FloatField(_("drift share"), null=True, blank=True)
+    dataset_drift = models.BooleanField(_("dataset drift"), default=False)
+    prediction_drift = models.BooleanField(_("prediction drift"), default=False)
     drifted = models.JSONField(default=list, blank=True)
     important_drifted = models.JSONField(default=list, blank=True)
     report = models.JSONField(default=dict)
     seconds = models.FloatField(default=0.0)
 
     class Meta:
+        verbose_name = _("run drift")
+        verbose_name_plural = _("run drifts")
         ordering = ["-created", "-id"]
         indexes = [
             models.Index(fields=["version", "-created"], name="rundrift_version"),
@@ -167,15 +204,15 @@ class RunDrift(models.Model):
 
 
 class MetricScope(models.TextChoices):
-    RUN = "run", "Run"
-    DAY = "day", "Day"
+    RUN = "run", _("Run")
+    DAY = "day", _("Day")
 
 
 class RealisedState(models.TextChoices):
-    SCORED = "scored", "Scored"
-    NO_ROWS = "no_rows", "No predictions in the sink"
-    NO_MATCH = "no_match", "No actuals matched yet"
-    FAILED = "failed", "Could not be computed"
+    SCORED = "scored", _("Scored")
+    NO_ROWS = "no_rows", _("No predictions in the sink")
+    NO_MATCH = "no_match", _("No actuals matched yet")
+    FAILED = "failed", _("Could not be computed")
 
 
 class RealisedScore(models.Model):
@@ -209,6 +246,8 @@ class RealisedScore(models.Model):
     computed = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("realised score")
+        verbose_name_plural = _("realised scores")
         ordering = ["-computed"]
         constraints = [
             models.UniqueConstraint(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connections, models
+from django.utils.translation import gettext_lazy as _
 
 from mlframework.lib import odbc
 from mlframework.lib.redact import redact
@@ -24,9 +25,9 @@ from mlframework.processes import services as processes
 
 
 class Status(models.TextChoices):
-    UP = "up", "up"
-    DOWN = "down", "down"
-    TIMEOUT = "timeout", "timeout"
+    UP = "up", _("up")
+    DOWN = "down", _("down")
+    TIMEOUT = "timeout", _("timeout")
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def probe_host(
     except OSError as exc:
         return result(Status.DOWN, f"cannot resolve {address_text!r}: {exc}")
     errors = []
-    for family, kind, proto, _, sockaddr in addresses:
+    for family, kind, proto, _name, sockaddr in addresses:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             break

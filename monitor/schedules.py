@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dispatch import crontab
 from dispatch import schedule as schedule_times
@@ -57,7 +58,7 @@ class Schedule:
 
     @property
     def crontab_words(self) -> str:
-        return self.crontab_error or CRONTAB_WORDS.get(self.crontab_state, "")
+        return self.crontab_error or str(CRONTAB_WORDS.get(self.crontab_state, ""))
 
     @property
     def crontab_ok(self) -> bool:
@@ -77,11 +78,19 @@ class Schedule:
 
     @property
     def timing_words(self) -> str:
-        return self.timing.replace("_", " ")
+        return str(ScheduleStatus(self.timing).label).lower()
+
+    @property
+    def crontab_problem(self) -> str:
+        """The crontab's part of the problems ("" when the line is right)."""
+        if self.crontab_ok:
+            return ""
+        return _("crontab %(words)s") % {"words": self.crontab_words}
 
     @property
     def timing_problems(self) -> list[str]:
-        return [p for p in self.problems if not p.startswith("crontab")]
+        crontab_problem = self.crontab_problem
+        return [p for p in self.problems if p != crontab_problem]
 
 
 def collect(now: dt.datetime | None = None) -> list[Schedule]:
@@ -142,13 +151,19 @@ def installed_next_run(
 def _problems(schedule: Schedule) -> list[str]:
     problems = []
     if not schedule.crontab_ok:
-        problems.append(f"crontab {schedule.crontab_words}")
+        problems.append(schedule.crontab_problem)
     if schedule.timing == ScheduleStatus.NEVER_FIRES:
         problems.append(schedule.never_fires)
     elif schedule.timing == ScheduleStatus.LATE:
-        problems.append(f"late: due at {_local(schedule.due)}, no run has started")
+        problems.append(
+            _("late: due at %(due)s, no run has started")
+            % {"due": _local(schedule.due)}
+        )
     elif schedule.timing == ScheduleStatus.MISSED:
-        problems.append(f"missed: the run due at {_local(schedule.due)} never started")
+        problems.append(
+            _("missed: the run due at %(due)s never started")
+            % {"due": _local(schedule.due)}
+        )
     return problems
 
 
@@ -211,7 +226,7 @@ def findings(schedules: list[Schedule]) -> list[Finding]:
 
 def subject(dispatch: Dispatch) -> str:
     """How alerts name a dispatch."""
-    return f"dispatch {dispatch.name} (#{dispatch.pk})"
+    return _("dispatch %(name)s (#%(pk)s)") % {"name": dispatch.name, "pk": dispatch.pk}
 
 
 def _failures(dispatch: Dispatch, finished: list[DispatchRun], limit: int) -> Finding:
@@ -220,13 +235,17 @@ def _failures(dispatch: Dispatch, finished: list[DispatchRun], limit: int) -> Fi
         run.status == RunStatus.FAILED for run in recent
     )
     if failing:
-        detail = f"the last {limit} runs failed; the latest (run {recent[0].pk}): " + (
-            recent[0].error.splitlines()[0][:300]
+        detail = _(
+            "the last %(limit)s runs failed; the latest (run %(run)s): %(error)s"
+        ) % {
+            "limit": limit,
+            "run": recent[0].pk,
+            "error": recent[0].error.splitlines()[0][:300]
             if recent[0].error
-            else "no error text"
-        )
+            else _("no error text"),
+        }
     else:
-        detail = "the latest runs did not all fail"
+        detail = _("the latest runs did not all fail")
     return Finding(
         key=f"dispatch:{dispatch.pk}:failures",
         rule=Rule.CONSECUTIVE_FAILURES,
@@ -239,25 +258,32 @@ def _failures(dispatch: Dispatch, finished: list[DispatchRun], limit: int) -> Fi
 
 def _rows(dispatch: Dispatch, finished: list[DispatchRun], config) -> Finding:
     succeeded = [run for run in finished if run.status == RunStatus.SUCCEEDED]
-    failing, detail = False, "no successful run yet"
+    failing, detail = False, _("no successful run yet")
     if succeeded:
         latest, earlier = succeeded[0], succeeded[1 : config.low_rows_history + 1]
-        detail = f"run {latest.pk} wrote {latest.rows_written} rows"
+        detail = _("run %(run)s wrote %(rows)s rows") % {
+            "run": latest.pk,
+            "rows": latest.rows_written,
+        }
         if latest.rows_written == 0:
             failing = True
-            detail = (
-                f"run {latest.pk} succeeded but wrote no rows "
-                f"(it read {latest.rows_read})"
-            )
+            detail = _("run %(run)s succeeded but wrote no rows (it read %(read)s)") % {
+                "run": latest.pk,
+                "read": latest.rows_read,
+            }
         elif len(earlier) >= 2:
             usual = statistics.median(run.rows_written for run in earlier)
             if latest.rows_written < config.low_rows_fraction * usual:
                 failing = True
-                detail = (
-                    f"run {latest.pk} wrote {latest.rows_written} rows, far fewer "
-                    f"than the usual {usual:g} (median of the {len(earlier)} runs "
-                    "before it)"
-                )
+                detail = _(
+                    "run %(run)s wrote %(rows)s rows, far fewer than the usual "
+                    "%(usual)s (median of the %(count)s runs before it)"
+                ) % {
+                    "run": latest.pk,
+                    "rows": latest.rows_written,
+                    "usual": f"{usual:g}",
+                    "count": len(earlier),
+                }
     return Finding(
         key=f"dispatch:{dispatch.pk}:rows",
         rule=Rule.LOW_ROWS,
@@ -278,7 +304,7 @@ def _late(schedule: Schedule) -> Finding:
         detail=(
             "; ".join(schedule.timing_problems)
             if failing
-            else f"timing: {schedule.timing_words}"
+            else _("timing: %(words)s") % {"words": schedule.timing_words}
         ),
         dispatch_id=schedule.dispatch.pk,
     )

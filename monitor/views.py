@@ -3,6 +3,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -95,7 +97,10 @@ def enable(request, pk: int):
     return _act(
         request,
         lambda reason: dispatch_services.enable(dispatch, request.user, reason),
-        f"Dispatch {dispatch.name} enabled: its crontab line is written.",
+        lambda _outcome: (
+            _("Dispatch %(name)s enabled: its crontab line is written.")
+            % {"name": dispatch.name}
+        ),
     )
 
 
@@ -106,7 +111,10 @@ def disable(request, pk: int):
     return _act(
         request,
         lambda reason: dispatch_services.disable(dispatch, request.user, reason),
-        f"Dispatch {dispatch.name} paused: its crontab line is removed.",
+        lambda _outcome: (
+            _("Dispatch %(name)s paused: its crontab line is removed.")
+            % {"name": dispatch.name}
+        ),
     )
 
 
@@ -116,7 +124,12 @@ def pause_all(request):
     return _act(
         request,
         lambda reason: dispatch_services.pause_all(request.user, reason),
-        "{} dispatch(es) paused.",
+        lambda count: (
+            ngettext(
+                "%(count)d dispatch paused.", "%(count)d dispatches paused.", count
+            )
+            % {"count": count}
+        ),
     )
 
 
@@ -126,7 +139,12 @@ def resume_all(request):
     return _act(
         request,
         lambda reason: dispatch_services.resume_all(request.user, reason),
-        "{} dispatch(es) resumed.",
+        lambda count: (
+            ngettext(
+                "%(count)d dispatch resumed.", "%(count)d dispatches resumed.", count
+            )
+            % {"count": count}
+        ),
     )
 
 
@@ -136,24 +154,32 @@ def sync_crontab(request):
     return _act(
         request,
         lambda reason: services.sync_crontab(request.user),
-        "Crontab synchronised with the database: {}.",
+        lambda outcome: (
+            _("Crontab synchronised with the database: %(outcome)s.")
+            % {"outcome": outcome}
+        ),
     )
 
 
 # --------------------------------------------------------------------------
 
 
-def _act(request, action, done: str):
-    """Validate the reason, run one service call, answer page or partial."""
+def _act(request, action, done):
+    """Validate the reason, run one service call, answer page or partial;
+    ``done(outcome)`` says what happened."""
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        error = "Nothing changed: the reason " + " ".join(form.errors["reason"])
+        error = _("Nothing changed: the reason %(errors)s") % {
+            "errors": " ".join(form.errors["reason"])
+        }
         return _answer(request, error=error, status=400)
     try:
         outcome = action(form.cleaned_data["reason"])
     except CrontabError as exc:
-        return _answer(request, error=f"Nothing changed: {exc}", status=409)
-    return _answer(request, notice=done.format(outcome))
+        return _answer(
+            request, error=_("Nothing changed: %(error)s") % {"error": exc}, status=409
+        )
+    return _answer(request, notice=done(outcome))
 
 
 def _answer(request, notice: str = "", error: str = "", status: int = 200):

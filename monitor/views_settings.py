@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from mlframework.core import roles
@@ -21,8 +22,10 @@ def monitoring(request, name: str):
     model = get_object_or_404(RegisteredModel, name=name)
     if request.method == "POST" and not roles.has(request.user, roles.TRAIN):
         raise PermissionDenied(
-            "Your account lacks the permission to change a model's monitoring "
-            "(train models). Ask an administrator to add you to the right group."
+            _(
+                "Your account lacks the permission to change a model's monitoring "
+                "(train models). Ask an administrator to add you to the right group."
+            )
         )
     latest = model.latest_version()
     form = MonitoringForm(
@@ -44,7 +47,9 @@ def monitoring(request, name: str):
                 "actuals_datasource": saved.actuals_datasource,
             },
         )
-        messages.success(request, f"Monitoring of {model.name} saved.")
+        messages.success(
+            request, _("Monitoring of %(name)s saved.") % {"name": model.name}
+        )
         return redirect("monitor:settings", name=model.name)
     return render(
         request,

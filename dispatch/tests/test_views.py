@@ -434,7 +434,7 @@ def test_the_schedule_preview_names_why_a_schedule_never_fires(viewer_client):
     # Like any bad expression: shown in place, with the reason.
     assert response.status_code == 200
     body = response.content.decode()
-    assert "cron: 0 0 30 2 * never fires: February has no 30th" in body
+    assert "Cron expression: 0 0 30 2 * never fires: February has no 30th" in body
     assert "<li>" not in body
 
 

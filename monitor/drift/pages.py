@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from monitor.drift import methods
 from monitor.drift.report import DriftReport, FeatureDrift
@@ -41,6 +43,13 @@ class DriftPageError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+VERDICT_WORDS = {
+    "drift": gettext_lazy("drift"),
+    "no drift": gettext_lazy("no drift"),
+    "not checked": gettext_lazy("not checked"),
+}
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,13 @@ class DriftSummary:
         return "drift" if self.drifting else "no drift"
 
     @property
+    def verdict_words(self) -> str:
+        """The verdict in the user's language (the API keeps `verdict`)."""
+        return str(VERDICT_WORDS[self.verdict])
+
+    @property
     def state_label(self) -> str:
-        return DriftState(self.state).label
+        return str(DriftState(self.state).label)
 
     @classmethod
     def of(cls, found: RunDrift) -> DriftSummary:
@@ -131,7 +145,9 @@ def version_report(version, run_id: int) -> RunReport:
     found = RunDrift.objects.filter(version=version, run_id=run_id).first()
     if found is None:
         raise DriftPageError(
-            "run", f"Run {run_id} has no drift report for version {version}."
+            "run",
+            _("Run %(run)s has no drift report for version %(version)s.")
+            % {"run": run_id, "version": version},
         )
     return RunReport.of(found)
 
@@ -246,7 +262,9 @@ def drift_page(
         picked = chosen.report.get(feature)
         if picked is None:
             raise DriftPageError(
-                "feature", f"Run {chosen.run_id} has no feature named {feature}."
+                "feature",
+                _("Run %(run)s has no feature named %(feature)s.")
+                % {"run": chosen.run_id, "feature": feature},
             )
     else:
         picked = next((f for f in chosen.report.features if f.checked), None) or next(
@@ -307,22 +325,35 @@ def _heat_row(name: str, reports) -> HeatRow:
 
 def _cell(run: RunReport, item: FeatureDrift | None) -> Cell:
     if not run.checked:
-        return Cell(run.run_id, "none", "", f"not checked: {run.reason}")
+        return Cell(run.run_id, "none", "", _not_checked(run.reason))
     if item is None:
-        return Cell(run.run_id, "none", "", "not in this run's report")
+        return Cell(run.run_id, "none", "", _("not in this run's report"))
     if not item.checked or item.score is None:
-        return Cell(run.run_id, "none", "", f"not checked: {item.state or 'no score'}")
+        return Cell(run.run_id, "none", "", _not_checked(item.state or _("no score")))
     strength = _strength(item)
     if item.drifted:
         level = "strong" if strength >= 2 else "drift"
     else:
         level = "near" if strength >= 0.5 else "calm"
-    what = "p-value" if item.method in methods.P_VALUE_METHODS else "distance"
-    limit = "" if item.threshold is None else f" (threshold {item.threshold:.4g})"
-    title = f"run {run.run_id}: {item.method} {what} {item.score:.4g}{limit}: " + (
-        "drifted" if item.drifted else "no drift"
+    what = _("p-value") if item.method in methods.P_VALUE_METHODS else _("distance")
+    limit = (
+        ""
+        if item.threshold is None
+        else _(" (threshold %(threshold)s)") % {"threshold": f"{item.threshold:.4g}"}
     )
+    title = _("run %(run)s: %(method)s %(what)s %(score)s%(limit)s: %(verdict)s") % {
+        "run": run.run_id,
+        "method": item.method,
+        "what": what,
+        "score": f"{item.score:.4g}",
+        "limit": limit,
+        "verdict": _("drifted") if item.drifted else _("no drift"),
+    }
     return Cell(run.run_id, level, f"{item.score:.2g}", title)
+
+
+def _not_checked(why: str) -> str:
+    return _("not checked: %(why)s") % {"why": why}
 
 
 def _strength(item: FeatureDrift) -> float:
@@ -359,7 +390,10 @@ def distribution(item: FeatureDrift) -> Distribution | None:
 
 def _bin_labels(edges: list[float], count: int) -> list[str]:
     if len(edges) == count + 1:
-        return [f"{low:.4g} to {high:.4g}" for low, high in itertools.pairwise(edges)]
+        return [
+            _("%(low)s to %(high)s") % {"low": f"{low:.4g}", "high": f"{high:.4g}"}
+            for low, high in itertools.pairwise(edges)
+        ]
     return [f"{edge:.4g}" for edge in edges[:count]]
 
 

@@ -42,7 +42,7 @@ def test_a_superuser_pauses_and_enables_selected(
     dispatch = make_dispatch()
     dispatch_services.enable(dispatch, superuser)
     response = act(admin_client_, "pause_selected", dispatch)
-    assert "1 dispatch(es) paused." in response.content.decode()
+    assert "1 dispatch paused." in response.content.decode()
     dispatch.refresh_from_db()
     assert not dispatch.enabled and dispatch.pause_reason == "from the admin"
     assert dispatch.pk not in crontab.managed_entries()
@@ -60,11 +60,11 @@ def test_pause_every_and_resume_every(
     for dispatch in (first, second):
         dispatch_services.enable(dispatch, superuser)
     response = act(admin_client_, "pause_every", first)
-    assert "2 dispatch(es) paused." in response.content.decode()
+    assert "2 dispatches paused." in response.content.decode()
     assert Dispatch.objects.filter(enabled=True).count() == 0
     paused_at = Dispatch.objects.get(pk=first.pk).paused_at
     response = act(admin_client_, "resume_every", first)
-    assert "2 dispatch(es) resumed." in response.content.decode()
+    assert "2 dispatches resumed." in response.content.decode()
     assert Dispatch.objects.filter(enabled=True).count() == 2
     assert Dispatch.objects.filter(enabled_at__gt=paused_at).count() == 2
 

@@ -224,13 +224,13 @@ def test_a_superuser_pauses_and_resumes_everything(
     response = admin_client_.post(
         reverse("monitor:pause_all"), {"reason": "DB failover"}, **HTMX
     )
-    assert "2 dispatch(es) paused." in response.content.decode()
+    assert "2 dispatches paused." in response.content.decode()
     first.refresh_from_db()
     assert not first.enabled and first.pause_reason == "DB failover"
     entries = crontab.managed_entries()
     assert first.pk not in entries and second.pk not in entries
     response = admin_client_.post(reverse("monitor:resume_all"), **HTMX)
-    assert "2 dispatch(es) resumed." in response.content.decode()
+    assert "2 dispatches resumed." in response.content.decode()
     assert {first.pk, second.pk} <= set(crontab.managed_entries())
 
 

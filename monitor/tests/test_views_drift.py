@@ -165,7 +165,7 @@ def test_choosing_an_unchecked_run_says_why(
     response = get(viewer_client, tiny_classifier, run=run.pk)
     html = response.content.decode()
     assert response.status_code == 200
-    assert DriftState.UNCHECKED.label in html and "no rows" in html
+    assert str(DriftState.UNCHECKED.label) in html and "no rows" in html
     assert "drift-distribution-data" not in html
 
 

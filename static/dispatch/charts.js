@@ -7,16 +7,19 @@
     var canvas = document.getElementById("run-chart");
     if (!node || !canvas || typeof Chart === "undefined") return;
     var data = JSON.parse(node.textContent);
+    // Labels come translated from the template (data-label-*), no strings here.
+    var seconds = canvas.dataset.labelSeconds || "seconds";
+    var rows = canvas.dataset.labelRows || "rows written";
     new Chart(canvas, {
       data: {
         labels: data.labels,
         datasets: [
-          {type: "line", label: "seconds", data: data.seconds, yAxisID: "y"},
-          {type: "bar", label: "rows written", data: data.rows, yAxisID: "rows"}
+          {type: "line", label: seconds, data: data.seconds, yAxisID: "y"},
+          {type: "bar", label: rows, data: data.rows, yAxisID: "rows"}
         ]
       },
-      options: {scales: {y: {position: "left", title: {display: true, text: "seconds"}},
-                         rows: {position: "right", grid: {drawOnChartArea: false}, title: {display: true, text: "rows"}},
+      options: {scales: {y: {position: "left", title: {display: true, text: seconds}},
+                         rows: {position: "right", grid: {drawOnChartArea: false}, title: {display: true, text: rows}},
                          x: {ticks: {maxTicksLimit: 8}}}}
     });
   });

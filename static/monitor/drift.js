@@ -3,6 +3,11 @@
 // and that feature's score per run against its threshold.
 (function () {
   "use strict";
+  // The words come translated from the template's data-label-* attributes
+  // (no strings to translate here); English when an attribute is absent.
+  function word(canvas, name, fallback) {
+    return canvas.dataset[name] || fallback;
+  }
   function data(id) {
     var node = document.getElementById(id);
     return node ? JSON.parse(node.textContent) : null;
@@ -17,11 +22,11 @@
         data: {
           labels: share.labels,
           datasets: [
-            {label: "share of drifted features", data: share.share, spanGaps: false},
-            {label: "dataset drift threshold", data: share.threshold, borderDash: [6, 4], pointRadius: 0}
+            {label: word(canvas, "labelShare", "share of drifted features"), data: share.share, spanGaps: false},
+            {label: word(canvas, "labelThreshold", "dataset drift threshold"), data: share.threshold, borderDash: [6, 4], pointRadius: 0}
           ]
         },
-        options: {scales: {y: {min: 0, max: 1, title: {display: true, text: "share"}},
+        options: {scales: {y: {min: 0, max: 1, title: {display: true, text: word(canvas, "labelAxis", "share")}},
                            x: {ticks: {maxTicksLimit: 10}}}}
       });
     }
@@ -33,11 +38,11 @@
         data: {
           labels: dist.labels,
           datasets: [
-            {label: "reference", data: dist.reference},
-            {label: "current", data: dist.current}
+            {label: word(canvas, "labelReference", "reference"), data: dist.reference},
+            {label: word(canvas, "labelCurrent", "current"), data: dist.current}
           ]
         },
-        options: {scales: {y: {min: 0, title: {display: true, text: "share of rows"}},
+        options: {scales: {y: {min: 0, title: {display: true, text: word(canvas, "labelAxis", "share of rows")}},
                            x: {ticks: {maxTicksLimit: 12}}}}
       });
     }
@@ -49,8 +54,8 @@
         data: {
           labels: history.labels,
           datasets: [
-            {label: (history.method || "score"), data: history.score, spanGaps: false},
-            {label: "threshold", data: history.threshold, borderDash: [6, 4], pointRadius: 0}
+            {label: (history.method || word(canvas, "labelScore", "score")), data: history.score, spanGaps: false},
+            {label: word(canvas, "labelThreshold", "threshold"), data: history.threshold, borderDash: [6, 4], pointRadius: 0}
           ]
         },
         options: {scales: {y: {min: 0}, x: {ticks: {maxTicksLimit: 10}}}}

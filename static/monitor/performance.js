@@ -9,14 +9,17 @@
     if (!node || !canvas || typeof Chart === "undefined") return;
     var data = JSON.parse(node.textContent);
     var datasets = [];
+    // Words from the template's data-label-* attributes (translated there).
+    var realised = canvas.dataset.labelRealised || "realised";
+    var heldOut = canvas.dataset.labelHeldOut || "held-out";
     data.metrics.forEach(function (name) {
       var values = data.realised[name] || [];
       if (!values.some(function (v) { return v !== null; })) return;
-      datasets.push({type: "line", label: "realised " + name, data: values, spanGaps: true});
+      datasets.push({type: "line", label: realised + " " + name, data: values, spanGaps: true});
       if (data.held_out[name] !== undefined) {
         datasets.push({
           type: "line",
-          label: "held-out " + name,
+          label: heldOut + " " + name,
           data: data.labels.map(function () { return data.held_out[name]; }),
           borderDash: [6, 4],
           pointRadius: 0
