@@ -1,0 +1,609 @@
+"""Column types of uploaded files: detected from the text people export, applied
+when the file is read, and the same number and date rules for typed input.
+
+Understood: numbers with a decimal comma and thousands dot (``1.234,56``) or a
+decimal point and thousands comma (``1,234.56``), currency prefixes (``R$``,
+``$``, ``€``, ``US$``), percentages (``12,5%`` is 0.125); ISO dates
+(``2023-02-05``), day-first and month-first dates (``05/02/2023``), each with an
+optional time; booleans (``Sim``/``Não``, ``S``/``N``, ``true``/``false``,
+``yes``/``no``); missing markers (``""``, ``NA``, ``N/A``, ``-``, ``null``).
+
+A column whose every value fits both conventions (``1.234``) takes the one
+the rest of the file uses; Excel cells that are numbers or dates already are
+taken as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from registry.errors import DatasetError
+
+# A column is of a type when at least this share of its values fits it.
+THRESHOLD = 0.9
+EXAMPLES = 5
+MAX_CATEGORIES = 50
+
+NUMBER, DATE, BOOLEAN, CATEGORY, TEXT, IGNORE = (
+    "number",
+    "date",
+    "boolean",
+    "category",
+    "text",
+    "ignore",
+)
+TYPES = {
+    NUMBER: gettext_lazy("number"),
+    DATE: gettext_lazy("date"),
+    BOOLEAN: gettext_lazy("boolean"),
+    CATEGORY: gettext_lazy("category"),
+    TEXT: gettext_lazy("text"),
+    IGNORE: gettext_lazy("ignore"),
+}
+COMMA, POINT = "comma", "point"  # the decimal separator of a number
+DAY_FIRST, MONTH_FIRST, ISO = "day_first", "month_first", "iso"
+CONVENTIONS = {
+    NUMBER: {
+        COMMA: gettext_lazy("decimal comma, thousands dot"),
+        POINT: gettext_lazy("decimal point, thousands comma"),
+    },
+    DATE: {
+        DAY_FIRST: gettext_lazy("day-first date"),
+        MONTH_FIRST: gettext_lazy("month-first date"),
+        ISO: gettext_lazy("ISO date"),
+    },
+}
+# The number convention and date order a country's files use together.
+_DATE_OF = {COMMA: DAY_FIRST, POINT: MONTH_FIRST}
+_NUMBER_OF = {DAY_FIRST: COMMA, MONTH_FIRST: POINT}
+
+MISSING = frozenset(
+    {"", "na", "n/a", "n/d", "#n/a", "#n/d", "-", "--", "null", "nan", "none", "<na>"}
+)
+BOOLEANS = (  # (true spellings, false spellings), lower-case
+    ({"sim", "s"}, {"não", "nao", "n"}),
+    ({"true", "t"}, {"false", "f"}),
+    ({"yes", "y"}, {"no", "n"}),
+    ({"verdadeiro", "v"}, {"falso", "f"}),
+)
+_TRUE = set().union(*(pair[0] for pair in BOOLEANS))
+_FALSE = set().union(*(pair[1] for pair in BOOLEANS))
+
+_CURRENCY = re.compile(r"^(?:R\$|US\$|\$|€|£)\s*")
+_COMMA_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$")
+_POINT_NUMBER = re.compile(
+    r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?$|^[+-]?\.\d+$"
+)
+_ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
+_SLASHED_DATE = re.compile(
+    r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
+)
+_DATE_FORMATS = {
+    DAY_FIRST: ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"),
+    MONTH_FIRST: ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"),
+}
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """How one column is read: its type, the convention and the rule shown."""
+
+    name: str
+    type: str  # one of TYPES
+    convention: str = ""  # COMMA/POINT for numbers, DAY_FIRST/MONTH_FIRST/ISO
+    percent: bool = False  # values written as 12,5% (read as 0.125)
+    bad: int = 0  # values in the profiled rows that did not fit the type
+    examples: tuple[str, ...] = ()  # the first of those
+    # Every value fitted both conventions: the file's convention was taken.
+    ambiguous: bool = False
+    by: str = "detected"  # "detected", "file" (typed cells), or "user"
+    native: bool = False  # Parquet/Excel cells that had the type already
+
+    @property
+    def rule(self) -> str:
+        """The rule in words, e.g. "decimal comma, thousands dot"."""
+        if self.native:
+            return _("typed cells of the file")
+        text = str(CONVENTIONS.get(self.type, {}).get(self.convention, ""))
+        if self.type == NUMBER and not self.convention:
+            text = _("whole numbers")
+        if self.percent:
+            text = _("%(rule)s, percentages") % {"rule": text}
+        if self.type == BOOLEAN:
+            text = _("yes/no words (Sim/Não, S/N, true/false, yes/no)")
+        if self.type in (CATEGORY, TEXT, IGNORE):
+            text = ""
+        if self.by == "user":
+            text = _("%(rule)s (set by hand)") % {"rule": text} if text else _(
+                "set by hand"
+            )
+        return text
+
+    @property
+    def label(self) -> str:
+        return str(TYPES.get(self.type, self.type))
+
+    def to_json(self) -> dict:
+        data = {"name": self.name, "type": self.type}
+        for key in ("convention", "percent", "bad", "ambiguous", "native"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        if self.examples:
+            data["examples"] = list(self.examples)
+        if self.by != "detected":
+            data["by"] = self.by
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> ColumnType:
+        return cls(
+            name=str(data["name"]),
+            type=str(data.get("type", TEXT)),
+            convention=str(data.get("convention", "")),
+            percent=bool(data.get("percent", False)),
+            bad=int(data.get("bad", 0)),
+            examples=tuple(str(e) for e in data.get("examples") or ()),
+            ambiguous=bool(data.get("ambiguous", False)),
+            by=str(data.get("by", "detected")),
+            native=bool(data.get("native", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The column types of a file and, for ambiguous columns, the convention
+    the file gave them."""
+
+    columns: tuple[ColumnType, ...]
+    file_number: str = ""  # COMMA, POINT, or "" when nothing in the file says
+    file_date: str = ""
+
+    def get(self, name: str) -> ColumnType | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+# --- Single values ----------------------------------------------------------
+
+
+def is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    if value is pd.NaT or value is pd.NA:
+        return True
+    return isinstance(value, str) and value.strip().lower() in MISSING
+
+
+def _number_text(text: str) -> tuple[str, bool]:
+    """The text without currency, spaces and percent sign; and whether it had
+    the percent sign."""
+    text = _CURRENCY.sub("", text.strip()).replace("\u00a0", "").replace(" ", "")
+    percent = text.endswith("%")
+    return (text[:-1] if percent else text), percent
+
+
+def fits(text: str, convention: str) -> bool:
+    """Whether a number written as `text` fits the convention."""
+    body, _percent = _number_text(text)
+    pattern = _COMMA_NUMBER if convention == COMMA else _POINT_NUMBER
+    return bool(pattern.match(body))
+
+
+def parse_number(text: str, convention: str) -> float:
+    """A number written in the convention; ValueError if it does not fit."""
+    body, percent = _number_text(str(text))
+    if convention == COMMA:
+        if not _COMMA_NUMBER.match(body):
+            raise ValueError(text)
+        body = body.replace(".", "").replace(",", ".")
+    else:
+        if not _POINT_NUMBER.match(body):
+            raise ValueError(text)
+        body = body.replace(",", "")
+    number = float(body)
+    return number / 100 if percent else number
+
+
+def convention_of_language(language: str | None) -> str:
+    """The number convention of a request's language (pt-BR: decimal comma)."""
+    return COMMA if (language or "").lower().startswith("pt") else POINT
+
+
+def parse_date(text: str, order: str) -> pd.Timestamp:
+    """A date (and time) written as ISO or in `order`; ValueError otherwise."""
+    text = str(text).strip()
+    if _ISO_DATE.match(text):
+        return pd.Timestamp(text)
+    found = _SLASHED_DATE.match(text)
+    if found is None:
+        raise ValueError(text)
+    normal = re.sub(r"^(\d{1,2})[/.-](\d{1,2})[/.-]", r"\1/\2/", text).replace("T", " ")
+    for form in _DATE_FORMATS[MONTH_FIRST if order == MONTH_FIRST else DAY_FIRST]:
+        try:
+            return pd.Timestamp(dt.datetime.strptime(normal, form))
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+# --- Detection --------------------------------------------------------------
+
+
+def _texts(column: pd.Series) -> tuple[list[str], list]:
+    """(the non-missing text values, stripped; the non-missing typed values)."""
+    texts, natives = [], []
+    for value in column.tolist():
+        if is_missing(value):
+            continue
+        if isinstance(value, str):
+            texts.append(value.strip())
+        else:
+            natives.append(value)
+    return texts, natives
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def _is_date(value) -> bool:
+    return isinstance(value, dt.date | np.datetime64)
+
+
+def _outcome(name, kind, total, fitted, texts, ok, **extra) -> ColumnType | None:
+    if total == 0 or fitted < THRESHOLD * total:
+        return None
+    bad = [t for t in texts if not ok(t)]
+    return ColumnType(
+        name, kind, bad=len(bad), examples=tuple(bad[:EXAMPLES]), **extra
+    )
+
+
+def _detect_boolean(name, texts, natives) -> ColumnType | None:
+    if natives and not all(isinstance(v, bool | np.bool_) for v in natives):
+        return None
+    lowered = {t.lower() for t in texts}
+    if not lowered and not natives:
+        return None
+    for true, false in BOOLEANS:
+        if lowered <= true | false and (lowered & true or lowered & false):
+            if len(lowered) == 1 and len(texts) < 2:
+                return None
+            return ColumnType(name, BOOLEAN)
+    if not texts and natives:
+        return ColumnType(name, BOOLEAN, native=True)
+    return None
+
+
+def _detect_number(name, texts, natives) -> ColumnType | None:
+    typed = [v for v in natives if _is_number(v)]
+    total = len(texts) + len(natives)
+    comma = [t for t in texts if fits(t, COMMA)]
+    point = [t for t in texts if fits(t, POINT)]
+    percent = sum(1 for t in texts if _number_text(t)[1])
+    best = max(len(comma), len(point)) + len(typed)
+    if total == 0 or best < THRESHOLD * total:
+        return None
+    # Values read alike both ways (123, 1.234 read as 1234 or 1.234 is not).
+    differ = [t for t in set(comma) & set(point) if not _number_text(t)[0].isdigit()]
+    if len(comma) > len(point):
+        convention, ambiguous = COMMA, False
+    elif len(point) > len(comma):
+        convention, ambiguous = POINT, False
+    else:
+        convention, ambiguous = (POINT, True) if differ else ("", False)
+    ok = (lambda t: fits(t, convention or POINT)) if texts else (lambda t: True)
+    found = _outcome(
+        name,
+        NUMBER,
+        total,
+        best,
+        texts,
+        ok,
+        convention=convention,
+        ambiguous=ambiguous,
+        percent=bool(texts) and percent >= THRESHOLD * len(texts),
+        native=not texts,
+    )
+    return found
+
+
+def _date_order(texts: list[str]) -> tuple[str, bool]:
+    """(order, ambiguous) of slashed dates: day-first unless a first part is
+    above 12 only for month-first, or a second part above 12."""
+    day_first = month_first = True
+    for text in texts:
+        found = _SLASHED_DATE.match(text)
+        if found is None:
+            continue
+        first, second = int(found.group(1)), int(found.group(2))
+        day_first = day_first and first <= 31 and second <= 12
+        month_first = month_first and first <= 12 and second <= 31
+    if day_first and not month_first:
+        return DAY_FIRST, False
+    if month_first and not day_first:
+        return MONTH_FIRST, False
+    return DAY_FIRST, day_first and month_first
+
+
+def _detect_date(name, texts, natives) -> ColumnType | None:
+    typed = [v for v in natives if _is_date(v)]
+    total = len(texts) + len(natives)
+    iso = [t for t in texts if _ISO_DATE.match(t)]
+    slashed = [t for t in texts if _SLASHED_DATE.match(t)]
+    if total == 0 or len(iso) + len(slashed) + len(typed) < THRESHOLD * total:
+        return None
+    if slashed:
+        order, ambiguous = _date_order(slashed)
+    else:
+        order, ambiguous = ISO, False
+
+    def ok(text: str) -> bool:
+        try:
+            parse_date(text, order)
+        except ValueError:
+            return False
+        return True
+
+    fitted = sum(1 for t in texts if ok(t)) + len(typed)
+    return _outcome(
+        name,
+        DATE,
+        total,
+        fitted,
+        texts,
+        ok,
+        convention=order,
+        ambiguous=ambiguous,
+        native=not texts,
+    )
+
+
+def _detect_words(name, texts, natives) -> ColumnType:
+    values = texts + [str(v) for v in natives]
+    distinct = len(set(values))
+    if distinct > MAX_CATEGORIES and distinct > 0.5 * len(values):
+        average = sum(len(v) for v in values) / max(1, len(values))
+        if average > 20:
+            return ColumnType(name, TEXT)
+    return ColumnType(name, CATEGORY)
+
+
+def detect_column(name: str, column: pd.Series) -> ColumnType:
+    """The type of one column of text (or of Excel cells) by the values."""
+    if not _object(column):
+        return _typed(name, column)
+    texts, natives = _texts(column)
+    if not texts and not natives:
+        return ColumnType(name, CATEGORY)
+    return (
+        _detect_boolean(name, texts, natives)
+        or _detect_number(name, texts, natives)
+        or _detect_date(name, texts, natives)
+        or _detect_words(name, texts, natives)
+    )
+
+
+def _object(column: pd.Series) -> bool:
+    return column.dtype == object or pd.api.types.is_string_dtype(column.dtype)
+
+
+def _typed(name: str, column: pd.Series) -> ColumnType:
+    """A column the file stored typed (Parquet): its type, as it is."""
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return ColumnType(name, BOOLEAN, native=True)
+    if pd.api.types.is_numeric_dtype(dtype):
+        return ColumnType(name, NUMBER, native=True)
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return ColumnType(name, DATE, native=True)
+    return ColumnType(name, CATEGORY, native=True)
+
+
+def detect(frame: pd.DataFrame, *, hint: str = "") -> Detection:
+    """Every column's type; ambiguous ones take the convention the file's
+    other columns use (`hint`, e.g. a ``;`` delimiter or the uploader's
+    language, when none does)."""
+    columns = [detect_column(str(name), frame[name]) for name in frame.columns]
+    numbers = {c.convention for c in columns if c.type == NUMBER and not c.ambiguous}
+    dates = {c.convention for c in columns if c.type == DATE and not c.ambiguous}
+    numbers &= {COMMA, POINT}
+    dates &= {DAY_FIRST, MONTH_FIRST}
+    file_number = next(iter(numbers)) if len(numbers) == 1 else ""
+    file_date = next(iter(dates)) if len(dates) == 1 else ""
+    number = file_number or _NUMBER_OF.get(file_date, "") or hint or POINT
+    date = file_date or _DATE_OF.get(file_number, "") or _DATE_OF.get(hint, DAY_FIRST)
+    resolved = []
+    for column in columns:
+        if column.ambiguous and column.type == NUMBER:
+            column = replace(column, convention=number)
+        elif column.ambiguous and column.type == DATE:
+            column = replace(column, convention=date)
+        resolved.append(column)
+    return Detection(tuple(resolved), file_number, file_date)
+
+
+def recount(column: ColumnType, values: pd.Series) -> ColumnType:
+    """The column's type with `bad` and `examples` counted again on `values`
+    (after the user chose the type)."""
+    if column.type not in (NUMBER, DATE) or not _object(values):
+        return replace(column, bad=0, examples=())
+    texts, _natives = _texts(values)
+    if column.type == NUMBER:
+        bad = [t for t in texts if not fits(t, column.convention or POINT)]
+    else:
+        bad = []
+        for text in texts:
+            try:
+                parse_date(text, column.convention)
+            except ValueError:
+                bad.append(text)
+    return replace(column, bad=len(bad), examples=tuple(bad[:EXAMPLES]))
+
+
+# --- Applying ---------------------------------------------------------------
+
+
+def apply(frame: pd.DataFrame, columns: Iterable[ColumnType]) -> pd.DataFrame:
+    """The frame with each column in its type (ignored ones dropped); values
+    that do not fit become missing (the page counted them)."""
+    types = {c.name: c for c in columns}
+    converted = {}
+    for name in frame.columns:
+        column_type = types.get(str(name))
+        if column_type is None:
+            converted[name] = frame[name]
+            continue
+        if column_type.type == IGNORE:
+            continue
+        converted[name] = convert(frame[name], column_type)
+    return pd.DataFrame(converted, index=frame.index)
+
+
+def convert(column: pd.Series, column_type: ColumnType) -> pd.Series:
+    kind = column_type.type
+    if not _object(column) and _native_fits(column, kind):
+        if pd.api.types.is_datetime64_any_dtype(column.dtype):
+            return _naive(column)
+        return column
+    if kind == NUMBER:
+        return _numbers(column, column_type.convention or POINT)
+    if kind == DATE:
+        return _dates(column, column_type.convention)
+    if kind == BOOLEAN:
+        return _booleans(column)
+    return _words(column)
+
+
+def _native_fits(column: pd.Series, kind: str) -> bool:
+    dtype = column.dtype
+    return (
+        (kind == NUMBER and pd.api.types.is_numeric_dtype(dtype))
+        or (kind == DATE and pd.api.types.is_datetime64_any_dtype(dtype))
+        or (kind == BOOLEAN and pd.api.types.is_bool_dtype(dtype))
+    )
+
+
+def _missing_mask(column: pd.Series) -> np.ndarray:
+    return np.fromiter(
+        (is_missing(v) for v in column.tolist()), dtype=bool, count=len(column)
+    )
+
+
+def _numbers(column: pd.Series, convention: str) -> pd.Series:
+    values = []
+    for value in column.tolist():
+        if _is_number(value):
+            values.append(float(value))
+        elif isinstance(value, str) and not is_missing(value):
+            try:
+                values.append(parse_number(value, convention))
+            except ValueError:
+                values.append(np.nan)
+        else:
+            values.append(np.nan)
+    numbers = np.asarray(values, dtype="float64")
+    # Whole numbers with none missing stay integers, as pandas reads them.
+    if len(numbers) and not np.isnan(numbers).any():
+        whole = np.all(numbers == np.round(numbers)) and np.all(np.abs(numbers) < 2**53)
+        if whole:
+            return pd.Series(numbers.astype("int64"), index=column.index)
+    return pd.Series(numbers, index=column.index)
+
+
+def _dates(column: pd.Series, order: str) -> pd.Series:
+    values = []
+    for value in column.tolist():
+        if isinstance(value, dt.date | np.datetime64):
+            values.append(pd.Timestamp(value))
+        elif isinstance(value, str) and not is_missing(value):
+            try:
+                values.append(parse_date(value, order))
+            except ValueError:
+                values.append(pd.NaT)
+        else:
+            values.append(pd.NaT)
+    return _naive(pd.Series(pd.to_datetime(values, utc=True), index=column.index))
+
+
+def _naive(column: pd.Series) -> pd.Series:
+    """Datetimes as naive UTC in nanoseconds: one type for training and input."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    return column.astype("datetime64[ns]")
+
+
+def _booleans(column: pd.Series) -> pd.Series:
+    values = []
+    for value in column.tolist():
+        if isinstance(value, bool | np.bool_):
+            values.append(bool(value))
+            continue
+        text = str(value).strip().lower() if isinstance(value, str) else None
+        values.append(
+            True if text in _TRUE else False if text in _FALSE else None
+        )
+    if None not in values:
+        return pd.Series(values, index=column.index, dtype=bool)
+    return pd.Series(values, index=column.index, dtype=object).where(
+        pd.notna(pd.Series(values, index=column.index, dtype=object)), np.nan
+    )
+
+
+def _words(column: pd.Series) -> pd.Series:
+    missing = _missing_mask(column)
+    text = column.astype(object)
+    text = text.where(~missing, np.nan)
+    return text.map(lambda v: v if isinstance(v, str) or pd.isna(v) else str(v))
+
+
+# --- The user's corrections -------------------------------------------------
+
+
+def corrected(
+    detected: Iterable[ColumnType], corrections: dict
+) -> tuple[ColumnType, ...]:
+    """The detected types with the user's corrections ({name: {"type":
+    ..., "convention": ...}}) in their place."""
+    result = []
+    for column in detected:
+        change = corrections.get(column.name)
+        if change:
+            column = replace(
+                column,
+                type=change["type"],
+                convention=change.get("convention", ""),
+                percent=bool(change.get("percent", column.percent)),
+                ambiguous=False,
+                by="user",
+                native=False,
+            )
+        result.append(column)
+    return tuple(result)
+
+
+def check_correction(name: str, kind: str, convention: str) -> None:
+    """DatasetError naming the column when a type or convention is unknown."""
+    if kind not in TYPES:
+        raise DatasetError(
+            _("Column %(name)s: unknown type %(type)r.") % {"name": name, "type": kind}
+        )
+    allowed = CONVENTIONS.get(kind, {})
+    if allowed and convention not in allowed:
+        raise DatasetError(
+            _("Column %(name)s: choose how the %(type)s is written.")
+            % {"name": name, "type": TYPES[kind]}
+        )
