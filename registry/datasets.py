@@ -336,7 +336,7 @@ def _title_rows(cells: pd.DataFrame) -> int:
     counts = head.notna().sum(axis=1).tolist()
     width = max(counts, default=0)
     for index, count in enumerate(counts):
-        if count == width:
+        if count * 2 > width:
             return index
     return 0
 
@@ -389,10 +389,9 @@ def _excel_frame(
             % {"file": filename, "sheet": sheet, "row": header_row}
         )
     names = header.iloc[0].tolist()
-    keep = [i for i, name in enumerate(names) if not pd.isna(name)]
-    _check_header([names[i] for i in keep], f"{filename}, sheet {sheet!r}")
-    body = cells.loc[cells.index > header_row - 1].iloc[:, keep]
-    body.columns = [str(names[i]).strip() for i in keep]
+    _check_header(names, filename)
+    body = cells.loc[cells.index > header_row - 1]
+    body.columns = [str(name).strip() for name in names]
     body = body.reset_index(drop=True)
     return body.head(nrows) if nrows is not None else body
 
@@ -405,13 +404,19 @@ def types_of(dataset: Dataset) -> tuple[parsing.ColumnType, ...]:
     return tuple(parsing.ColumnType.from_json(c) for c in dataset.column_types or ())
 
 
-def _raw(path: Path, file_format: str, options: dict, nrows: int | None = None):
+def _raw(
+    path: Path,
+    file_format: str,
+    options: dict,
+    nrows: int | None = None,
+    filename: str = "",
+):
     """The first rows as the file holds them: CSV as text, Excel cells and
     Parquet columns with their own types."""
     if file_format == Dataset.Format.CSV:
         return pd.read_csv(path, nrows=nrows, **_text_csv_kwargs(options))
     if file_format == Dataset.Format.EXCEL:
-        return _excel_frame(path, options, path.name, nrows)
+        return _excel_frame(path, options, filename or path.name, nrows)
     return _read(path, file_format, options, nrows=nrows)
 
 
@@ -442,13 +447,13 @@ def _read(
     return _excel_frame(path, options, path.name, nrows)
 
 
-def _header(path: Path, file_format: str, options: dict) -> list:
+def _header(path: Path, file_format: str, options: dict, filename: str = "") -> list:
     if file_format == Dataset.Format.CSV:
         return _csv_header(path, options)
     if file_format == Dataset.Format.PARQUET:
         return list(pq.ParquetFile(path).schema_arrow.names)
     if "sheet" in options:
-        return list(_excel_frame(path, options, path.name, nrows=0).columns)
+        return list(_excel_frame(path, options, filename or path.name, 0).columns)
     first = pd.read_excel(path, nrows=1, header=None, engine="openpyxl")
     return list(first.iloc[0]) if len(first) else []
 
@@ -480,8 +485,8 @@ def describe(
     `corrections`), build the profile; DatasetError if unreadable. The
     types are in the result's "column_types" (ColumnType JSON)."""
     try:
-        _check_header(_header(path, file_format, options), filename)
-        raw = _raw(path, file_format, options, nrows=PROFILE_ROWS)
+        _check_header(_header(path, file_format, options, filename), filename)
+        raw = _raw(path, file_format, options, PROFILE_ROWS, filename)
         detection = parsing.detect(raw, hint=hint)
         types = parsing.corrected(detection.columns, corrections or {})
         types = tuple(

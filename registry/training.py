@@ -520,7 +520,8 @@ def stored_split(version: ModelVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
             f"The held-out rows of {version} cannot be rebuilt: it was not "
             "trained from a stored dataset, or the dataset was deleted."
         )
-    frame = datasets.read_frame(version.dataset)
+    # Read as it was trained, whatever column types were corrected since.
+    frame = datasets.read_frame(version.dataset, lineage=version.lineage.dataset.extra)
     label, lineage = version.label, version.lineage
     missing = [c for c in [*version.feature_names(), label] if c not in frame]
     if missing:
