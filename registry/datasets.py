@@ -353,7 +353,9 @@ def excel_options(
                 sheet = name
                 break
         else:
-            raise DatasetError(_("%(file)s: every sheet is empty.") % {"file": filename})
+            raise DatasetError(
+                _("%(file)s: every sheet is empty.") % {"file": filename}
+            )
     cells = _sheet_cells(path, sheet, filename)
     if cells.empty:
         raise DatasetError(
@@ -569,8 +571,11 @@ def retype(
         "dataset.retyped",
         f"Dataset {dataset.name} read again"
         + (f": column types of {', '.join(changed)} set by hand" if changed else "")
-        + (f" (sheet {options['sheet']}, header row {options['header_row']})"
-           if "sheet" in options else ""),
+        + (
+            f" (sheet {options['sheet']}, header row {options['header_row']})"
+            if "sheet" in options
+            else ""
+        ),
         user=user,
         data={"dataset": dataset.pk, "corrections": corrections or {}},
     )

@@ -195,7 +195,9 @@ class SheetForm(forms.Form):
         label=_("Header is on row"),
         min_value=1,
         max_value=1_048_576,  # Excel's last row
-        help_text=_("The sheet row holding the column names (rows above it are skipped)."),
+        help_text=_(
+            "The sheet row holding the column names (rows above it are skipped)."
+        ),
     )
 
     def __init__(self, *args, sheets: list[str], **kwargs) -> None:

@@ -83,7 +83,8 @@ _POINT_NUMBER = re.compile(
     r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?$|^[+-]?\.\d+$"
 )
 _ISO_DATE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+    r"^\d{4}-\d{2}-\d{2}"
+    r"(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 )
 _SLASHED_DATE = re.compile(
     r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
@@ -124,8 +125,10 @@ class ColumnType:
         if self.type in (CATEGORY, TEXT, IGNORE):
             text = ""
         if self.by == "user":
-            text = _("%(rule)s (set by hand)") % {"rule": text} if text else _(
-                "set by hand"
+            text = (
+                _("%(rule)s (set by hand)") % {"rule": text}
+                if text
+                else _("set by hand")
             )
         return text
 
@@ -267,9 +270,7 @@ def _outcome(name, kind, total, fitted, texts, ok, **extra) -> ColumnType | None
     if total == 0 or fitted < THRESHOLD * total:
         return None
     bad = [t for t in texts if not ok(t)]
-    return ColumnType(
-        name, kind, bad=len(bad), examples=tuple(bad[:EXAMPLES]), **extra
-    )
+    return ColumnType(name, kind, bad=len(bad), examples=tuple(bad[:EXAMPLES]), **extra)
 
 
 def _detect_boolean(name, texts, natives) -> ColumnType | None:
@@ -553,9 +554,7 @@ def _booleans(column: pd.Series) -> pd.Series:
             values.append(bool(value))
             continue
         text = str(value).strip().lower() if isinstance(value, str) else None
-        values.append(
-            True if text in _TRUE else False if text in _FALSE else None
-        )
+        values.append(True if text in _TRUE else False if text in _FALSE else None)
     if None not in values:
         return pd.Series(values, index=column.index, dtype=bool)
     return pd.Series(values, index=column.index, dtype=object).where(
