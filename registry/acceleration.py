@@ -217,6 +217,7 @@ def take_shortcuts(version: ModelVersion, predictor) -> tuple[Outcome, ...]:
             reason = (
                 "a feature of a kind the probe rows cannot fill (not numeric or text)"
             )
+        if not probes:
             outcomes += tuple(Outcome.refused(name, reason) for name in ORDER[1:])
         else:
             outcomes += tuple(
