@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from pandas.api.types import infer_dtype
 
 from registry.errors import DatasetError
 
@@ -266,13 +267,6 @@ def _is_date(value) -> bool:
     return isinstance(value, dt.date | np.datetime64)
 
 
-def _outcome(name, kind, total, fitted, texts, ok, **extra) -> ColumnType | None:
-    if total == 0 or fitted < THRESHOLD * total:
-        return None
-    bad = [t for t in texts if not ok(t)]
-    return ColumnType(name, kind, bad=len(bad), examples=tuple(bad[:EXAMPLES]), **extra)
-
-
 def _detect_boolean(name, texts, natives) -> ColumnType | None:
     if natives and not all(isinstance(v, bool | np.bool_) for v in natives):
         return None
@@ -289,50 +283,59 @@ def _detect_boolean(name, texts, natives) -> ColumnType | None:
     return None
 
 
+def _bodies(texts: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """_number_text on every value: (bodies, had a percent sign)."""
+    body = texts.str.replace(_CURRENCY.pattern, "", regex=True)
+    body = body.str.replace(r"[\s\u00a0]", "", regex=True)
+    percent = body.str.endswith("%").to_numpy(dtype=bool)
+    return body.str.removesuffix("%"), percent
+
+
+def _matches(texts: pd.Series, pattern: re.Pattern) -> np.ndarray:
+    return texts.str.fullmatch(pattern.pattern).to_numpy(dtype=bool)
+
+
+def _with_bad(column: ColumnType, texts: pd.Series, ok: np.ndarray) -> ColumnType:
+    bad = texts[~ok]
+    return replace(column, bad=len(bad), examples=tuple(bad.head(EXAMPLES)))
+
+
 def _detect_number(name, texts, natives) -> ColumnType | None:
-    typed = [v for v in natives if _is_number(v)]
+    typed = sum(1 for v in natives if _is_number(v))
     total = len(texts) + len(natives)
-    comma = [t for t in texts if fits(t, COMMA)]
-    point = [t for t in texts if fits(t, POINT)]
-    percent = sum(1 for t in texts if _number_text(t)[1])
-    best = max(len(comma), len(point)) + len(typed)
+    series = pd.Series(texts, dtype=object)
+    body, percent = _bodies(series)
+    comma, point = _matches(body, _COMMA_NUMBER), _matches(body, _POINT_NUMBER)
+    best = max(comma.sum(), point.sum()) + typed
     if total == 0 or best < THRESHOLD * total:
         return None
-    # Values read alike both ways (123, 1.234 read as 1234 or 1.234 is not).
-    differ = [t for t in set(comma) & set(point) if not _number_text(t)[0].isdigit()]
-    if len(comma) > len(point):
-        convention, ambiguous = COMMA, False
-    elif len(point) > len(comma):
-        convention, ambiguous = POINT, False
+    # Values read alike both ways (123) do not decide; 1.234 fits both, unlike.
+    plain = body.str.lstrip("+-").str.isdigit().to_numpy(dtype=bool)
+    differ = bool((comma & point & ~plain).any())
+    if comma.sum() > point.sum():
+        convention, ambiguous, ok = COMMA, False, comma
+    elif point.sum() > comma.sum():
+        convention, ambiguous, ok = POINT, False, point
     else:
-        convention, ambiguous = (POINT, True) if differ else ("", False)
-    ok = (lambda t: fits(t, convention or POINT)) if texts else (lambda t: True)
-    found = _outcome(
+        convention, ambiguous, ok = (POINT if differ else ""), differ, point
+    found = ColumnType(
         name,
         NUMBER,
-        total,
-        best,
-        texts,
-        ok,
-        convention=convention,
+        convention,
+        percent=bool(texts) and bool(percent.sum() >= THRESHOLD * len(texts)),
         ambiguous=ambiguous,
-        percent=bool(texts) and percent >= THRESHOLD * len(texts),
         native=not texts,
     )
-    return found
+    return _with_bad(found, series, ok)
 
 
-def _date_order(texts: list[str]) -> tuple[str, bool]:
-    """(order, ambiguous) of slashed dates: day-first unless a first part is
-    above 12 only for month-first, or a second part above 12."""
-    day_first = month_first = True
-    for text in texts:
-        found = _SLASHED_DATE.match(text)
-        if found is None:
-            continue
-        first, second = int(found.group(1)), int(found.group(2))
-        day_first = day_first and first <= 31 and second <= 12
-        month_first = month_first and first <= 12 and second <= 31
+def _date_order(texts: pd.Series) -> tuple[str, bool]:
+    """(order, ambiguous) of slashed dates: day-first unless only month-first
+    fits (a second part above 12); both fitting is ambiguous."""
+    parts = texts.str.extract(_SLASHED_DATE.pattern)[[0, 1]].astype(int)
+    first, second = parts[0], parts[1]
+    day_first = bool(((first <= 31) & (second <= 12)).all())
+    month_first = bool(((first <= 12) & (second <= 31)).all())
     if day_first and not month_first:
         return DAY_FIRST, False
     if month_first and not day_first:
@@ -341,36 +344,18 @@ def _date_order(texts: list[str]) -> tuple[str, bool]:
 
 
 def _detect_date(name, texts, natives) -> ColumnType | None:
-    typed = [v for v in natives if _is_date(v)]
+    typed = sum(1 for v in natives if _is_date(v))
     total = len(texts) + len(natives)
-    iso = [t for t in texts if _ISO_DATE.match(t)]
-    slashed = [t for t in texts if _SLASHED_DATE.match(t)]
-    if total == 0 or len(iso) + len(slashed) + len(typed) < THRESHOLD * total:
+    series = pd.Series(texts, dtype=object)
+    iso, slashed = _matches(series, _ISO_DATE), _matches(series, _SLASHED_DATE)
+    if total == 0 or iso.sum() + slashed.sum() + typed < THRESHOLD * total:
         return None
-    if slashed:
-        order, ambiguous = _date_order(slashed)
-    else:
-        order, ambiguous = ISO, False
-
-    def ok(text: str) -> bool:
-        try:
-            parse_date(text, order)
-        except ValueError:
-            return False
-        return True
-
-    fitted = sum(1 for t in texts if ok(t)) + len(typed)
-    return _outcome(
-        name,
-        DATE,
-        total,
-        fitted,
-        texts,
-        ok,
-        convention=order,
-        ambiguous=ambiguous,
-        native=not texts,
-    )
+    order, ambiguous = _date_order(series[slashed]) if slashed.any() else (ISO, False)
+    ok = _dates(series, order).notna().to_numpy() if texts else np.array([], bool)
+    if ok.sum() + typed < THRESHOLD * total:
+        return None
+    found = ColumnType(name, DATE, order, ambiguous=ambiguous, native=not texts)
+    return _with_bad(found, series, ok)
 
 
 def _detect_words(name, texts, natives) -> ColumnType:
@@ -498,25 +483,36 @@ def _native_fits(column: pd.Series, kind: str) -> bool:
     )
 
 
+def _all_text(column: pd.Series) -> bool:
+    """Every value is text (CSV cells): the vectorised path applies."""
+    return infer_dtype(column, skipna=True) in ("string", "empty")
+
+
 def _missing_mask(column: pd.Series) -> np.ndarray:
+    if _all_text(column):
+        lowered = column.str.strip().str.lower()
+        return (lowered.isin(MISSING) | column.isna()).to_numpy()
     return np.fromiter(
         (is_missing(v) for v in column.tolist()), dtype=bool, count=len(column)
     )
 
 
 def _numbers(column: pd.Series, convention: str) -> pd.Series:
-    values = []
-    for value in column.tolist():
-        if _is_number(value):
-            values.append(float(value))
-        elif isinstance(value, str) and not is_missing(value):
-            try:
-                values.append(parse_number(value, convention))
-            except ValueError:
+    if _all_text(column):
+        numbers = _text_numbers(column, convention)
+    else:  # Excel cells: numbers as they are, text by the rules
+        values = []
+        for value in column.tolist():
+            if _is_number(value):
+                values.append(float(value))
+            elif isinstance(value, str) and not is_missing(value):
+                try:
+                    values.append(parse_number(value, convention))
+                except ValueError:
+                    values.append(np.nan)
+            else:
                 values.append(np.nan)
-        else:
-            values.append(np.nan)
-    numbers = np.asarray(values, dtype="float64")
+        numbers = np.asarray(values, dtype="float64")
     # Whole numbers with none missing stay integers, as pandas reads them.
     if len(numbers) and not np.isnan(numbers).any():
         whole = np.all(numbers == np.round(numbers)) and np.all(np.abs(numbers) < 2**53)
@@ -525,19 +521,58 @@ def _numbers(column: pd.Series, convention: str) -> pd.Series:
     return pd.Series(numbers, index=column.index)
 
 
+def _text_numbers(column: pd.Series, convention: str) -> np.ndarray:
+    """parse_number on every value at once (NaN where it does not fit)."""
+    body = column.str.strip().str.replace(_CURRENCY.pattern, "", regex=True)
+    body = body.str.replace(r"[\s\u00a0]", "", regex=True)
+    percent = body.str.endswith("%").fillna(False).to_numpy(dtype=bool)
+    body = body.str.removesuffix("%")
+    pattern = _COMMA_NUMBER if convention == COMMA else _POINT_NUMBER
+    fitting = body.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
+    if convention == COMMA:
+        body = body.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else:
+        body = body.str.replace(",", "", regex=False)
+    numbers = pd.to_numeric(body.where(fitting), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    return np.where(percent, numbers / 100, numbers)
+
+
 def _dates(column: pd.Series, order: str) -> pd.Series:
-    values = []
-    for value in column.tolist():
-        if isinstance(value, dt.date | np.datetime64):
-            values.append(pd.Timestamp(value))
-        elif isinstance(value, str) and not is_missing(value):
-            try:
-                values.append(parse_date(value, order))
-            except ValueError:
+    if not _all_text(column):  # Excel cells: dates as they are, text by the rules
+        values = []
+        for value in column.tolist():
+            if isinstance(value, dt.date | np.datetime64):
+                values.append(pd.Timestamp(value))
+            elif isinstance(value, str) and not is_missing(value):
+                try:
+                    values.append(parse_date(value, order))
+                except ValueError:
+                    values.append(pd.NaT)
+            else:
                 values.append(pd.NaT)
-        else:
-            values.append(pd.NaT)
-    return _naive(pd.Series(pd.to_datetime(values, utc=True), index=column.index))
+        return _naive(pd.Series(pd.to_datetime(values, utc=True), index=column.index))
+    text = column.str.strip()
+    result = pd.Series(pd.NaT, index=column.index, dtype="datetime64[ns]")
+    iso = text.str.fullmatch(_ISO_DATE.pattern).fillna(False).to_numpy(dtype=bool)
+    if iso.any():
+        parsed = pd.to_datetime(text[iso], format="ISO8601", errors="coerce", utc=True)
+        result[iso] = _naive(parsed)
+    slashed = text.str.fullmatch(_SLASHED_DATE.pattern).fillna(False).to_numpy(bool)
+    if slashed.any():
+        normal = text[slashed].str.replace(
+            r"^(\d{1,2})[/.-](\d{1,2})[/.-]", r"\1/\2/", regex=True
+        )
+        normal = normal.str.replace("T", " ", regex=False)
+        formats = _DATE_FORMATS[MONTH_FIRST if order == MONTH_FIRST else DAY_FIRST]
+        for form in formats:
+            left = result[slashed].isna().to_numpy()
+            if not left.any():
+                break
+            parsed = pd.to_datetime(normal[left], format=form, errors="coerce")
+            result.loc[normal.index[left]] = parsed
+    return result
 
 
 def _naive(column: pd.Series) -> pd.Series:
@@ -547,25 +582,40 @@ def _naive(column: pd.Series) -> pd.Series:
     return column.astype("datetime64[ns]")
 
 
+_BOOLEAN_OF = {**dict.fromkeys(_FALSE, False), **dict.fromkeys(_TRUE, True)}
+
+
+def _boolean_of(value) -> bool | None:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, str):
+        return _BOOLEAN_OF.get(value.strip().lower())
+    if _is_number(value) and value in (0, 1):  # BIT and 0/1 columns
+        return bool(value)
+    return None
+
+
+def to_booleans(column: pd.Series) -> pd.Series:
+    """True/False from any spelling BOOLEANS knows (and 0/1); NaN otherwise."""
+    return _booleans(column)
+
+
 def _booleans(column: pd.Series) -> pd.Series:
-    values = []
-    for value in column.tolist():
-        if isinstance(value, bool | np.bool_):
-            values.append(bool(value))
-            continue
-        text = str(value).strip().lower() if isinstance(value, str) else None
-        values.append(True if text in _TRUE else False if text in _FALSE else None)
-    if None not in values:
-        return pd.Series(values, index=column.index, dtype=bool)
-    return pd.Series(values, index=column.index, dtype=object).where(
-        pd.notna(pd.Series(values, index=column.index, dtype=object)), np.nan
-    )
+    if _all_text(column):
+        mapped = column.str.strip().str.lower().map(_BOOLEAN_OF)
+    else:
+        mapped = column.map(_boolean_of)
+    if mapped.notna().all():
+        return mapped.astype(bool)
+    # With gaps: objects (True, False, NaN), the way AutoGluon takes them.
+    return mapped.astype(object).where(mapped.notna(), np.nan)
 
 
 def _words(column: pd.Series) -> pd.Series:
     missing = _missing_mask(column)
-    text = column.astype(object)
-    text = text.where(~missing, np.nan)
+    text = column.astype(object).where(~missing, np.nan)
+    if _all_text(column):
+        return text
     return text.map(lambda v: v if isinstance(v, str) or pd.isna(v) else str(v))
 
 

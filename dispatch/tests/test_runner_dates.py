@@ -97,5 +97,5 @@ def test_the_version_page_says_date_features_take_autogluon_s_pipeline(
     )
     services.predict_batch(dated_model, rows)  # loaded: the shortcuts decided
     page = analyst_client.get(dated_model.get_absolute_url()).content.decode()
-    shortcuts = page[page.index("data-testid=\"shortcuts\""):][:900]
+    shortcuts = page[page.index('data-testid="shortcuts"') :][:900]
     assert "date feature(s) dia, momento" in shortcuts, shortcuts

@@ -18,9 +18,12 @@ from registry.models import Dataset
 
 BR_ROWS = [
     ("valor", "quando", "hora", "ativo", "taxa", "preco", "cidade", "vazio"),
-    ("1.234,56", "05/02/2023", "05/02/2023 14:30", "Sim", "12,5%", "R$ 1.234,56", "São Paulo", "NA"),
-    ("2.000,00", "13/02/2023", "13/02/2023 08:00", "Não", "3%", "R$ 10,00", "Recife", "-"),
-    ("-3,5", "01/03/2023", "01/03/2023 00:15", "Sim", "100%", "R$ 0,99", "Belém", "null"),
+    ("1.234,56", "05/02/2023", "05/02/2023 14:30", "Sim", "12,5%", "R$ 1.234,56",
+     "São Paulo", "NA"),
+    ("2.000,00", "13/02/2023", "13/02/2023 08:00", "Não", "3%", "R$ 10,00",
+     "Recife", "-"),
+    ("-3,5", "01/03/2023", "01/03/2023 00:15", "Sim", "100%", "R$ 0,99",
+     "Belém", "null"),
     ("", "28/02/2023", "28/02/2023 23:59", "", "N/A", "R$ 2.500,00", "Natal", ""),
 ]  # fmt: skip
 
@@ -389,3 +392,60 @@ def test_label_statistics_use_the_types(db, monkeypatch):
     dataset = _store(_csv(rows, ";"))
     _sample, stats = datasets.read_for_checks(dataset, "y")
     assert stats.numeric and stats.present == 20
+
+
+# --- The vectorised reading and the per-value rules agree -------------------
+
+MIXED_NUMBERS = ["1.234,56", "R$ 2,5", "12,5%", "x", "NA", "-3", "1.234.567,8", " 7 "]
+MIXED_DATES = ["05/02/2023", "2023-02-05T10:00", "13/02/2023 14:30", "31/31/2023", "-"]
+
+
+@pytest.mark.parametrize(
+    "values, column_type",
+    [
+        (MIXED_NUMBERS, parsing.ColumnType("v", "number", "comma")),
+        (MIXED_NUMBERS, parsing.ColumnType("v", "number", "point")),
+        (MIXED_DATES, parsing.ColumnType("v", "date", "day_first")),
+        (MIXED_DATES, parsing.ColumnType("v", "date", "month_first")),
+        (["Sim", "não", "S", "n", "talvez", ""], parsing.ColumnType("v", "boolean")),
+    ],
+)
+def test_the_vectorised_reading_agrees_with_the_per_value_rules(values, column_type):
+    fast = parsing.convert(pd.Series(values, dtype=object), column_type)
+    # One typed cell (as Excel gives) sends the column down the per-value path.
+    slow = parsing.convert(pd.Series([*values, None], dtype=object), column_type)
+    assert pd.Series(fast.tolist()).equals(pd.Series(slow.tolist()[:-1])), (
+        fast.tolist(),
+        slow.tolist(),
+    )
+
+
+def test_to_booleans_takes_every_spelling_and_zero_one():
+    column = pd.Series(["Sim", "N", "true", 1, 0, False, "talvez"], dtype=object)
+    assert parsing.to_booleans(column).tolist()[:6] == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert pd.isna(parsing.to_booleans(column).iloc[6])
+
+
+def test_a_boolean_feature_takes_a_source_s_spellings(db):
+    from registry import services
+    from registry.errors import SchemaError
+    from registry.tests.helpers import train_tiny
+
+    rows = [("ativo", "x", "y")] + [
+        ("Sim" if i % 3 else "Não", f"{i},5", "a" if i % 3 else "b") for i in range(60)
+    ]
+    frame = datasets.read_frame(_store(_csv(rows, ";")))
+    assert frame["ativo"].dtype == bool
+    version = train_tiny(frame, "y", "ativos", reuse=False)
+    assert version.features.get("ativo").kind == "boolean"
+    given = pd.DataFrame({"ativo": ["S", "não", 1], "x": [1.5, 2.5, 3.5]})
+    assert services.predict_batch(version, given).rows == 3
+    with pytest.raises(SchemaError, match="ativo: expected true or false"):
+        services.predict_batch(version, given.assign(ativo=["talvez", "S", "N"]))
