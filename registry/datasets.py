@@ -630,15 +630,21 @@ def read_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Any CSV, Parquet or Excel file's rows in frames of `rows`, parsed as an
     upload is (format by its first bytes, CSV dialect sniffed, header
-    checked), at most `nrows` in all. A file with a header and no rows gives
-    one empty frame, so its columns can still be checked. DatasetError names
-    the file and what is wrong, also for a problem found midway."""
+    checked, column types detected on the first frame and applied to all,
+    registry.parsing), at most `nrows` in all. A file with a header and no
+    rows gives one empty frame, so its columns can still be checked.
+    DatasetError names the file and what is wrong, also for a problem found
+    midway."""
     filename = filename or path.name
     try:
         file_format = detect_format(path, filename)
         options = sniff(path, filename) if file_format == Dataset.Format.CSV else {}
-        _check_header(_header(path, file_format, options), filename)
-        chunks = _chunks(path, file_format, options, rows, nrows)
+        if file_format == Dataset.Format.EXCEL:
+            options = excel_options(path, filename)
+        _check_header(_header(path, file_format, options, filename), filename)
+        first = _raw(path, file_format, options, min(rows, nrows or rows), filename)
+        types = parsing.detect(first, hint=_hint(options)).columns
+        chunks = _chunks(path, file_format, options, rows, nrows, types, filename)
         while True:
             chunk = next(chunks, None)
             if chunk is None:
@@ -657,6 +663,7 @@ def _chunks(
     rows: int,
     nrows: int | None,
     types: tuple[parsing.ColumnType, ...] = (),
+    filename: str = "",
 ) -> Iterator[pd.DataFrame]:
     if file_format == Dataset.Format.CSV:
         kwargs = _text_csv_kwargs(options) if types else _csv_kwargs(options)
@@ -677,7 +684,7 @@ def _chunks(
                 return
         return
     # openpyxl reads a sheet whole; an .xlsx is bounded by the upload limit.
-    frame = _typed(_excel_frame(path, options, path.name, nrows), types)
+    frame = _typed(_excel_frame(path, options, filename or path.name, nrows), types)
     for start in range(0, max(len(frame), 1), rows):
         yield frame.iloc[start : start + rows]
 
