@@ -285,7 +285,7 @@ def _text_csv_kwargs(options: dict) -> dict:
     return {
         "sep": options.get("delimiter", ","),
         "encoding": options.get("encoding", "utf-8"),
-        "dtype": str,
+        "dtype": parsing.TEXT_DTYPE,
         "keep_default_na": False,
         "na_filter": False,
     }

@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pandas.api.types import infer_dtype
@@ -244,8 +246,16 @@ def parse_date(text: str, order: str) -> pd.Timestamp:
 # --- Detection --------------------------------------------------------------
 
 
-def _texts(column: pd.Series) -> tuple[list[str], list]:
+# Arrow strings: pandas' .str methods on them run in Arrow's C++ kernels.
+TEXT_DTYPE = "string[pyarrow]"
+
+
+def _texts(column: pd.Series) -> tuple[pd.Series, list]:
     """(the non-missing text values, stripped; the non-missing typed values)."""
+    if _all_text(column):
+        stripped = column.astype(TEXT_DTYPE).str.strip()
+        missing = stripped.isna() | stripped.str.lower().isin(MISSING).fillna(True)
+        return stripped[~missing.to_numpy(dtype=bool)].reset_index(drop=True), []
     texts, natives = [], []
     for value in column.tolist():
         if is_missing(value):
@@ -254,7 +264,7 @@ def _texts(column: pd.Series) -> tuple[list[str], list]:
             texts.append(value.strip())
         else:
             natives.append(value)
-    return texts, natives
+    return pd.Series(texts, dtype=TEXT_DTYPE), natives
 
 
 def _is_number(value) -> bool:
@@ -270,7 +280,9 @@ def _is_date(value) -> bool:
 def _detect_boolean(name, texts, natives) -> ColumnType | None:
     if natives and not all(isinstance(v, bool | np.bool_) for v in natives):
         return None
-    lowered = {t.lower() for t in texts}
+    if texts.nunique() > 8:  # a yes/no column has a few spellings, not many
+        return None
+    lowered = set(texts.str.lower().unique()) if len(texts) else set()
     if not lowered and not natives:
         return None
     for true, false in BOOLEANS:
@@ -278,7 +290,7 @@ def _detect_boolean(name, texts, natives) -> ColumnType | None:
             if len(lowered) == 1 and len(texts) < 2:
                 return None
             return ColumnType(name, BOOLEAN)
-    if not texts and natives:
+    if not len(texts) and natives:
         return ColumnType(name, BOOLEAN, native=True)
     return None
 
@@ -286,8 +298,8 @@ def _detect_boolean(name, texts, natives) -> ColumnType | None:
 def _bodies(texts: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """_number_text on every value: (bodies, had a percent sign)."""
     body = texts.str.replace(_CURRENCY.pattern, "", regex=True)
-    body = body.str.replace(r"[\s\u00a0]", "", regex=True)
-    percent = body.str.endswith("%").to_numpy(dtype=bool)
+    body = body.str.replace("[\\s\u00a0]", "", regex=True)
+    percent = body.str.endswith("%").fillna(False).to_numpy(dtype=bool)
     return body.str.removesuffix("%"), percent
 
 
@@ -297,13 +309,13 @@ def _matches(texts: pd.Series, pattern: re.Pattern) -> np.ndarray:
 
 def _with_bad(column: ColumnType, texts: pd.Series, ok: np.ndarray) -> ColumnType:
     bad = texts[~ok]
-    return replace(column, bad=len(bad), examples=tuple(bad.head(EXAMPLES)))
+    return replace(column, bad=len(bad), examples=tuple(map(str, bad.head(EXAMPLES))))
 
 
 def _detect_number(name, texts, natives) -> ColumnType | None:
     typed = sum(1 for v in natives if _is_number(v))
     total = len(texts) + len(natives)
-    series = pd.Series(texts, dtype=object)
+    series = texts
     body, percent = _bodies(series)
     comma, point = _matches(body, _COMMA_NUMBER), _matches(body, _POINT_NUMBER)
     best = max(comma.sum(), point.sum()) + typed
@@ -322,9 +334,9 @@ def _detect_number(name, texts, natives) -> ColumnType | None:
         name,
         NUMBER,
         convention,
-        percent=bool(texts) and bool(percent.sum() >= THRESHOLD * len(texts)),
+        percent=bool(len(texts)) and bool(percent.sum() >= THRESHOLD * len(texts)),
         ambiguous=ambiguous,
-        native=not texts,
+        native=not len(texts),
     )
     return _with_bad(found, series, ok)
 
@@ -346,25 +358,24 @@ def _date_order(texts: pd.Series) -> tuple[str, bool]:
 def _detect_date(name, texts, natives) -> ColumnType | None:
     typed = sum(1 for v in natives if _is_date(v))
     total = len(texts) + len(natives)
-    series = pd.Series(texts, dtype=object)
+    series = texts
     iso, slashed = _matches(series, _ISO_DATE), _matches(series, _SLASHED_DATE)
     if total == 0 or iso.sum() + slashed.sum() + typed < THRESHOLD * total:
         return None
     order, ambiguous = _date_order(series[slashed]) if slashed.any() else (ISO, False)
-    ok = _dates(series, order).notna().to_numpy() if texts else np.array([], bool)
+    ok = _dates(series, order).notna().to_numpy()
     if ok.sum() + typed < THRESHOLD * total:
         return None
-    found = ColumnType(name, DATE, order, ambiguous=ambiguous, native=not texts)
+    found = ColumnType(name, DATE, order, ambiguous=ambiguous, native=not len(texts))
     return _with_bad(found, series, ok)
 
 
 def _detect_words(name, texts, natives) -> ColumnType:
-    values = texts + [str(v) for v in natives]
-    distinct = len(set(values))
-    if distinct > MAX_CATEGORIES and distinct > 0.5 * len(values):
-        average = sum(len(v) for v in values) / max(1, len(values))
-        if average > 20:
-            return ColumnType(name, TEXT)
+    values = pd.concat([texts, pd.Series([str(v) for v in natives], dtype=TEXT_DTYPE)])
+    distinct = values.nunique()
+    many = distinct > MAX_CATEGORIES and distinct > 0.5 * len(values)
+    if many and values.str.len().mean() > 20:
+        return ColumnType(name, TEXT)
     return ColumnType(name, CATEGORY)
 
 
@@ -373,7 +384,7 @@ def detect_column(name: str, column: pd.Series) -> ColumnType:
     if not _object(column):
         return _typed(name, column)
     texts, natives = _texts(column)
-    if not texts and not natives:
+    if not len(texts) and not natives:
         return ColumnType(name, CATEGORY)
     return (
         _detect_boolean(name, texts, natives)
@@ -429,15 +440,10 @@ def recount(column: ColumnType, values: pd.Series) -> ColumnType:
         return replace(column, bad=0, examples=())
     texts, _natives = _texts(values)
     if column.type == NUMBER:
-        bad = [t for t in texts if not fits(t, column.convention or POINT)]
+        ok = ~np.isnan(_text_numbers(texts, column.convention or POINT))
     else:
-        bad = []
-        for text in texts:
-            try:
-                parse_date(text, column.convention)
-            except ValueError:
-                bad.append(text)
-    return replace(column, bad=len(bad), examples=tuple(bad[:EXAMPLES]))
+        ok = _dates(texts, column.convention).notna().to_numpy()
+    return _with_bad(column, texts, ok)
 
 
 # --- Applying ---------------------------------------------------------------
@@ -523,20 +529,21 @@ def _numbers(column: pd.Series, convention: str) -> pd.Series:
 
 def _text_numbers(column: pd.Series, convention: str) -> np.ndarray:
     """parse_number on every value at once (NaN where it does not fit)."""
-    body = column.str.strip().str.replace(_CURRENCY.pattern, "", regex=True)
-    body = body.str.replace(r"[\s\u00a0]", "", regex=True)
-    percent = body.str.endswith("%").fillna(False).to_numpy(dtype=bool)
-    body = body.str.removesuffix("%")
+    # Arrow's kernels end to end: pandas' to_numeric parses text in Python.
+    body = pc.utf8_trim_whitespace(pa.array(column.astype(TEXT_DTYPE)))
+    body = pc.replace_substring_regex(body, _CURRENCY.pattern, "")
+    body = pc.replace_substring_regex(body, "[\\s\u00a0]", "")
+    percent = pc.fill_null(pc.ends_with(body, "%"), False)
+    body = pc.replace_substring_regex(body, "%$", "")
     pattern = _COMMA_NUMBER if convention == COMMA else _POINT_NUMBER
-    fitting = body.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
+    fitting = pc.fill_null(pc.match_substring_regex(body, pattern.pattern), False)
     if convention == COMMA:
-        body = body.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        body = pc.replace_substring(pc.replace_substring(body, ".", ""), ",", ".")
     else:
-        body = body.str.replace(",", "", regex=False)
-    numbers = pd.to_numeric(body.where(fitting), errors="coerce").to_numpy(
-        dtype="float64", na_value=np.nan
-    )
-    return np.where(percent, numbers / 100, numbers)
+        body = pc.replace_substring(body, ",", "")
+    numbers = pc.cast(pc.if_else(fitting, body, None), pa.float64())
+    values = numbers.to_numpy(zero_copy_only=False).astype("float64")
+    return np.where(percent.to_numpy(zero_copy_only=False), values / 100, values)
 
 
 def _dates(column: pd.Series, order: str) -> pd.Series:
@@ -615,7 +622,7 @@ def _words(column: pd.Series) -> pd.Series:
     missing = _missing_mask(column)
     text = column.astype(object).where(~missing, np.nan)
     if _all_text(column):
-        return text
+        return text.astype(object)
     return text.map(lambda v: v if isinstance(v, str) or pd.isna(v) else str(v))
 
 
