@@ -644,7 +644,10 @@ def read_chunks(
         _check_header(_header(path, file_format, options, filename), filename)
         first = _raw(path, file_format, options, min(rows, nrows or rows), filename)
         types = parsing.detect(first, hint=_hint(options)).columns
-        chunks = _chunks(path, file_format, options, rows, nrows, types, filename)
+        # Values that do not fit stay as text: the check names them.
+        chunks = _chunks(
+            path, file_format, options, rows, nrows, types, filename, keep_misfits=True
+        )
         while True:
             chunk = next(chunks, None)
             if chunk is None:
@@ -664,12 +667,13 @@ def _chunks(
     nrows: int | None,
     types: tuple[parsing.ColumnType, ...] = (),
     filename: str = "",
+    keep_misfits: bool = False,
 ) -> Iterator[pd.DataFrame]:
     if file_format == Dataset.Format.CSV:
         kwargs = _text_csv_kwargs(options) if types else _csv_kwargs(options)
         with pd.read_csv(path, chunksize=rows, nrows=nrows, **kwargs) as reader:
             for chunk in reader:
-                yield parsing.apply(chunk, types) if types else chunk
+                yield _typed(chunk, types, keep_misfits=keep_misfits)
         return
     if file_format == Dataset.Format.PARQUET:
         parquet = pq.ParquetFile(path)
@@ -684,13 +688,14 @@ def _chunks(
                 return
         return
     # openpyxl reads a sheet whole; an .xlsx is bounded by the upload limit.
-    frame = _typed(_excel_frame(path, options, filename or path.name, nrows), types)
+    frame = _excel_frame(path, options, filename or path.name, nrows)
+    frame = _typed(frame, types, keep_misfits=keep_misfits)
     for start in range(0, max(len(frame), 1), rows):
         yield frame.iloc[start : start + rows]
 
 
-def _typed(frame: pd.DataFrame, types: tuple[parsing.ColumnType, ...]):
-    return parsing.apply(frame, types) if types else frame
+def _typed(frame: pd.DataFrame, types: tuple[parsing.ColumnType, ...], **kwargs):
+    return parsing.apply(frame, types, **kwargs) if types else frame
 
 
 def _label_batches(

@@ -449,9 +449,12 @@ def recount(column: ColumnType, values: pd.Series) -> ColumnType:
 # --- Applying ---------------------------------------------------------------
 
 
-def apply(frame: pd.DataFrame, columns: Iterable[ColumnType]) -> pd.DataFrame:
+def apply(
+    frame: pd.DataFrame, columns: Iterable[ColumnType], *, keep_misfits: bool = False
+) -> pd.DataFrame:
     """The frame with each column in its type (ignored ones dropped); values
-    that do not fit become missing (the page counted them)."""
+    that do not fit become missing (the page counted them), or with
+    `keep_misfits` stay as their text, for a check that names them."""
     types = {c.name: c for c in columns}
     converted = {}
     for name in frame.columns:
@@ -461,8 +464,20 @@ def apply(frame: pd.DataFrame, columns: Iterable[ColumnType]) -> pd.DataFrame:
             continue
         if column_type.type == IGNORE:
             continue
-        converted[name] = convert(frame[name], column_type)
+        column = convert(frame[name], column_type)
+        if keep_misfits and column_type.type in (NUMBER, DATE, BOOLEAN):
+            column = _with_misfits(column, frame[name])
+        converted[name] = column
     return pd.DataFrame(converted, index=frame.index)
+
+
+def _with_misfits(converted: pd.Series, original: pd.Series) -> pd.Series:
+    misfits = converted.isna().to_numpy() & ~_missing_mask(original)
+    if not misfits.any():
+        return converted
+    mixed = converted.astype(object)
+    mixed[misfits] = original[misfits].astype(object)
+    return mixed
 
 
 def convert(column: pd.Series, column_type: ColumnType) -> pd.Series:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 from django.utils.translation import get_language
-from django.utils.translation import gettext as _
 
 from registry import parsing
 from registry.contracts import Feature, FeatureSchema
@@ -100,11 +99,7 @@ def _written_number(text: str) -> float:
     try:
         return float(text.strip())
     except ValueError:
-        example = "1.234,5" if convention == parsing.COMMA else "1,234.5"
-        raise ValueProblem(
-            f"expected a number, got {_shown(text)} "
-            + _("(write numbers like %(example)s)") % {"example": example}
-        ) from None
+        raise ValueProblem(f"expected a number, got {_shown(text)}") from None
 
 
 def _boolean(feature: Feature, value: Any) -> Any:

@@ -449,3 +449,13 @@ def test_a_boolean_feature_takes_a_source_s_spellings(db):
     assert services.predict_batch(version, given).rows == 3
     with pytest.raises(SchemaError, match="ativo: expected true or false"):
         services.predict_batch(version, given.assign(ativo=["talvez", "S", "N"]))
+
+
+def test_a_file_read_for_a_check_keeps_its_misfits_as_text(tmp_path):
+    path = tmp_path / "check.csv"
+    rows = [("v", "d")] + [(f"{i},5", "05/02/2023") for i in range(20)]
+    rows[5] = ("alto", "05/02/2023")
+    path.write_bytes(_csv(rows, ";"))
+    [frame] = list(datasets.read_chunks(path))
+    assert frame["v"].iloc[0] == 0.5 and frame["v"].iloc[4] == "alto"
+    assert frame["d"].iloc[0] == pd.Timestamp("2023-02-05")

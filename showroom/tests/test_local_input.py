@@ -40,11 +40,10 @@ def test_en_reads_the_decimal_point_and_thousands_comma(text, expected):
         assert schema.convert(NUMBER, text) == pytest.approx(expected)
 
 
-def test_en_refuses_a_decimal_comma_saying_how_to_write_numbers():
+def test_en_refuses_a_decimal_comma():
     with translation.override("en"), pytest.raises(schema.ValueProblem) as caught:
         schema.convert(NUMBER, "47,5")
-    assert "expected a number, got '47,5'" in str(caught.value)
-    assert "1,234.5" in str(caught.value)
+    assert str(caught.value) == "expected a number, got '47,5'"
 
 
 def test_the_form_takes_47_5_in_pt_br_and_names_the_field_in_en():
