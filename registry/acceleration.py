@@ -206,10 +206,18 @@ def take_shortcuts(version: ModelVersion, predictor) -> tuple[Outcome, ...]:
     else:
         probes = feature_probes(version.features)
         outcomes = (_compiled(version, predictor, probes),)
-        if not probes:
+        dated = [f.name for f in version.features.of_kind("datetime")]
+        if not probes and dated:
+            # Said plainly on the version page: date features take AutoGluon's path.
+            reason = (
+                f"date feature(s) {', '.join(dated)}: AutoGluon's own feature "
+                "pipeline makes their features"
+            )
+        elif not probes:
             reason = (
                 "a feature of a kind the probe rows cannot fill (not numeric or text)"
             )
+        if not probes:
             outcomes += tuple(Outcome.refused(name, reason) for name in ORDER[1:])
         else:
             outcomes += tuple(

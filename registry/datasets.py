@@ -23,11 +23,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from mlframework.events.log import log_event
 from mlframework.lib.batches import delete_in_batches
-from registry import profiling
+from registry import parsing, profiling
 from registry.errors import DatasetError
 from registry.models import Dataset
 
@@ -134,7 +135,12 @@ def detect_format(path: Path, filename: str) -> str:
 
 
 def store_upload(
-    chunks: Iterable[bytes], *, filename: str, name: str = "", user=None
+    chunks: Iterable[bytes],
+    *,
+    filename: str,
+    name: str = "",
+    user=None,
+    language: str = "",
 ) -> tuple[Dataset, bool]:
     """Store an uploaded file; return (dataset, created).
 
@@ -148,7 +154,11 @@ def store_upload(
             return existing, False
         file_format = detect_format(temp, filename)
         options = sniff(temp, filename) if file_format == Dataset.Format.CSV else {}
-        info = describe(temp, file_format, options, filename)
+        if file_format == Dataset.Format.EXCEL:
+            options = excel_options(temp, filename)
+        info = describe(
+            temp, file_format, options, filename, hint=_hint(options, language)
+        )
         target = root() / f"{sha256}.{EXTENSIONS[file_format]}"
         os.replace(temp, target)
         try:
@@ -158,6 +168,7 @@ def store_upload(
                     "name": (name or Path(filename).stem)[:200],
                     "format": file_format,
                     "read_options": options,
+                    "column_types": info.pop("column_types"),
                     "size_bytes": size,
                     "rows": info["rows"],
                     "columns": [c["name"] for c in info["columns"]],
@@ -269,7 +280,161 @@ def _csv_header(path: Path, options: dict) -> list[str]:
         return next(csv.reader(handle, delimiter=options.get("delimiter", ",")), [])
 
 
-def _read(path: Path, file_format: str, options: dict, *, nrows: int | None = None):
+def _text_csv_kwargs(options: dict) -> dict:
+    # Every cell as the text the file holds: registry.parsing types it.
+    return {
+        "sep": options.get("delimiter", ","),
+        "encoding": options.get("encoding", "utf-8"),
+        "dtype": parsing.TEXT_DTYPE,
+        "keep_default_na": False,
+        "na_filter": False,
+    }
+
+
+def _hint(options: dict, language: str = "") -> str:
+    """The number convention to take when no column of the file decides: a
+    ``;`` delimiter is what spreadsheets with a decimal comma write."""
+    if options.get("decimal") == "," or options.get("delimiter") == ";":
+        return parsing.COMMA
+    return parsing.convention_of_language(language) if language else ""
+
+
+# --- Excel: sheets and the header row --------------------------------------
+
+TITLE_ROWS = 20  # a header is looked for in the first rows of a sheet
+
+
+def sheet_names(path: Path, filename: str = "") -> list[str]:
+    try:
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            return [str(name) for name in book.sheet_names]
+    except Exception as exc:  # openpyxl raises its own types
+        raise DatasetError(
+            _("%(file)s could not be read: %(error)s")
+            % {"file": filename or path.name, "error": _short(exc)}
+        ) from exc
+
+
+def _sheet_cells(path: Path, sheet: str, filename: str) -> pd.DataFrame:
+    """A sheet's cells (typed as Excel holds them), no header taken, empty
+    rows and columns at the edges dropped."""
+    names = sheet_names(path, filename)
+    if sheet not in names:
+        raise DatasetError(
+            _("%(file)s has no sheet named %(sheet)r; its sheets are: %(names)s.")
+            % {"file": filename, "sheet": sheet, "names": ", ".join(names)}
+        )
+    cells = pd.read_excel(
+        path, sheet_name=sheet, header=None, dtype=object, engine="openpyxl"
+    )
+    return cells.dropna(how="all").dropna(axis=1, how="all")
+
+
+def _title_rows(cells: pd.DataFrame) -> int:
+    """Rows above the header: those using fewer columns than the header."""
+    head = cells.head(TITLE_ROWS)
+    counts = head.notna().sum(axis=1).tolist()
+    width = max(counts, default=0)
+    for index, count in enumerate(counts):
+        if count * 2 > width:
+            return index
+    return 0
+
+
+def excel_options(
+    path: Path, filename: str, sheet: str = "", header_row: int = 0
+) -> dict:
+    """The sheet to read (given, else the first that holds cells) and the
+    sheet row of its header (given, else found below any title rows)."""
+    names = sheet_names(path, filename)
+    if not sheet:
+        for name in names:
+            if not _sheet_cells(path, name, filename).empty:
+                sheet = name
+                break
+        else:
+            raise DatasetError(
+                _("%(file)s: every sheet is empty.") % {"file": filename}
+            )
+    cells = _sheet_cells(path, sheet, filename)
+    if cells.empty:
+        raise DatasetError(
+            _("%(file)s: the sheet %(sheet)r is empty.")
+            % {"file": filename, "sheet": sheet}
+        )
+    last = int(cells.index[-1]) + 1
+    if header_row:
+        if header_row > last:
+            raise DatasetError(
+                _(
+                    "%(file)s, sheet %(sheet)r: the header cannot be on row "
+                    "%(row)s; the sheet's last row is %(last)s."
+                )
+                % {"file": filename, "sheet": sheet, "row": header_row, "last": last}
+            )
+    else:
+        header_row = int(cells.index[_title_rows(cells)]) + 1
+    return {"sheet": sheet, "header_row": header_row, "sheets": names}
+
+
+def _excel_frame(
+    path: Path, options: dict, filename: str, nrows: int | None = None
+) -> pd.DataFrame:
+    if "sheet" not in options:  # stored before sheets were chosen
+        return pd.read_excel(path, nrows=nrows, engine="openpyxl")
+    sheet, header_row = options["sheet"], int(options.get("header_row") or 1)
+    cells = _sheet_cells(path, sheet, filename)
+    header = cells.loc[cells.index == header_row - 1]
+    if header.empty:
+        raise DatasetError(
+            _("%(file)s, sheet %(sheet)r: row %(row)s, the header, is empty.")
+            % {"file": filename, "sheet": sheet, "row": header_row}
+        )
+    names = header.iloc[0].tolist()
+    _check_header(names, filename)
+    body = cells.loc[cells.index > header_row - 1]
+    body.columns = [str(name).strip() for name in names]
+    body = body.reset_index(drop=True)
+    return body.head(nrows) if nrows is not None else body
+
+
+# --- Typed reading ---------------------------------------------------------
+
+
+def types_of(dataset: Dataset) -> tuple[parsing.ColumnType, ...]:
+    """The column types the dataset is read with (detected, or the user's)."""
+    return tuple(parsing.ColumnType.from_json(c) for c in dataset.column_types or ())
+
+
+def _raw(
+    path: Path,
+    file_format: str,
+    options: dict,
+    nrows: int | None = None,
+    filename: str = "",
+):
+    """The first rows as the file holds them: CSV as text, Excel cells and
+    Parquet columns with their own types."""
+    if file_format == Dataset.Format.CSV:
+        return pd.read_csv(path, nrows=nrows, **_text_csv_kwargs(options))
+    if file_format == Dataset.Format.EXCEL:
+        return _excel_frame(path, options, filename or path.name, nrows)
+    return _read(path, file_format, options, nrows=nrows)
+
+
+def _read(
+    path: Path,
+    file_format: str,
+    options: dict,
+    *,
+    nrows: int | None = None,
+    types: tuple[parsing.ColumnType, ...] = (),
+):
+    if types:
+        frames = list(_chunks(path, file_format, options, CHUNK_ROWS, nrows, types))
+        if len(frames) == 1:
+            return frames[0]
+        return pd.concat(frames, ignore_index=True)
     if file_format == Dataset.Format.CSV:
         return pd.read_csv(path, nrows=nrows, **_csv_kwargs(options))
     if file_format == Dataset.Format.PARQUET:
@@ -281,14 +446,16 @@ def _read(path: Path, file_format: str, options: dict, *, nrows: int | None = No
         if first is None:
             return parquet.schema_arrow.empty_table().to_pandas()
         return first.to_pandas()
-    return pd.read_excel(path, nrows=nrows, engine="openpyxl")
+    return _excel_frame(path, options, path.name, nrows)
 
 
-def _header(path: Path, file_format: str, options: dict) -> list:
+def _header(path: Path, file_format: str, options: dict, filename: str = "") -> list:
     if file_format == Dataset.Format.CSV:
         return _csv_header(path, options)
     if file_format == Dataset.Format.PARQUET:
         return list(pq.ParquetFile(path).schema_arrow.names)
+    if "sheet" in options:
+        return list(_excel_frame(path, options, filename or path.name, 0).columns)
     first = pd.read_excel(path, nrows=1, header=None, engine="openpyxl")
     return list(first.iloc[0]) if len(first) else []
 
@@ -307,11 +474,27 @@ def _count_rows(path: Path, file_format: str, options: dict, sample_rows: int) -
     return rows
 
 
-def describe(path: Path, file_format: str, options: dict, filename: str) -> dict:
-    """Check the header and build the profile; DatasetError if unreadable."""
+def describe(
+    path: Path,
+    file_format: str,
+    options: dict,
+    filename: str,
+    *,
+    hint: str = "",
+    corrections: dict | None = None,
+) -> dict:
+    """Check the header, detect the column types (with the user's
+    `corrections`), build the profile; DatasetError if unreadable. The
+    types are in the result's "column_types" (ColumnType JSON)."""
     try:
-        _check_header(_header(path, file_format, options), filename)
-        sample = _read(path, file_format, options, nrows=PROFILE_ROWS)
+        _check_header(_header(path, file_format, options, filename), filename)
+        raw = _raw(path, file_format, options, PROFILE_ROWS, filename)
+        detection = parsing.detect(raw, hint=hint)
+        types = parsing.corrected(detection.columns, corrections or {})
+        types = tuple(
+            parsing.recount(t, raw[t.name]) if t.by == "user" else t for t in types
+        )
+        sample = parsing.apply(raw, types)
         rows = _count_rows(path, file_format, options, len(sample))
     except DatasetError:
         raise
@@ -326,7 +509,87 @@ def describe(path: Path, file_format: str, options: dict, filename: str) -> dict
     info = profiling.profile(sample)
     info["rows"] = rows
     info["profiled_rows"] = len(sample)
+    info["column_types"] = [t.to_json() for t in types]
+    info["conventions"] = {"number": detection.file_number, "date": detection.file_date}
+    info["hint"] = hint
     return info
+
+
+def retype(
+    dataset: Dataset,
+    *,
+    corrections: dict | None = None,
+    sheet: str | None = None,
+    header_row: int | None = None,
+    user=None,
+) -> Dataset:
+    """Read the dataset again with the user's column types (or another sheet
+    or header row: the types are then detected afresh) and save the types
+    and profile. DatasetError names what is wrong; nothing is saved then."""
+    path = path_of(dataset)
+    if not path.exists():
+        read_frame(dataset)  # raises the "missing" DatasetError
+    options = dict(dataset.read_options)
+    kept = {}
+    if sheet is not None or header_row is not None:
+        if dataset.format != Dataset.Format.EXCEL:
+            raise DatasetError(_("Only Excel files have sheets and a header row."))
+        options = excel_options(
+            path,
+            dataset.name,
+            sheet or options.get("sheet", ""),
+            header_row or 0,
+        )
+    else:
+        kept = {
+            c.name: {"type": c.type, "convention": c.convention, "percent": c.percent}
+            for c in types_of(dataset)
+            if c.by == "user"
+        }
+    for name, change in (corrections or {}).items():
+        parsing.check_correction(name, change["type"], change.get("convention", ""))
+    info = describe(
+        path,
+        dataset.format,
+        options,
+        dataset.name,
+        hint=(dataset.profile or {}).get("hint", ""),
+        corrections={**kept, **(corrections or {})},
+    )
+    with transaction.atomic():
+        dataset.read_options = options
+        dataset.column_types = info.pop("column_types")
+        dataset.rows = info["rows"]
+        dataset.columns = [c["name"] for c in info["columns"]]
+        dataset.profile = info
+        dataset.save(
+            update_fields=["read_options", "column_types", "rows", "columns", "profile"]
+        )
+    changed = sorted(corrections or {})
+    log_event(
+        SOURCE,
+        "dataset.retyped",
+        f"Dataset {dataset.name} read again"
+        + (f": column types of {', '.join(changed)} set by hand" if changed else "")
+        + (
+            f" (sheet {options['sheet']}, header row {options['header_row']})"
+            if "sheet" in options
+            else ""
+        ),
+        user=user,
+        data={"dataset": dataset.pk, "corrections": corrections or {}},
+    )
+    return dataset
+
+
+def lineage_info(dataset: Dataset) -> dict:
+    """What a version's lineage keeps of how its dataset was read, so its
+    rows can be rebuilt the same way after later corrections."""
+    return {
+        "read_options": dict(dataset.read_options),
+        "column_types": list(dataset.column_types or ()),
+        "corrected_columns": [c.name for c in types_of(dataset) if c.by == "user"],
+    }
 
 
 def read_for_checks(
@@ -345,12 +608,15 @@ def read_for_checks(
     path = path_of(dataset)
     if not path.exists():
         return read_frame(dataset), None  # raises the "missing" DatasetError
+    types = types_of(dataset)
     try:
-        sample = _read(path, dataset.format, dataset.read_options, nrows=PROFILE_ROWS)
+        sample = _read(
+            path, dataset.format, dataset.read_options, nrows=PROFILE_ROWS, types=types
+        )
         if label not in sample.columns:
             return sample, None
         stats = profiling.LabelStats()
-        for batch in _label_batches(path, dataset, label):
+        for batch in _label_batches(path, dataset, label, types):
             stats.add(batch)
     except Exception as exc:
         raise DatasetError(
@@ -364,15 +630,24 @@ def read_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Any CSV, Parquet or Excel file's rows in frames of `rows`, parsed as an
     upload is (format by its first bytes, CSV dialect sniffed, header
-    checked), at most `nrows` in all. A file with a header and no rows gives
-    one empty frame, so its columns can still be checked. DatasetError names
-    the file and what is wrong, also for a problem found midway."""
+    checked, column types detected on the first frame and applied to all,
+    registry.parsing), at most `nrows` in all. A file with a header and no
+    rows gives one empty frame, so its columns can still be checked.
+    DatasetError names the file and what is wrong, also for a problem found
+    midway."""
     filename = filename or path.name
     try:
         file_format = detect_format(path, filename)
         options = sniff(path, filename) if file_format == Dataset.Format.CSV else {}
-        _check_header(_header(path, file_format, options), filename)
-        chunks = _chunks(path, file_format, options, rows, nrows)
+        if file_format == Dataset.Format.EXCEL:
+            options = excel_options(path, filename)
+        _check_header(_header(path, file_format, options, filename), filename)
+        first = _raw(path, file_format, options, min(rows, nrows or rows), filename)
+        types = parsing.detect(first, hint=_hint(options)).columns
+        # Values that do not fit stay as text: the check names them.
+        chunks = _chunks(
+            path, file_format, options, rows, nrows, types, filename, keep_misfits=True
+        )
         while True:
             chunk = next(chunks, None)
             if chunk is None:
@@ -385,58 +660,83 @@ def read_chunks(
 
 
 def _chunks(
-    path: Path, file_format: str, options: dict, rows: int, nrows: int | None
+    path: Path,
+    file_format: str,
+    options: dict,
+    rows: int,
+    nrows: int | None,
+    types: tuple[parsing.ColumnType, ...] = (),
+    filename: str = "",
+    keep_misfits: bool = False,
 ) -> Iterator[pd.DataFrame]:
     if file_format == Dataset.Format.CSV:
-        with pd.read_csv(
-            path, chunksize=rows, nrows=nrows, **_csv_kwargs(options)
-        ) as reader:
-            yield from reader
+        kwargs = _text_csv_kwargs(options) if types else _csv_kwargs(options)
+        with pd.read_csv(path, chunksize=rows, nrows=nrows, **kwargs) as reader:
+            for chunk in reader:
+                yield _typed(chunk, types, keep_misfits=keep_misfits)
         return
     if file_format == Dataset.Format.PARQUET:
         parquet = pq.ParquetFile(path)
         left = parquet.metadata.num_rows if nrows is None else nrows
         if left == 0 or parquet.metadata.num_rows == 0:
-            yield parquet.schema_arrow.empty_table().to_pandas()
+            yield _typed(parquet.schema_arrow.empty_table().to_pandas(), types)
             return
         for batch in parquet.iter_batches(batch_size=rows):
-            yield batch.slice(0, left).to_pandas()
+            yield _typed(batch.slice(0, left).to_pandas(), types)
             left -= min(left, batch.num_rows)
             if left == 0:
                 return
         return
     # openpyxl reads a sheet whole; an .xlsx is bounded by the upload limit.
-    frame = pd.read_excel(path, nrows=nrows, engine="openpyxl")
+    frame = _excel_frame(path, options, filename or path.name, nrows)
+    frame = _typed(frame, types, keep_misfits=keep_misfits)
     for start in range(0, max(len(frame), 1), rows):
         yield frame.iloc[start : start + rows]
 
 
-def _label_batches(path: Path, dataset: Dataset, label: str) -> Iterator[pd.Series]:
+def _typed(frame: pd.DataFrame, types: tuple[parsing.ColumnType, ...], **kwargs):
+    return parsing.apply(frame, types, **kwargs) if types else frame
+
+
+def _label_batches(
+    path: Path, dataset: Dataset, label: str, types=()
+) -> Iterator[pd.Series]:
+    label_types = tuple(t for t in types if t.name == label)
     if dataset.format == Dataset.Format.PARQUET:
         for batch in pq.ParquetFile(path).iter_batches(
             batch_size=CHUNK_ROWS, columns=[label]
         ):
-            yield batch.column(0).to_pandas()
+            yield _typed(batch.to_pandas(), label_types)[label]
         return
-    for chunk in pd.read_csv(
-        path,
-        usecols=[label],
-        chunksize=CHUNK_ROWS,
-        **_csv_kwargs(dataset.read_options),
-    ):
-        yield chunk[label]
+    kwargs = (
+        _text_csv_kwargs(dataset.read_options)
+        if types
+        else _csv_kwargs(dataset.read_options)
+    )
+    for chunk in pd.read_csv(path, usecols=[label], chunksize=CHUNK_ROWS, **kwargs):
+        yield _typed(chunk, label_types)[label]
 
 
-def read_frame(dataset: Dataset) -> pd.DataFrame:
-    """The whole dataset as a DataFrame; DatasetError if it cannot be read."""
+def read_frame(dataset: Dataset, *, lineage: dict | None = None) -> pd.DataFrame:
+    """The whole dataset as a DataFrame; DatasetError if it cannot be read.
+
+    With a version's `lineage` dataset entry, read as that version was
+    trained (its read options and column types), whatever was changed since.
+    """
     path = path_of(dataset)
     if not path.exists():
         raise DatasetError(
             f"The file of dataset {dataset.name} is missing from the server; "
             "upload it again."
         )
+    options, types = dataset.read_options, types_of(dataset)
+    if lineage and "column_types" in lineage:
+        options = lineage.get("read_options") or options
+        types = tuple(parsing.ColumnType.from_json(c) for c in lineage["column_types"])
     try:
-        frame = _read(path, dataset.format, dataset.read_options)
+        frame = _read(path, dataset.format, options, types=types)
+    except DatasetError:
+        raise
     except Exception as exc:
         raise DatasetError(
             f"Dataset {dataset.name} could not be read: {_short(exc)}"

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy
 
 from mlframework.core import executors
 from mlframework.lib import odbc
-from registry import autogluon
+from registry import autogluon, parsing
 from registry.challengers import PromotionRule
 from registry.models import ModelVersion, RegisteredModel, slug_validator
 from registry.training import AUTO, TrainOptions
@@ -308,3 +308,78 @@ class FairnessForm(forms.Form):
     def __init__(self, *args, columns: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["sensitive"].choices = [(c, c) for c in columns]
+
+
+def _type_choices() -> list[tuple[str, str]]:
+    """One choice per type and convention: "number:comma", "date:iso", ..."""
+    choices = []
+    for kind, label in parsing.TYPES.items():
+        conventions = parsing.CONVENTIONS.get(kind)
+        if not conventions:
+            choices.append((kind, label))
+            continue
+        for convention, rule in conventions.items():
+            choices.append((f"{kind}:{convention}", f"{label} ({rule})"))
+    return choices
+
+
+def type_choice(column: parsing.ColumnType) -> str:
+    if column.type == parsing.NUMBER:
+        return f"{column.type}:{column.convention or parsing.POINT}"
+    if column.type == parsing.DATE:
+        return f"{column.type}:{column.convention or parsing.ISO}"
+    return column.type
+
+
+class ColumnTypesForm(forms.Form):
+    """The type of each column of a dataset, as detected or set by hand; a
+    field per column (``type_0``, ``type_1``, ... in file order)."""
+
+    def __init__(self, *args, columns: tuple[parsing.ColumnType, ...], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.columns = columns
+        choices = _type_choices()
+        for index, column in enumerate(columns):
+            self.fields[f"type_{index}"] = forms.ChoiceField(
+                label=column.name, choices=choices, initial=type_choice(column)
+            )
+
+    def rows(self) -> list[tuple[parsing.ColumnType, forms.BoundField]]:
+        return [(c, self[f"type_{i}"]) for i, c in enumerate(self.columns)]
+
+    def corrections(self) -> dict:
+        """{column: {"type", "convention"}} for the columns whose choice changed."""
+        changed = {}
+        for index, column in enumerate(self.columns):
+            chosen = self.cleaned_data[f"type_{index}"]
+            if chosen == type_choice(column):
+                continue
+            kind, _sep, convention = chosen.partition(":")
+            changed[column.name] = {"type": kind, "convention": convention}
+        return changed
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and all(
+            data.get(f"type_{i}") == parsing.IGNORE for i in range(len(self.columns))
+        ):
+            raise ValidationError(_("At least one column must be read."))
+        return data
+
+
+class SheetForm(forms.Form):
+    """Which sheet of an Excel workbook, and the row its header is on."""
+
+    sheet = forms.ChoiceField(label=gettext_lazy("Sheet"))
+    header_row = forms.IntegerField(
+        label=gettext_lazy("Header is on row"),
+        min_value=1,
+        max_value=1_048_576,  # Excel's last row
+        help_text=gettext_lazy(
+            "The sheet row holding the column names (rows above it are skipped)."
+        ),
+    )
+
+    def __init__(self, *args, sheets: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sheet"].choices = [(name, name) for name in sheets]

@@ -272,6 +272,7 @@ def run(job_id: int) -> str:
             options=options,
             user=user,
             dataset=job.dataset,
+            dataset_info=datasets.lineage_info(job.dataset),
             progress=_Reporter(job.pk),
             log_file=log_file,
             staging_owner=staging_owner(job.pk),

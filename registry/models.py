@@ -56,6 +56,9 @@ class Dataset(models.Model):
     format = models.CharField(max_length=16, choices=Format.choices)
     # How to read it back exactly as it was profiled (delimiter, decimal, encoding).
     read_options = models.JSONField(default=dict, blank=True)
+    # Per column how it is read (registry.parsing.ColumnType as JSON): the
+    # detected type and rule, or the user's correction; [] = as pandas reads.
+    column_types = models.JSONField(default=list, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     rows = models.IntegerField(default=0)
     columns = models.JSONField(default=list, blank=True)

@@ -16,10 +16,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import connections, router, transaction
 from django.utils import timezone
-from pandas.api.types import infer_dtype, is_integer_dtype, is_numeric_dtype
+from pandas.api.types import (
+    infer_dtype,
+    is_bool_dtype,
+    is_integer_dtype,
+    is_numeric_dtype,
+)
 
 from mlframework.events.log import log_event
-from registry import acceleration, store
+from registry import acceleration, parsing, store
 from registry.cache import predictors
 from registry.contracts import Feature
 from registry.errors import (
@@ -183,6 +188,12 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
             bad = dates.isna() & column.notna()
             columns[name] = dates
             what = "dates"
+        elif kind == "boolean" and not is_bool_dtype(column.dtype):
+            # A source's "Sim"/"N"/"true"/1 for a feature trained as booleans.
+            booleans = parsing.to_booleans(column)
+            bad = booleans.isna() & column.notna()
+            columns[name] = booleans
+            what = "true or false"
         elif kind in ("categorical", "text") and feature.dtype == "object":
             columns[name] = _text(feature, column)
         else:

@@ -581,7 +581,10 @@ def stored_split(
             "trained from a stored dataset, or the dataset was deleted."
         )
     if frame is None:
-        frame = datasets.read_frame(version.dataset)
+        # Read as it was trained, whatever column types were corrected since.
+        frame = datasets.read_frame(
+            version.dataset, lineage=version.lineage.dataset.extra
+        )
     label, lineage = version.label, version.lineage
     missing = [c for c in [*version.feature_names(), label] if c not in frame]
     if missing:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -28,6 +29,7 @@ from registry.errors import (
 )
 from registry.forms import (
     AliasForm,
+    ColumnTypesForm,
     CompareForm,
     DecisionForm,
     FairnessForm,
@@ -35,6 +37,7 @@ from registry.forms import (
     ProposeForm,
     QuerySnapshotForm,
     RollbackForm,
+    SheetForm,
     TrainForm,
     UploadForm,
 )
@@ -103,6 +106,7 @@ def upload(request):
                 filename=uploaded.name,
                 name=form.cleaned_data["name"],
                 user=request.user,
+                language=get_language(),
             )
         except DatasetError as exc:
             form.add_error("file", str(exc))
@@ -163,15 +167,80 @@ def dataset_query(request):
     return render(request, "registry/datasets.html", context, status=400)
 
 
-@require_GET
-@roles.require(roles.VIEW)
-def dataset(request, pk: int):
-    item = get_object_or_404(Dataset, pk=pk)
+def _dataset_page(request, item: Dataset, *, types_form=None, sheet_form=None):
+    columns = datasets.types_of(item)
+    sheets = item.read_options.get("sheets") or []
+    if types_form is None:
+        types_form = ColumnTypesForm(columns=columns)
+    if sheet_form is None and sheets:
+        sheet_form = SheetForm(
+            sheets=sheets,
+            initial={
+                "sheet": item.read_options.get("sheet"),
+                "header_row": item.read_options.get("header_row"),
+            },
+        )
+    bound = types_form.is_bound or (sheet_form is not None and sheet_form.is_bound)
     return render(
         request,
         "registry/dataset.html",
-        {"dataset": item, "profile": item.profile, "jobs": item.jobs.all()[:20]},
+        {
+            "dataset": item,
+            "profile": item.profile,
+            "jobs": item.jobs.all()[:20],
+            "types_form": types_form,
+            "sheet_form": sheet_form,
+            "conventions": item.profile.get("conventions") or {},
+        },
+        status=400 if bound else 200,
     )
+
+
+@require_GET
+@roles.require(roles.VIEW)
+def dataset(request, pk: int):
+    return _dataset_page(request, get_object_or_404(Dataset, pk=pk))
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def dataset_types(request, pk: int):
+    """The user's column types, applied when the dataset is read for training."""
+    item = get_object_or_404(Dataset, pk=pk)
+    form = ColumnTypesForm(request.POST, columns=datasets.types_of(item))
+    if form.is_valid():
+        try:
+            datasets.retype(item, corrections=form.corrections(), user=request.user)
+        except DatasetError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Column types saved; training reads them."))
+            return redirect(item)
+    item.refresh_from_db()
+    return _dataset_page(request, item, types_form=form)
+
+
+@require_POST
+@roles.require(roles.TRAIN)
+def dataset_sheet(request, pk: int):
+    """Another sheet of the workbook, or another header row: types detected afresh."""
+    item = get_object_or_404(Dataset, pk=pk)
+    form = SheetForm(request.POST, sheets=item.read_options.get("sheets") or [])
+    if form.is_valid():
+        try:
+            datasets.retype(
+                item,
+                sheet=form.cleaned_data["sheet"],
+                header_row=form.cleaned_data["header_row"],
+                user=request.user,
+            )
+        except DatasetError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("The dataset is read from the chosen sheet."))
+            return redirect(item)
+    item.refresh_from_db()
+    return _dataset_page(request, item, sheet_form=form)
 
 
 @require_http_methods(["GET", "POST"])

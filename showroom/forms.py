@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pandas as pd
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
+from django.utils.translation import gettext_lazy as _
 
 from mlframework.lib import odbc
 from registry.contracts import Feature, FeatureSchema
@@ -35,12 +37,14 @@ def field_for(feature: Feature) -> forms.Field:
         help_text = f"training range {_number(low)} to {_number(high)}"
         if feature.mean is not None:
             help_text += f", mean {_number(feature.mean)}"
+        # Text, not type=number: a browser's number input refuses "47,5" and
+        # "1.234,5"; showroom.schema reads them in the request's language.
         return forms.CharField(
             **common,
             help_text=help_text,
-            widget=forms.NumberInput(
+            widget=forms.TextInput(
                 attrs={
-                    "step": "any",
+                    "inputmode": "decimal",
                     "placeholder": f"{_number(low)} to {_number(high)}",
                 }
             ),
@@ -52,6 +56,12 @@ def field_for(feature: Feature) -> forms.Field:
         choices = [("", "(missing)" if not required else "choose…")]
         choices += [(str(c), str(c)) for c in categories]
         return forms.ChoiceField(**common, choices=choices)
+    if kind == "datetime" and is_date_only(feature):
+        return forms.CharField(
+            **common,
+            help_text=_("a date, e.g. 2024-05-31"),
+            widget=forms.DateInput(attrs={"type": "date"}),
+        )
     if kind == "datetime":
         return forms.CharField(
             **common,
@@ -59,6 +69,19 @@ def field_for(feature: Feature) -> forms.Field:
             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         )
     return forms.CharField(**common, widget=forms.TextInput())
+
+
+def is_date_only(feature: Feature) -> bool:
+    """A date feature trained on days (its range at midnight), not times."""
+    bounds = [feature.min, feature.max]
+    if any(bound is None for bound in bounds):
+        return False
+    try:
+        return all(
+            pd.Timestamp(bound) == pd.Timestamp(bound).normalize() for bound in bounds
+        )
+    except (TypeError, ValueError):
+        return False
 
 
 class CaseForm(forms.Form):
@@ -110,6 +133,8 @@ def _as_input(feature: Feature, value: Any) -> str:
     except schema.ValueProblem:
         return str(value)  # shown as it is; the form says what is wrong
     kind = feature.kind
+    if kind == "datetime" and is_date_only(feature):
+        return converted.strftime("%Y-%m-%d")
     if kind == "datetime":
         return converted.strftime("%Y-%m-%dT%H:%M")
     if kind == "numeric" and converted == int(converted):

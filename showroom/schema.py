@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from django.utils.translation import get_language
 
+from registry import parsing
 from registry.contracts import Feature, FeatureSchema
 
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -80,13 +82,24 @@ def _number(value: Any) -> float:
     if isinstance(value, (int, float)):
         number = float(value)
     else:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise ValueProblem(f"expected a number, got {_shown(value)}") from None
+        number = _written_number(str(value))
     if math.isinf(number) or math.isnan(number):
         raise ValueProblem(f"expected a finite number, got {_shown(value)}")
     return number
+
+
+def _written_number(text: str) -> float:
+    """A number as the request's language writes it (pt-BR ``1.234,5``, en
+    ``1,234.5``, registry.parsing's rules), or plainly (``1234.5``, ``1e3``)."""
+    convention = parsing.convention_of_language(get_language())
+    try:
+        return parsing.parse_number(text, convention)
+    except ValueError:
+        pass
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ValueProblem(f"expected a number, got {_shown(text)}") from None
 
 
 def _boolean(feature: Feature, value: Any) -> Any:
@@ -131,6 +144,17 @@ def _category(feature: Feature, value: Any) -> Any:
 def _datetime(value: Any) -> pd.Timestamp:
     if isinstance(value, (bool, dict, list)):
         raise ValueProblem(f"expected a date and time, got {_type_name(value)}")
+    if isinstance(value, str):
+        # Day-first in pt-BR (05/02/2023 is 5 February), month-first in en.
+        order = (
+            parsing.DAY_FIRST
+            if parsing.convention_of_language(get_language()) == parsing.COMMA
+            else parsing.MONTH_FIRST
+        )
+        try:
+            return parsing.parse_date(value, order)
+        except ValueError:
+            pass
     try:
         return pd.Timestamp(value)
     except (ValueError, TypeError):

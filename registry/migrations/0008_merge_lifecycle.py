@@ -6,6 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
     dependencies = [
         ("registry", "0007_challengers"),
+        ("registry", "0007_column_types"),
         ("registry", "0007_dataset_query"),
         ("registry", "0007_fairness"),
         ("registry", "0007_retraining"),

@@ -18,8 +18,9 @@ def test_it_builds_a_field_per_feature_in_training_order():
 
 def test_numbers_show_their_training_range():
     field = CaseForm(FEATURES).fields["bill_length_mm"]
-    assert isinstance(field.widget, forms.NumberInput)
-    assert field.widget.attrs["step"] == "any"
+    # Text with a decimal keyboard: a number input refuses "47,5" (pt-BR).
+    assert isinstance(field.widget, forms.TextInput)
+    assert field.widget.attrs["inputmode"] == "decimal"
     assert field.help_text == "training range 32.1 to 59.6, mean 43.9"
     assert "32.1 to 59.6" in str(CaseForm(FEATURES)["bill_length_mm"])
 
