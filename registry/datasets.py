@@ -24,7 +24,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import IntegrityError
+from django.utils.translation import gettext as _
 
+from mlframework.core import numbers
 from mlframework.events.log import log_event
 from mlframework.lib.batches import delete_in_batches
 from registry import profiling
@@ -65,8 +67,14 @@ def check_request_size(content_length: int) -> None:
     # The multipart envelope adds a few hundred bytes to the file itself.
     if content_length > max_bytes() + 64 * 1024:
         raise DatasetError(
-            f"The upload ({content_length / (1024 * 1024):.1f} MB) is larger than the "
-            f"{max_bytes() // (1024 * 1024)} MB upload limit (training.max_upload_mb)."
+            _(
+                "The upload (%(size)s MB) is larger than the %(limit)s MB upload "
+                "limit (training.max_upload_mb)."
+            )
+            % {
+                "size": numbers.grouped(content_length / (1024 * 1024), 1),
+                "limit": max_bytes() // (1024 * 1024),
+            }
         )
 
 
@@ -84,8 +92,11 @@ def _spool(chunks: Iterable[bytes], limit: int, filename: str) -> tuple[Path, st
                 size += len(chunk)
                 if size > limit:
                     raise DatasetError(
-                        f"{filename} is larger than the {limit // (1024 * 1024)} MB "
-                        "upload limit (training.max_upload_mb)."
+                        _(
+                            "%(file)s is larger than the %(limit)s MB upload limit "
+                            "(training.max_upload_mb)."
+                        )
+                        % {"file": filename, "limit": limit // (1024 * 1024)}
                     )
                 digest.update(chunk)
                 handle.write(chunk)
@@ -94,7 +105,7 @@ def _spool(chunks: Iterable[bytes], limit: int, filename: str) -> tuple[Path, st
         raise
     if size == 0:
         path.unlink(missing_ok=True)
-        raise DatasetError(f"{filename} is empty.")
+        raise DatasetError(_("%(file)s is empty.") % {"file": filename})
     return path, digest.hexdigest(), size
 
 
@@ -119,16 +130,21 @@ def detect_format(path: Path, filename: str) -> str:
         if suffix in (".xlsx", ".xlsm", ""):
             return Dataset.Format.EXCEL
         raise DatasetError(
-            f"{filename} is a zip archive; upload the CSV, Parquet or Excel "
-            "(.xlsx) file itself."
+            _(
+                "%(file)s is a zip archive; upload the CSV, Parquet or Excel "
+                "(.xlsx) file itself."
+            )
+            % {"file": filename}
         )
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise DatasetError(
-            f"{filename} is an old Excel (.xls) file; save it as .xlsx or CSV."
+            _("%(file)s is an old Excel (.xls) file; save it as .xlsx or CSV.")
+            % {"file": filename}
         )
     if suffix in (".parquet", ".pq") or suffix in (".xlsx", ".xlsm"):
         raise DatasetError(
-            f"{filename} does not look like the {suffix} file its name says."
+            _("%(file)s does not look like the %(suffix)s file its name says.")
+            % {"file": filename, "suffix": suffix}
         )
     return Dataset.Format.CSV
 
@@ -215,7 +231,9 @@ def sniff(path: Path, filename: str = "") -> dict:
     if len(sample) == SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     if not lines or not lines[0].strip():
-        raise DatasetError(f"{filename or path.name} has no header line.")
+        raise DatasetError(
+            _("%(file)s has no header line.") % {"file": filename or path.name}
+        )
     header = lines[0]
     delimiter = max(",;\t|", key=header.count)
     if header.count(delimiter) == 0:
@@ -251,7 +269,10 @@ def _check_header(names: list, filename: str) -> None:
             for i, n in enumerate(cleaned, 1)
             if not n or n.lower().startswith("unnamed:")
         )
-        raise DatasetError(f"{filename}: column {position} has no name in the header.")
+        raise DatasetError(
+            _("%(file)s: column %(position)s has no name in the header.")
+            % {"file": filename, "position": position}
+        )
     seen, duplicates = set(), []
     for name in cleaned:
         if name in seen and name not in duplicates:
@@ -259,8 +280,11 @@ def _check_header(names: list, filename: str) -> None:
         seen.add(name)
     if duplicates:
         raise DatasetError(
-            f"{filename} has duplicate column names: {', '.join(duplicates)}. "
-            "Rename them so every column has its own name."
+            _(
+                "%(file)s has duplicate column names: %(names)s. "
+                "Rename them so every column has its own name."
+            )
+            % {"file": filename, "names": ", ".join(duplicates)}
         )
 
 
@@ -316,13 +340,13 @@ def describe(path: Path, file_format: str, options: dict, filename: str) -> dict
     except DatasetError:
         raise
     except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as exc:
-        raise DatasetError(f"{filename} could not be read: {_short(exc)}") from exc
+        raise DatasetError(_unreadable(filename, exc)) from exc
     except Exception as exc:  # pyarrow/openpyxl raise their own types
-        raise DatasetError(f"{filename} could not be read: {_short(exc)}") from exc
+        raise DatasetError(_unreadable(filename, exc)) from exc
     if sample.columns.empty:
-        raise DatasetError(f"{filename} has no columns.")
+        raise DatasetError(_("%(file)s has no columns.") % {"file": filename})
     if rows == 0:
-        raise DatasetError(f"{filename} has a header but no rows.")
+        raise DatasetError(_("%(file)s has a header but no rows.") % {"file": filename})
     info = profiling.profile(sample)
     info["rows"] = rows
     info["profiled_rows"] = len(sample)
@@ -354,7 +378,8 @@ def read_for_checks(
             stats.add(batch)
     except Exception as exc:
         raise DatasetError(
-            f"Dataset {dataset.name} could not be read: {_short(exc)}"
+            _("Dataset %(name)s could not be read: %(error)s")
+            % {"name": dataset.name, "error": _short(exc)}
         ) from exc
     return sample, stats
 
@@ -381,7 +406,7 @@ def read_chunks(
     except DatasetError:
         raise
     except Exception as exc:  # pandas, pyarrow and openpyxl raise their own types
-        raise DatasetError(f"{filename} could not be read: {_short(exc)}") from exc
+        raise DatasetError(_unreadable(filename, exc)) from exc
 
 
 def _chunks(
@@ -432,16 +457,27 @@ def read_frame(dataset: Dataset) -> pd.DataFrame:
     path = path_of(dataset)
     if not path.exists():
         raise DatasetError(
-            f"The file of dataset {dataset.name} is missing from the server; "
-            "upload it again."
+            _(
+                "The file of dataset %(name)s is missing from the server; "
+                "upload it again."
+            )
+            % {"name": dataset.name}
         )
     try:
         frame = _read(path, dataset.format, dataset.read_options)
     except Exception as exc:
         raise DatasetError(
-            f"Dataset {dataset.name} could not be read: {_short(exc)}"
+            _("Dataset %(name)s could not be read: %(error)s")
+            % {"name": dataset.name, "error": _short(exc)}
         ) from exc
     return frame
+
+
+def _unreadable(filename: str, exc: Exception) -> str:
+    return _("%(file)s could not be read: %(error)s") % {
+        "file": filename,
+        "error": _short(exc),
+    }
 
 
 def _short(exc: Exception) -> str:

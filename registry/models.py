@@ -13,6 +13,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext_lazy as _
 
 from registry.contracts import FeatureSchemaField, LineageField
 from registry.errors import VersionNotFound
@@ -33,7 +35,10 @@ def parse_ref(ref: str | int) -> str | int:
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,62}$",
-    "Use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
+    _(
+        "Use 1-63 lower-case letters, digits, '-' or '_', "
+        "starting with a letter or digit."
+    ),
 )
 
 
@@ -97,11 +102,15 @@ class RegisteredModel(models.Model):
                 return self.versions.get(number=ref)
             except ModelVersion.DoesNotExist:
                 raise VersionNotFound(
-                    f"Model {self.name} has no version {ref}."
+                    gettext_now("Model %(model)s has no version %(ref)s.")
+                    % {"model": self.name, "ref": ref}
                 ) from None
         alias = self.aliases.select_related("version").filter(name=ref).first()
         if alias is None:
-            raise VersionNotFound(f"Model {self.name} has no alias {ref!r}.")
+            raise VersionNotFound(
+                gettext_now("Model %(model)s has no alias %(ref)r.")
+                % {"model": self.name, "ref": ref}
+            )
         return alias.version
 
     def latest_version(self) -> ModelVersion | None:
@@ -110,14 +119,14 @@ class RegisteredModel(models.Model):
 
 class ModelVersion(models.Model):
     class Status(models.TextChoices):
-        READY = "ready", "Ready"
-        ARCHIVED = "archived", "Archived"
-        DELETED = "deleted", "Deleted"
+        READY = "ready", _("Ready")
+        ARCHIVED = "archived", _("Archived")
+        DELETED = "deleted", _("Deleted")
 
     class Analysis(models.TextChoices):
-        RUNNING = "running", "Being measured"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        RUNNING = "running", _("Being measured")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     model = models.ForeignKey(
         RegisteredModel, on_delete=models.CASCADE, related_name="versions"
@@ -126,7 +135,7 @@ class ModelVersion(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.READY
     )
-    label = models.CharField(max_length=200, help_text="The predicted column.")
+    label = models.CharField(max_length=200, help_text=_("The predicted column."))
     problem_type = models.CharField(max_length=16)
     eval_metric = models.CharField(max_length=64)
     features = FeatureSchemaField(default=list)
@@ -136,7 +145,9 @@ class ModelVersion(models.Model):
     leaderboard = models.JSONField(default=list, blank=True)
     feature_importance = models.JSONField(default=list, blank=True)
     evaluation = models.JSONField(
-        default=dict, blank=True, help_text="Confusion matrix or predicted-vs-actual."
+        default=dict,
+        blank=True,
+        help_text=_("Confusion matrix or predicted-vs-actual."),
     )
     dataset = models.ForeignKey(
         Dataset,
@@ -262,11 +273,11 @@ class TrainingJob(models.Model):
     """One training request: queued, run by the worker, ends in a version."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
