@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from django.utils.translation import gettext as _
 
 from registry.contracts import Feature, FeatureSchema
 
@@ -70,22 +71,32 @@ def convert(feature: Feature, value: Any) -> Any:
     if kind == "datetime":
         return _datetime(value)
     if isinstance(value, (dict, list)):
-        raise ValueProblem(f"expected text, got {_type_name(value)}")
+        raise ValueProblem(_("expected text, got %(value)s") % _got(_type_name(value)))
     return str(value)
+
+
+def _got(shown: str) -> dict:
+    return {"value": shown}
 
 
 def _number(value: Any) -> float:
     if isinstance(value, (bool, dict, list)):
-        raise ValueProblem(f"expected a number, got {_type_name(value)}")
+        raise ValueProblem(
+            _("expected a number, got %(value)s") % _got(_type_name(value))
+        )
     if isinstance(value, (int, float)):
         number = float(value)
     else:
         try:
             number = float(str(value).strip())
         except ValueError:
-            raise ValueProblem(f"expected a number, got {_shown(value)}") from None
+            raise ValueProblem(
+                _("expected a number, got %(value)s") % _got(_shown(value))
+            ) from None
     if math.isinf(number) or math.isnan(number):
-        raise ValueProblem(f"expected a finite number, got {_shown(value)}")
+        raise ValueProblem(
+            _("expected a finite number, got %(value)s") % _got(_shown(value))
+        )
     return number
 
 
@@ -102,7 +113,7 @@ def _boolean(feature: Feature, value: Any) -> Any:
             if str(category).strip().lower() in (_TRUE if truth else _FALSE):
                 return category
         return truth
-    raise ValueProblem(f"expected true or false, got {_shown(value)}")
+    raise ValueProblem(_("expected true or false, got %(value)s") % _got(_shown(value)))
 
 
 _NO_MATCH = object()
@@ -120,7 +131,9 @@ def _match_category(categories: list, value: Any) -> Any:
 
 def _category(feature: Feature, value: Any) -> Any:
     if isinstance(value, (dict, list)):
-        raise ValueProblem(f"expected a category, got {_type_name(value)}")
+        raise ValueProblem(
+            _("expected a category, got %(value)s") % _got(_type_name(value))
+        )
     match = _match_category(list(feature.categories), value)
     if match is not _NO_MATCH:
         return match
@@ -130,12 +143,15 @@ def _category(feature: Feature, value: Any) -> Any:
 
 def _datetime(value: Any) -> pd.Timestamp:
     if isinstance(value, (bool, dict, list)):
-        raise ValueProblem(f"expected a date and time, got {_type_name(value)}")
+        raise ValueProblem(
+            _("expected a date and time, got %(value)s") % _got(_type_name(value))
+        )
     try:
         return pd.Timestamp(value)
     except (ValueError, TypeError):
         raise ValueProblem(
-            f"expected a date and time such as 2024-05-31T14:00, got {_shown(value)}"
+            _("expected a date and time such as 2024-05-31T14:00, got %(value)s")
+            % _got(_shown(value))
         ) from None
 
 
@@ -174,7 +190,8 @@ def check_rows(
         where = prefix if prefix == "row" else f"{prefix}[{index}]"
         if not isinstance(row, dict):
             errors[where] = [
-                f"must be an object of feature values, got {_type_name(row)}"
+                _("must be an object of feature values, got %(value)s")
+                % _got(_type_name(row))
             ]
             continue
         values: dict[str, Any] = {}
@@ -183,7 +200,7 @@ def check_rows(
         for feature in features:
             name = feature.name
             if name not in row:
-                errors[f"{where}.{name}"] = ["is missing"]
+                errors[f"{where}.{name}"] = [_("is missing")]
                 continue
             try:
                 value = convert(feature, row[name])

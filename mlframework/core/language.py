@@ -27,9 +27,7 @@ def choose(request, language: str) -> None:
     """Record the signed-in user's choice ("" = none) and use it at once."""
     if language and language not in CODES:
         raise ValueError(f"unknown language {language!r}")
-    Profile.objects.update_or_create(
-        user=request.user, defaults={"language": language}
-    )
+    Profile.objects.update_or_create(user=request.user, defaults={"language": language})
     request.session[SESSION_KEY] = language
     _activate(request, language or _from_browser(request))
 

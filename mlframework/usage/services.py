@@ -63,7 +63,7 @@ class Usage:
                 requests[cell.key][index[cell.start]] = cell.figures.requests
                 p95[cell.key][index[cell.start]] = cell.figures.p95_ms
         # The reader's date format (pt-BR dd/mm/aaaa); buckets start on the hour.
-        fmt = "SHORT_DATETIME_FORMAT" if self.grouping == "hour" else "SHORT_DATE_FORMAT"
+        fmt = "SHORT_DATE_FORMAT" if self.grouping == "day" else "SHORT_DATETIME_FORMAT"
         return {
             "labels": [
                 formats.date_format(timezone.localtime(s), fmt) for s in self.starts
