@@ -7,7 +7,7 @@ f-string, so that the decimal mark and the grouping follow the language.
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.utils import formats
 
@@ -22,6 +22,8 @@ def grouped(value, decimals: int | None = None) -> str:
         return str(value)
     if isinstance(number, Decimal) and not number.is_finite():
         return str(value)
+    if decimals is not None:  # number_format cuts the digits off; round them
+        number = Decimal(number).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
     return formats.number_format(number, decimal_pos=decimals, force_grouping=True)
 
 
