@@ -12,7 +12,14 @@ from mlframework.core import csv_export
 
 ROWS = [
     ["id", "prediction", "probability", "scored_at", "day", "note"],
-    [1, "Gentoo", 0.987654321, dt.datetime(2026, 12, 2, 14, 5, 9), dt.date(2023, 2, 5), None],
+    [
+        1,
+        "Gentoo",
+        0.987654321,
+        dt.datetime(2026, 12, 2, 14, 5, 9),
+        dt.date(2023, 2, 5),
+        None,
+    ],
     [2, 4321.5, Decimal("1234.56"), None, None, 'say "hi"; then, go'],
 ]
 
