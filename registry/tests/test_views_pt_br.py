@@ -71,7 +71,7 @@ def test_the_dataset_page(portuguese, big_dataset):
     body = response.content.decode()
     assert "1.234 linhas" in body and "2 colunas" in body
     # amount runs 1000 to 1308.25; mean 1154.125: four digits, decimal comma.
-    assert "1.000 – 1.308 (média 1.154)" in body
+    assert "1.000 \u2013 1.308 (média 1.154)" in body
 
 
 def test_the_train_page_and_its_plan(portuguese, penguins_dataset):

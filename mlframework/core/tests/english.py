@@ -35,7 +35,7 @@ def _pieces_by_template() -> dict[str, frozenset[str]]:
         if entry.translations and entry.translations[0] == entry.msgid:
             continue  # the same in both languages ("Showroom", "Hash")
         pieces = {
-            piece.strip(" .,:;()·–-")
+            piece.strip(" .,:;()·\u2013-")
             for piece in _PLACEHOLDER.split(entry.msgid)
             if len(re.findall(r"[A-Za-z]", piece)) >= 3
         }
