@@ -13,7 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from registry.contracts import FeatureSchemaField, LineageField
@@ -102,13 +102,13 @@ class RegisteredModel(models.Model):
                 return self.versions.get(number=ref)
             except ModelVersion.DoesNotExist:
                 raise VersionNotFound(
-                    gettext_now("Model %(model)s has no version %(ref)s.")
+                    gettext("Model %(model)s has no version %(ref)s.")
                     % {"model": self.name, "ref": ref}
                 ) from None
         alias = self.aliases.select_related("version").filter(name=ref).first()
         if alias is None:
             raise VersionNotFound(
-                gettext_now("Model %(model)s has no alias %(ref)r.")
+                gettext("Model %(model)s has no alias %(ref)r.")
                 % {"model": self.name, "ref": ref}
             )
         return alias.version

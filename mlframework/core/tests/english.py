@@ -39,9 +39,11 @@ def _pieces_by_template() -> dict[str, frozenset[str]]:
             for piece in _PLACEHOLDER.split(entry.msgid)
             if len(re.findall(r"[A-Za-z]", piece)) >= 3
         }
+        # Code and names the translation keeps (<code>/api/…</code>) are not English.
+        pieces = {p for p in pieces if p and p not in " ".join(entry.translations)}
         for where in entry.where:
             path = where.split(":")[0]
-            found.setdefault(path, set()).update(p for p in pieces if p)
+            found.setdefault(path, set()).update(pieces)
     return {path: frozenset(pieces) for path, pieces in found.items()}
 
 
