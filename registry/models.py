@@ -65,6 +65,8 @@ class Dataset(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
         ordering = ["-created"]
 
     def __str__(self) -> str:
@@ -86,6 +88,8 @@ class RegisteredModel(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -178,6 +182,8 @@ class ModelVersion(models.Model):
     analysis_error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
         ordering = ["model__name", "-number"]
         constraints = [
             models.UniqueConstraint(
@@ -241,6 +247,10 @@ class DriftReference(models.Model):
     data = models.JSONField(default=dict)
     updated = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = _("drift reference")
+        verbose_name_plural = _("drift references")
+
     def __str__(self) -> str:
         return f"drift reference of {self.version}"
 
@@ -258,6 +268,8 @@ class ModelAlias(models.Model):
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("model alias")
+        verbose_name_plural = _("model aliases")
         ordering = ["model__name", "name"]
         constraints = [
             models.UniqueConstraint(
@@ -309,6 +321,8 @@ class TrainingJob(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("training job")
+        verbose_name_plural = _("training jobs")
         ordering = ["-created"]
 
     def __str__(self) -> str:

@@ -34,6 +34,8 @@ class Event(models.Model):
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         ordering = ["-created", "-id"]
         indexes = [
             models.Index(fields=["-created", "-id"], name="event_created"),

@@ -34,6 +34,8 @@ class Worker(models.Model):
     task_started = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("task worker")
+        verbose_name_plural = _("task workers")
         ordering = ["-started"]
         indexes = [models.Index(fields=["state", "beat"])]
 
