@@ -113,7 +113,7 @@ def _spool(chunks: Iterable[bytes], limit: int, filename: str) -> tuple[Path, st
 def spooled(chunks: Iterable[bytes], filename: str) -> Iterator[Path]:
     """An upload on disk for the length of the block, within the upload
     limit, never stored as a dataset (on-demand checks read it once)."""
-    path, _, _ = _spool(chunks, max_bytes(), filename)
+    path, _digest, _size = _spool(chunks, max_bytes(), filename)
     try:
         yield path
     finally:

@@ -50,7 +50,7 @@ class EventFilterForm(forms.Form):
         value = self.cleaned_data.get("before")
         if not value:
             return None
-        created, _, event_id = value.partition("_")
+        created, _sep, event_id = value.partition("_")
         moment = parse_datetime(created)
         try:
             parsed_id = uuid.UUID(event_id)
