@@ -284,6 +284,16 @@ def fresh_predictors():
 # --- Languages -----------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_language_left_active():
+    """A request activates its language for the thread (LocaleMiddleware) and
+    nothing deactivates it: the next test would start in pt-BR."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def pt_br_catalogue():
     """The pt_BR catalogue compiled (make test does it; a bare pytest may not)."""
