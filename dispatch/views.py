@@ -6,11 +6,9 @@ Lists cost a fixed number of queries however many runs and events exist.
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.db.models import OuterRef, Subquery
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -25,7 +23,7 @@ from dispatch.forms import (
     SwitchForm,
 )
 from dispatch.models import Dispatch, DispatchRun, RunStatus
-from mlframework.core import http, roles
+from mlframework.core import csv_export, http, roles
 from mlframework.events.models import Event
 from monitor.drift import pages as drift_pages
 
@@ -314,16 +312,4 @@ def run_csv(request, pk: int):
     rows = views_data.sink_rows(run)
     if rows is None:
         raise Http404(_("This run's rows cannot be read from its sink."))
-
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv"
-    )
-    response["Content-Disposition"] = http.attachment(
-        f"{run.dispatch.name}-run-{run.pk}.csv"
-    )
-    return response
+    return csv_export.response(rows, f"{run.dispatch.name}-run-{run.pk}.csv")

@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: a signed-in user's chosen language wins.
+    "mlframework.core.language.UserLanguageMiddleware",
     # Records each /api/ request for the API usage page, after the answer.
     "mlframework.usage.middleware.ApiUsageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -226,6 +228,10 @@ CONTENT_SECURITY_POLICY = {
 LANGUAGE_CODE = CONFIG.web.language
 LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our date formats per language (mlframework/formats/); Django's fill the rest.
+# Thousands separators are not on for every number (ids in URLs and htmx
+# values would get them): pages group counts with the `grouped` filter.
+FORMAT_MODULE_PATH = ["mlframework.formats"]
 TIME_ZONE = CONFIG.web.time_zone
 USE_I18N = True
 USE_TZ = True

@@ -12,6 +12,7 @@ admin.site.site_title = "mlframework"
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    path("language", core_views.choose_language, name="language"),
     path("healthz", monitor_views.healthz, name="healthz"),
     path("metrics", metrics_views.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RegistryConfig(AppConfig):
     """Datasets, training jobs and model versions; the only AutoGluon importer."""
 
     name = "registry"
-    verbose_name = "Model registry"
+    verbose_name = _("Model registry")
 
     def ready(self) -> None:
         # Imported here, as Django wants receivers connected once apps are loaded.

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from mlframework.core import numbers
 from mlframework.events.log import log_event
 from mlframework.lib.batches import delete_in_batches
 from registry import parsing, profiling
@@ -66,8 +67,14 @@ def check_request_size(content_length: int) -> None:
     # The multipart envelope adds a few hundred bytes to the file itself.
     if content_length > max_bytes() + 64 * 1024:
         raise DatasetError(
-            f"The upload ({content_length / (1024 * 1024):.1f} MB) is larger than the "
-            f"{max_bytes() // (1024 * 1024)} MB upload limit (training.max_upload_mb)."
+            _(
+                "The upload (%(size)s MB) is larger than the %(limit)s MB upload "
+                "limit (training.max_upload_mb)."
+            )
+            % {
+                "size": numbers.grouped(content_length / (1024 * 1024), 1),
+                "limit": max_bytes() // (1024 * 1024),
+            }
         )
 
 
@@ -85,8 +92,11 @@ def _spool(chunks: Iterable[bytes], limit: int, filename: str) -> tuple[Path, st
                 size += len(chunk)
                 if size > limit:
                     raise DatasetError(
-                        f"{filename} is larger than the {limit // (1024 * 1024)} MB "
-                        "upload limit (training.max_upload_mb)."
+                        _(
+                            "%(file)s is larger than the %(limit)s MB upload limit "
+                            "(training.max_upload_mb)."
+                        )
+                        % {"file": filename, "limit": limit // (1024 * 1024)}
                     )
                 digest.update(chunk)
                 handle.write(chunk)
@@ -95,7 +105,7 @@ def _spool(chunks: Iterable[bytes], limit: int, filename: str) -> tuple[Path, st
         raise
     if size == 0:
         path.unlink(missing_ok=True)
-        raise DatasetError(f"{filename} is empty.")
+        raise DatasetError(_("%(file)s is empty.") % {"file": filename})
     return path, digest.hexdigest(), size
 
 
@@ -103,7 +113,7 @@ def _spool(chunks: Iterable[bytes], limit: int, filename: str) -> tuple[Path, st
 def spooled(chunks: Iterable[bytes], filename: str) -> Iterator[Path]:
     """An upload on disk for the length of the block, within the upload
     limit, never stored as a dataset (on-demand checks read it once)."""
-    path, _, _ = _spool(chunks, max_bytes(), filename)
+    path, _digest, _size = _spool(chunks, max_bytes(), filename)
     try:
         yield path
     finally:
@@ -120,16 +130,21 @@ def detect_format(path: Path, filename: str) -> str:
         if suffix in (".xlsx", ".xlsm", ""):
             return Dataset.Format.EXCEL
         raise DatasetError(
-            f"{filename} is a zip archive; upload the CSV, Parquet or Excel "
-            "(.xlsx) file itself."
+            _(
+                "%(file)s is a zip archive; upload the CSV, Parquet or Excel "
+                "(.xlsx) file itself."
+            )
+            % {"file": filename}
         )
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise DatasetError(
-            f"{filename} is an old Excel (.xls) file; save it as .xlsx or CSV."
+            _("%(file)s is an old Excel (.xls) file; save it as .xlsx or CSV.")
+            % {"file": filename}
         )
     if suffix in (".parquet", ".pq") or suffix in (".xlsx", ".xlsm"):
         raise DatasetError(
-            f"{filename} does not look like the {suffix} file its name says."
+            _("%(file)s does not look like the %(suffix)s file its name says.")
+            % {"file": filename, "suffix": suffix}
         )
     return Dataset.Format.CSV
 
@@ -226,7 +241,9 @@ def sniff(path: Path, filename: str = "") -> dict:
     if len(sample) == SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     if not lines or not lines[0].strip():
-        raise DatasetError(f"{filename or path.name} has no header line.")
+        raise DatasetError(
+            _("%(file)s has no header line.") % {"file": filename or path.name}
+        )
     header = lines[0]
     delimiter = max(",;\t|", key=header.count)
     if header.count(delimiter) == 0:
@@ -262,7 +279,10 @@ def _check_header(names: list, filename: str) -> None:
             for i, n in enumerate(cleaned, 1)
             if not n or n.lower().startswith("unnamed:")
         )
-        raise DatasetError(f"{filename}: column {position} has no name in the header.")
+        raise DatasetError(
+            _("%(file)s: column %(position)s has no name in the header.")
+            % {"file": filename, "position": position}
+        )
     seen, duplicates = set(), []
     for name in cleaned:
         if name in seen and name not in duplicates:
@@ -270,8 +290,11 @@ def _check_header(names: list, filename: str) -> None:
         seen.add(name)
     if duplicates:
         raise DatasetError(
-            f"{filename} has duplicate column names: {', '.join(duplicates)}. "
-            "Rename them so every column has its own name."
+            _(
+                "%(file)s has duplicate column names: %(names)s. "
+                "Rename them so every column has its own name."
+            )
+            % {"file": filename, "names": ", ".join(duplicates)}
         )
 
 
@@ -499,13 +522,13 @@ def describe(
     except DatasetError:
         raise
     except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as exc:
-        raise DatasetError(f"{filename} could not be read: {_short(exc)}") from exc
+        raise DatasetError(_unreadable(filename, exc)) from exc
     except Exception as exc:  # pyarrow/openpyxl raise their own types
-        raise DatasetError(f"{filename} could not be read: {_short(exc)}") from exc
+        raise DatasetError(_unreadable(filename, exc)) from exc
     if sample.columns.empty:
-        raise DatasetError(f"{filename} has no columns.")
+        raise DatasetError(_("%(file)s has no columns.") % {"file": filename})
     if rows == 0:
-        raise DatasetError(f"{filename} has a header but no rows.")
+        raise DatasetError(_("%(file)s has a header but no rows.") % {"file": filename})
     info = profiling.profile(sample)
     info["rows"] = rows
     info["profiled_rows"] = len(sample)
@@ -620,7 +643,8 @@ def read_for_checks(
             stats.add(batch)
     except Exception as exc:
         raise DatasetError(
-            f"Dataset {dataset.name} could not be read: {_short(exc)}"
+            _("Dataset %(name)s could not be read: %(error)s")
+            % {"name": dataset.name, "error": _short(exc)}
         ) from exc
     return sample, stats
 
@@ -656,7 +680,7 @@ def read_chunks(
     except DatasetError:
         raise
     except Exception as exc:  # pandas, pyarrow and openpyxl raise their own types
-        raise DatasetError(f"{filename} could not be read: {_short(exc)}") from exc
+        raise DatasetError(_unreadable(filename, exc)) from exc
 
 
 def _chunks(
@@ -726,8 +750,11 @@ def read_frame(dataset: Dataset, *, lineage: dict | None = None) -> pd.DataFrame
     path = path_of(dataset)
     if not path.exists():
         raise DatasetError(
-            f"The file of dataset {dataset.name} is missing from the server; "
-            "upload it again."
+            _(
+                "The file of dataset %(name)s is missing from the server; "
+                "upload it again."
+            )
+            % {"name": dataset.name}
         )
     options, types = dataset.read_options, types_of(dataset)
     if lineage and "column_types" in lineage:
@@ -739,9 +766,17 @@ def read_frame(dataset: Dataset, *, lineage: dict | None = None) -> pd.DataFrame
         raise
     except Exception as exc:
         raise DatasetError(
-            f"Dataset {dataset.name} could not be read: {_short(exc)}"
+            _("Dataset %(name)s could not be read: %(error)s")
+            % {"name": dataset.name, "error": _short(exc)}
         ) from exc
     return frame
+
+
+def _unreadable(filename: str, exc: Exception) -> str:
+    return _("%(file)s could not be read: %(error)s") % {
+        "file": filename,
+        "error": _short(exc),
+    }
 
 
 def _short(exc: Exception) -> str:

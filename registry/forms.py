@@ -20,16 +20,23 @@ RESERVED_NAMES = {"datasets", "jobs", "api", "compare", "new"}
 def validate_model_name(name: str) -> None:
     slug_validator(name)
     if name in RESERVED_NAMES:
-        raise ValidationError(f"{name!r} is reserved; choose another model name.")
+        raise ValidationError(
+            _("%(name)r is reserved; choose another model name.") % {"name": name}
+        )
 
 
 class UploadForm(forms.Form):
     file = forms.FileField(
-        help_text="CSV (comma or semicolon, UTF-8 or Latin-1), Parquet or Excel "
-        "(.xlsx)."
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy(
+            "CSV (comma or semicolon, UTF-8 or Latin-1), Parquet or Excel (.xlsx)."
+        ),
     )
     name = forms.CharField(
-        max_length=200, required=False, help_text="Defaults to the file name."
+        label=gettext_lazy("Name"),
+        max_length=200,
+        required=False,
+        help_text=gettext_lazy("Defaults to the file name."),
     )
 
 
@@ -94,33 +101,46 @@ def parse_params(text: str) -> dict[str, str]:
 
 class TrainForm(forms.Form):
     model_name = forms.CharField(
+        label=gettext_lazy("Model name"),
         max_length=63,
         validators=[validate_model_name],
-        help_text="A new name, or an existing model to add a version to.",
+        help_text=gettext_lazy("A new name, or an existing model to add a version to."),
     )
-    label = forms.ChoiceField(help_text="The column to predict.")
+    label = forms.ChoiceField(
+        label=gettext_lazy("Label column"),
+        help_text=gettext_lazy("The column to predict."),
+    )
     problem_type = forms.ChoiceField(
+        label=gettext_lazy("Problem type"),
         initial=AUTO,
         choices=[
-            (AUTO, "Automatic"),
-            ("binary", "Binary classification"),
-            ("multiclass", "Multiclass classification"),
-            ("regression", "Regression"),
+            (AUTO, gettext_lazy("Automatic")),
+            ("binary", gettext_lazy("Binary classification")),
+            ("multiclass", gettext_lazy("Multiclass classification")),
+            ("regression", gettext_lazy("Regression")),
         ],
     )
     eval_metric = forms.ChoiceField(
+        label=gettext_lazy("Eval metric"),
         required=False,
-        choices=[("", "Default for the problem type")]
+        choices=[("", gettext_lazy("Default for the problem type"))]
         + [(m, m) for m in autogluon.ALL_METRICS],
     )
-    preset = forms.ChoiceField()
-    time_limit = forms.IntegerField(min_value=1, help_text="Seconds.")
+    preset = forms.ChoiceField(label=gettext_lazy("Preset"))
+    time_limit = forms.IntegerField(
+        label=gettext_lazy("Time limit (s)"),
+        min_value=1,
+        help_text=gettext_lazy("Seconds."),
+    )
     excluded = forms.MultipleChoiceField(
+        label=gettext_lazy("Columns to exclude"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Columns left out of training (IDs, leaks).",
+        help_text=gettext_lazy("Columns left out of training (IDs, leaks)."),
     )
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    seed = forms.IntegerField(
+        label=gettext_lazy("Random seed"), min_value=0, max_value=2**31 - 1, initial=0
+    )
     sensitive = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -133,8 +153,8 @@ class TrainForm(forms.Form):
     make_production = forms.BooleanField(
         required=False,
         initial=False,
-        label="Point the production alias at the new version",
-        help_text="A model's first version always becomes production.",
+        label=gettext_lazy("Point the production alias at the new version"),
+        help_text=gettext_lazy("A model's first version always becomes production."),
     )
     executor = forms.ChoiceField(
         required=False,
@@ -182,7 +202,10 @@ class TrainForm(forms.Form):
         value = self.cleaned_data["time_limit"]
         limit = settings.CONFIG.training.max_time_limit
         if value > limit:
-            raise ValidationError(f"At most {limit} seconds (training.max_time_limit).")
+            raise ValidationError(
+                _("At most %(limit)s seconds (training.max_time_limit).")
+                % {"limit": limit}
+            )
         return value
 
     def options(self) -> TrainOptions:
@@ -203,13 +226,16 @@ class PlanForm(forms.Form):
 
 class AliasForm(forms.Form):
     alias = forms.CharField(
-        max_length=63, initial="production", validators=[slug_validator]
+        label=gettext_lazy("Alias"),
+        max_length=63,
+        initial="production",
+        validators=[slug_validator],
     )
 
 
 class CompareForm(forms.Form):
-    a = forms.IntegerField(min_value=1, label="Version")
-    b = forms.IntegerField(min_value=1, label="against version")
+    a = forms.IntegerField(min_value=1, label=gettext_lazy("Version"))
+    b = forms.IntegerField(min_value=1, label=gettext_lazy("against version"))
 
     def __init__(self, *args, model: RegisteredModel, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -218,7 +244,10 @@ class CompareForm(forms.Form):
     def _version(self, number: int) -> ModelVersion:
         version = self.model.versions.filter(number=number).first()
         if version is None:
-            raise ValidationError(f"{self.model.name} has no version {number}.")
+            raise ValidationError(
+                _("%(model)s has no version %(number)s.")
+                % {"model": self.model.name, "number": number}
+            )
         return version
 
     def clean(self):

@@ -16,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_tasks import task
 
 from mlframework.core import executors
@@ -87,7 +88,10 @@ def submit(
 def cancel(job: TrainingJob, *, user=None) -> TrainingJob:
     """A queued job is cancelled at once; a running one at its next model."""
     if job.is_finished:
-        raise RegistryError(f"Job {job.pk} has already {job.status}.")
+        raise RegistryError(
+            _("Job %(pk)s has already %(status)s.")
+            % {"pk": job.pk, "status": job.get_status_display().lower()}
+        )
     now = timezone.now()
     stopped = TrainingJob.objects.filter(
         pk=job.pk, status=TrainingJob.Status.QUEUED
@@ -334,13 +338,20 @@ def run_training_job(job_id: int) -> str:
 def reanalyse(version: ModelVersion, *, user=None) -> None:
     """Queue the analysis of a version again (it failed, or its worker died)."""
     if not version.is_ready:
-        raise TrainingRefused(f"{version} is {version.get_status_display().lower()}.")
+        raise TrainingRefused(
+            _("%(version)s is %(status)s.")
+            % {"version": version, "status": version.get_status_display().lower()}
+        )
     if version.analysis == ModelVersion.Analysis.RUNNING and not (
         version.analysis_stalled
     ):
-        raise TrainingRefused(f"The analysis of {version} is still running.")
+        raise TrainingRefused(
+            _("The analysis of %(version)s is still running.") % {"version": version}
+        )
     if version.analysis == ModelVersion.Analysis.DONE:
-        raise TrainingRefused(f"The analysis of {version} is complete.")
+        raise TrainingRefused(
+            _("The analysis of %(version)s is complete.") % {"version": version}
+        )
     ModelVersion.objects.filter(pk=version.pk).update(
         analysis=ModelVersion.Analysis.RUNNING, analysis_error=""
     )

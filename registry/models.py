@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from registry.contracts import FeatureSchemaField, LineageField
@@ -34,7 +35,10 @@ def parse_ref(ref: str | int) -> str | int:
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,62}$",
-    "Use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
+    _(
+        "Use 1-63 lower-case letters, digits, '-' or '_', "
+        "starting with a letter or digit."
+    ),
 )
 
 
@@ -78,6 +82,8 @@ class Dataset(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
         ordering = ["-created"]
 
     def __str__(self) -> str:
@@ -115,6 +121,8 @@ class RegisteredModel(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -131,11 +139,15 @@ class RegisteredModel(models.Model):
                 return self.versions.get(number=ref)
             except ModelVersion.DoesNotExist:
                 raise VersionNotFound(
-                    f"Model {self.name} has no version {ref}."
+                    gettext("Model %(model)s has no version %(ref)s.")
+                    % {"model": self.name, "ref": ref}
                 ) from None
         alias = self.aliases.select_related("version").filter(name=ref).first()
         if alias is None:
-            raise VersionNotFound(f"Model {self.name} has no alias {ref!r}.")
+            raise VersionNotFound(
+                gettext("Model %(model)s has no alias %(ref)r.")
+                % {"model": self.name, "ref": ref}
+            )
         return alias.version
 
     def latest_version(self) -> ModelVersion | None:
@@ -144,14 +156,14 @@ class RegisteredModel(models.Model):
 
 class ModelVersion(models.Model):
     class Status(models.TextChoices):
-        READY = "ready", "Ready"
-        ARCHIVED = "archived", "Archived"
-        DELETED = "deleted", "Deleted"
+        READY = "ready", _("Ready")
+        ARCHIVED = "archived", _("Archived")
+        DELETED = "deleted", _("Deleted")
 
     class Analysis(models.TextChoices):
-        RUNNING = "running", "Being measured"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        RUNNING = "running", _("Being measured")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     model = models.ForeignKey(
         RegisteredModel, on_delete=models.CASCADE, related_name="versions"
@@ -160,7 +172,7 @@ class ModelVersion(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.READY
     )
-    label = models.CharField(max_length=200, help_text="The predicted column.")
+    label = models.CharField(max_length=200, help_text=_("The predicted column."))
     problem_type = models.CharField(max_length=16)
     eval_metric = models.CharField(max_length=64)
     features = FeatureSchemaField(default=list)
@@ -170,7 +182,9 @@ class ModelVersion(models.Model):
     leaderboard = models.JSONField(default=list, blank=True)
     feature_importance = models.JSONField(default=list, blank=True)
     evaluation = models.JSONField(
-        default=dict, blank=True, help_text="Confusion matrix or predicted-vs-actual."
+        default=dict,
+        blank=True,
+        help_text=_("Confusion matrix or predicted-vs-actual."),
     )
     dataset = models.ForeignKey(
         Dataset,
@@ -201,6 +215,8 @@ class ModelVersion(models.Model):
     analysis_error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
         ordering = ["model__name", "-number"]
         constraints = [
             models.UniqueConstraint(
@@ -264,6 +280,10 @@ class DriftReference(models.Model):
     data = models.JSONField(default=dict)
     updated = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = _("drift reference")
+        verbose_name_plural = _("drift references")
+
     def __str__(self) -> str:
         return f"drift reference of {self.version}"
 
@@ -281,6 +301,8 @@ class ModelAlias(models.Model):
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("model alias")
+        verbose_name_plural = _("model aliases")
         ordering = ["model__name", "name"]
         constraints = [
             models.UniqueConstraint(
@@ -296,11 +318,11 @@ class TrainingJob(models.Model):
     """One training request: queued, run by the worker, ends in a version."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
@@ -339,6 +361,8 @@ class TrainingJob(models.Model):
     slurm_state = models.CharField(max_length=32, blank=True)
 
     class Meta:
+        verbose_name = _("training job")
+        verbose_name_plural = _("training jobs")
         ordering = ["-created"]
 
     def __str__(self) -> str:

@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import connections, router, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pandas.api.types import (
     infer_dtype,
     is_bool_dtype,
@@ -138,11 +140,11 @@ class SchemaCheck:
 
     def message(self, version: ModelVersion) -> str:
         if self.ok:
-            return f"The columns fit {version}."
-        return (
-            f"{version} needs column(s) missing from the input: "
-            f"{', '.join(self.missing)}."
-        )
+            return _("The columns fit %(version)s.") % {"version": version}
+        return _("%(version)s needs column(s) missing from the input: %(names)s.") % {
+            "version": version,
+            "names": ", ".join(self.missing),
+        }
 
 
 def check_schema(version: ModelVersion, columns: list[str]) -> SchemaCheck:
@@ -201,17 +203,25 @@ def _coerce(version: ModelVersion, frame: pd.DataFrame) -> pd.DataFrame:
         if bad is not None and bad.any():
             position = int(bad.to_numpy().nonzero()[0][0])
             value = column.iloc[position]
-            wrong[name] = f"expected {what}, got {value!r}"
+            wrong[name] = _("expected %(what)s, got %(value)r") % {
+                "what": _EXPECTED.get(what, what),
+                "value": value,
+            }
             if first is None or position < first.row:
                 first = BadValue(position, name, value, what)
     if wrong:
         detail = "; ".join(f"{name}: {why}" for name, why in wrong.items())
         raise SchemaError(
-            f"Column(s) with the wrong type for {version}: {detail}.",
+            _("Column(s) with the wrong type for %(version)s: %(detail)s.")
+            % {"version": version, "detail": detail},
             wrong_type=wrong,
             bad_value=first,
         )
     return pd.DataFrame(columns, index=frame.index)
+
+
+# What a column should have held, for the wrong-type message.
+_EXPECTED = {"numbers": gettext_lazy("numbers"), "dates": gettext_lazy("dates")}
 
 
 def _text(feature: Feature, column: pd.Series) -> pd.Series:
@@ -412,7 +422,8 @@ def preload(aliases: list[str]) -> int:
 def move_alias(version: ModelVersion, name: str, *, user=None) -> ModelAlias:
     if version.status != ModelVersion.Status.READY:
         raise RegistryError(
-            f"{version} is {version.status}; only a ready version can carry an alias."
+            _("%(version)s is %(status)s; only a ready version can carry an alias.")
+            % {"version": version, "status": version.get_status_display()}
         )
     with transaction.atomic():
         alias = (
@@ -460,7 +471,11 @@ def _retire(version: ModelVersion, status: str, *, user=None) -> ModelVersion:
     if version.aliases.exists():
         names = ", ".join(version.alias_names())
         raise RegistryError(
-            f"{version} carries the alias {names}; move it to another version first."
+            _(
+                "%(version)s carries the alias %(names)s; "
+                "move it to another version first."
+            )
+            % {"version": version, "names": names}
         )
     with transaction.atomic():
         version.status = status
@@ -473,7 +488,10 @@ def _retire(version: ModelVersion, status: str, *, user=None) -> ModelVersion:
 def archive(version: ModelVersion, *, user=None) -> ModelVersion:
     """Stop using a version; its files stay (it can be restored)."""
     if version.status != ModelVersion.Status.READY:
-        raise RegistryError(f"{version} is already {version.status}.")
+        raise RegistryError(
+            _("%(version)s is already %(status)s.")
+            % {"version": version, "status": version.get_status_display()}
+        )
     _retire(version, ModelVersion.Status.ARCHIVED, user=user)
     log_event(
         SOURCE,
@@ -488,7 +506,8 @@ def archive(version: ModelVersion, *, user=None) -> ModelVersion:
 def restore(version: ModelVersion, *, user=None) -> ModelVersion:
     if version.status != ModelVersion.Status.ARCHIVED:
         raise RegistryError(
-            f"Only an archived version can be restored; {version} is {version.status}."
+            _("Only an archived version can be restored; %(version)s is %(status)s.")
+            % {"version": version, "status": version.get_status_display()}
         )
     store.verify(version)
     version.status = ModelVersion.Status.READY
@@ -507,7 +526,7 @@ def restore(version: ModelVersion, *, user=None) -> ModelVersion:
 def delete(version: ModelVersion, *, user=None) -> ModelVersion:
     """Remove the files; the row and its lineage stay, marked deleted."""
     if version.status == ModelVersion.Status.DELETED:
-        raise RegistryError(f"{version} is already deleted.")
+        raise RegistryError(_("%(version)s is already deleted.") % {"version": version})
     freed = version.size_bytes
     _retire(version, ModelVersion.Status.DELETED, user=user)
     store.remove(version.model.name, version.number)
@@ -527,7 +546,10 @@ def delete(version: ModelVersion, *, user=None) -> ModelVersion:
 def prune(version: ModelVersion, *, user=None) -> list[str]:
     """Keep only the best model inside the predictor to save disk."""
     if version.status == ModelVersion.Status.DELETED:
-        raise RegistryError(f"{version} is deleted; there is nothing to prune.")
+        raise RegistryError(
+            _("%(version)s is deleted; there is nothing to prune.")
+            % {"version": version}
+        )
     predictor = store.load(version)
     deleted = predictor.prune()
     folder = store.version_dir(version.model.name, version.number)

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
@@ -149,53 +150,65 @@ def plan(
     duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if duplicated:
         raise TrainingRefused(
-            f"The file has duplicate column names: {', '.join(duplicated)}. "
-            "Rename them so every column has its own name."
+            _(
+                "The file has duplicate column names: %(names)s. "
+                "Rename them so every column has its own name."
+            )
+            % {"names": ", ".join(duplicated)}
         )
     label = options.label
     if not label or label not in frame.columns:
         raise TrainingRefused(
-            f"The label column {label!r} is not in the file.", field="label"
+            _("The label column %(label)r is not in the file.") % {"label": label},
+            field="label",
         )
     target = frame[label]
     stats = label_stats if label_stats is not None else profiling.LabelStats.of(target)
     if stats.present == 0:
         raise TrainingRefused(
-            f"The label column {label!r} is empty in every row.", field="label"
+            _("The label column %(label)r is empty in every row.") % {"label": label},
+            field="label",
         )
     if stats.distinct < 2:
         raise TrainingRefused(
-            f"The label column {label!r} has only one value "
-            f"({stats.first!r}); there is nothing to learn.",
+            _(
+                "The label column %(label)r has only one value (%(value)r); "
+                "there is nothing to learn."
+            )
+            % {"label": label, "value": stats.first},
             field="label",
         )
     if stats.present < config.min_rows:
         raise TrainingRefused(
-            f"Only {stats.present} rows have a label; at least {config.min_rows} "
-            "are needed."
+            _("Only %(present)s rows have a label; at least %(needed)s are needed.")
+            % {"present": stats.present, "needed": config.min_rows}
         )
     unknown = [c for c in options.excluded if c not in frame.columns]
     if unknown:
         raise TrainingRefused(
-            f"Excluded column(s) not in the file: {', '.join(unknown)}.",
+            _("Excluded column(s) not in the file: %(names)s.")
+            % {"names": ", ".join(unknown)},
             field="excluded",
         )
     if label in options.excluded:
-        raise TrainingRefused("The label column cannot be excluded.", field="excluded")
+        raise TrainingRefused(
+            _("The label column cannot be excluded."), field="excluded"
+        )
     unknown = [c for c in options.sensitive if c not in frame.columns]
     if unknown:
         raise TrainingRefused(
-            f"Sensitive column(s) not in the file: {', '.join(unknown)}.",
+            _("Sensitive column(s) not in the file: %(columns)s.")
+            % {"columns": ", ".join(unknown)},
             field="sensitive",
         )
     if label in options.sensitive:
         raise TrainingRefused(
-            "The label column cannot be a sensitive column.", field="sensitive"
+            _("The label column cannot be a sensitive column."), field="sensitive"
         )
     features = [c for c in frame.columns if c != label and c not in options.excluded]
     if not features:
         raise TrainingRefused(
-            "No feature columns are left after the exclusions.", field="excluded"
+            _("No feature columns are left after the exclusions."), field="excluded"
         )
     if label_stats is not None and stats.values():
         # The sample may miss values the whole column holds: each once more.
@@ -204,53 +217,70 @@ def plan(
     problem_type = inferred if options.problem_type == AUTO else options.problem_type
     if problem_type not in autogluon.PROBLEM_TYPES:
         raise TrainingRefused(
-            f"Unknown problem type {problem_type!r}.", field="problem_type"
+            _("Unknown problem type %(type)r.") % {"type": problem_type},
+            field="problem_type",
         )
     if problem_type == "regression" and not stats.numeric:
         raise TrainingRefused(
-            f"Regression needs a numeric label; {label!r} holds text "
-            f"such as {stats.first!r}.",
+            _(
+                "Regression needs a numeric label; "
+                "%(label)r holds text such as %(value)r."
+            )
+            % {"label": label, "value": stats.first},
             field="problem_type",
         )
     if problem_type == "binary" and stats.distinct != 2:
         raise TrainingRefused(
-            f"Binary classification needs exactly two label values; {label!r} has "
-            f"{_count(stats)}.",
+            _(
+                "Binary classification needs exactly two label values; "
+                "%(label)r has %(count)s."
+            )
+            % {"label": label, "count": _count(stats)},
             field="problem_type",
         )
     metric = options.eval_metric or autogluon.DEFAULT_METRIC[problem_type]
     metric = autogluon.METRIC_ALIASES.get(metric, metric)
     if metric not in autogluon.METRICS[problem_type]:
         raise TrainingRefused(
-            f"{metric} does not fit a {problem_type} problem; choose one of "
-            f"{', '.join(autogluon.METRICS[problem_type])}.",
+            _("%(metric)s does not fit a %(type)s problem; choose one of %(metrics)s.")
+            % {
+                "metric": metric,
+                "type": problem_type,
+                "metrics": ", ".join(autogluon.METRICS[problem_type]),
+            },
             field="eval_metric",
         )
     if options.preset not in config.presets:
         raise TrainingRefused(
-            f"Unknown preset {options.preset!r}; choose one of "
-            f"{', '.join(config.presets)}.",
+            _("Unknown preset %(preset)r; choose one of %(presets)s.")
+            % {"preset": options.preset, "presets": ", ".join(config.presets)},
             field="preset",
         )
     if not 1 <= options.time_limit <= config.max_time_limit:
         raise TrainingRefused(
-            f"The time limit must be between 1 and {config.max_time_limit} seconds.",
+            _("The time limit must be between 1 and %(limit)s seconds.")
+            % {"limit": config.max_time_limit},
             field="time_limit",
         )
     warnings = [
-        f"{name!r} looks like an identifier (every value distinct); "
-        "consider excluding it: a model cannot learn from IDs."
+        _(
+            "%(name)r looks like an identifier (every value distinct); "
+            "consider excluding it: a model cannot learn from IDs."
+        )
+        % {"name": name}
         for name in profiling.id_like_columns(frame[features])
     ]
     if problem_type != "regression":
         rare = stats.rare()
         if rare:
             warnings.append(
-                f"Class(es) with a single row cannot be held out: "
-                f"{', '.join(map(str, rare[:5]))}."
+                _("Class(es) with a single row cannot be held out: %(classes)s.")
+                % {"classes": ", ".join(map(str, rare[:5]))}
             )
     if stats.missing:
-        warnings.append(f"{stats.missing} rows without a label are left out.")
+        warnings.append(
+            _("%(rows)s rows without a label are left out.") % {"rows": stats.missing}
+        )
     return Plan(
         problem_type=problem_type,
         inferred_type=inferred,
@@ -264,7 +294,7 @@ def plan(
 
 def _count(stats: profiling.LabelStats) -> str:
     if stats.many:
-        return f"more than {profiling.MAX_LABEL_VALUES}"
+        return _("more than %(count)s") % {"count": profiling.MAX_LABEL_VALUES}
     return str(stats.distinct)
 
 
@@ -353,7 +383,7 @@ def _latency(predictor: autogluon.Predictor, features: pd.DataFrame) -> dict:
     row = features.head(1)
     predictor.predict(row)  # warm-up
     timings = []
-    for _ in range(7):
+    for _attempt in range(7):
         started = time.perf_counter()
         predictor.predict(row)
         timings.append(time.perf_counter() - started)
@@ -577,8 +607,11 @@ def stored_split(
     (`frame`: the dataset already read). Row labels are the dataset's."""
     if version.dataset is None:
         raise TrainingRefused(
-            f"The held-out rows of {version} cannot be rebuilt: it was not "
-            "trained from a stored dataset, or the dataset was deleted."
+            _(
+                "The held-out rows of %(version)s cannot be rebuilt: it was not "
+                "trained from a stored dataset, or the dataset was deleted."
+            )
+            % {"version": version}
         )
     if frame is None:
         # Read as it was trained, whatever column types were corrected since.
@@ -589,8 +622,11 @@ def stored_split(
     missing = [c for c in [*version.feature_names(), label] if c not in frame]
     if missing:
         raise TrainingRefused(
-            f"The dataset of {version} no longer has the column(s) "
-            f"{', '.join(missing)}; its held-out rows cannot be rebuilt."
+            _(
+                "The dataset of %(version)s no longer has the column(s) %(names)s; "
+                "its held-out rows cannot be rebuilt."
+            )
+            % {"version": version, "names": ", ".join(missing)}
         )
     return split(
         _model_rows(frame, version.feature_names(), label),
@@ -725,7 +761,7 @@ def _register(
         published = None
         try:
             with transaction.atomic():
-                model, _ = RegisteredModel.objects.get_or_create(
+                model, _created = RegisteredModel.objects.get_or_create(
                     name=name, defaults={"description": description}
                 )
                 number = _next_number(model)
@@ -775,4 +811,6 @@ def _register(
             if published is not None:
                 shutil.rmtree(published, ignore_errors=True)
             raise
-    raise TrainingRefused(f"Could not number a new version of {name}; try again.")
+    raise TrainingRefused(
+        _("Could not number a new version of %(name)s; try again.") % {"name": name}
+    )

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlframework.core import roles
+from mlframework.core.numbers import grouped
 from mlframework.events.pages import recent
 from registry import (
     autogluon,
@@ -112,7 +113,11 @@ def upload(request):
             form.add_error("file", str(exc))
         else:
             if not created:
-                messages.info(request, f"This file was uploaded before as {dataset}.")
+                messages.info(
+                    request,
+                    _("This file was uploaded before as %(dataset)s.")
+                    % {"dataset": dataset},
+                )
             return redirect(dataset)
     return render(
         request,
@@ -262,7 +267,7 @@ def train(request, pk: int):
         except DatasetError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Training job {job.pk} queued.")
+            messages.success(request, _("Training job %(pk)s queued.") % {"pk": job.pk})
             for warning in job.warnings:
                 messages.warning(request, warning)
             return redirect(job)
@@ -290,7 +295,7 @@ def plan(request, pk: int):
         except (TrainingRefused, DatasetError) as exc:
             context["refusal"] = str(exc)
     else:
-        context["refusal"] = "Choose a label column."
+        context["refusal"] = _("Choose a label column.")
     return render(request, "registry/_plan.html", context)
 
 
@@ -353,7 +358,9 @@ def job_cancel(request, pk: int):
     except RegistryError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Cancel requested for job {item.pk}.")
+        messages.success(
+            request, _("Cancel requested for job %(pk)s.") % {"pk": item.pk}
+        )
     return redirect(item)
 
 
@@ -480,45 +487,51 @@ def _fairness_comparison(a: ModelVersion, b: ModelVersion) -> dict:
 
 def _comparison(a: ModelVersion, b: ModelVersion) -> list[tuple[str, object, object]]:
     rows = [
-        ("Status", a.get_status_display(), b.get_status_display()),
-        ("Created", a.created, b.created),
-        ("Created by", a.created_by, b.created_by),
+        (_("Status"), a.get_status_display(), b.get_status_display()),
+        (_("Created"), a.created, b.created),
+        (_("Created by"), a.created_by, b.created_by),
         (
-            "Dataset",
+            _("Dataset"),
             a.lineage.dataset.name,
             b.lineage.dataset.name,
         ),
         (
-            "Dataset hash",
+            _("Dataset hash"),
             (a.lineage.dataset.sha256 or "")[:12],
             (b.lineage.dataset.sha256 or "")[:12],
         ),
         (
-            "Rows (train / held out)",
-            f"{a.lineage.train_rows} / {a.lineage.test_rows}",
-            f"{b.lineage.train_rows} / {b.lineage.test_rows}",
+            _("Rows (train / held out)"),
+            f"{grouped(a.lineage.train_rows)} / {grouped(a.lineage.test_rows)}",
+            f"{grouped(b.lineage.train_rows)} / {grouped(b.lineage.test_rows)}",
         ),
-        ("Label", a.label, b.label),
-        ("Problem type", a.problem_type, b.problem_type),
-        ("Eval metric", a.eval_metric, b.eval_metric),
+        (_("Label"), a.label, b.label),
+        (_("Problem type"), a.problem_type, b.problem_type),
+        (_("Eval metric"), a.eval_metric, b.eval_metric),
     ]
     for key in sorted(set(a.scores) | set(b.scores)):
-        rows.append((f"Score: {key}", a.scores.get(key), b.scores.get(key)))
+        rows.append(
+            (
+                _("Score: %(metric)s") % {"metric": key},
+                a.scores.get(key),
+                b.scores.get(key),
+            )
+        )
     for key, title in (
-        ("preset", "Preset"),
-        ("time_limit", "Time limit (s)"),
-        ("seed", "Seed"),
-        ("excluded", "Excluded columns"),
-        ("best_model", "Best model"),
-        ("models_trained", "Models trained"),
-        ("fit_seconds", "Fit time (s)"),
-        ("latency_ms", "Single-row latency (ms)"),
-        ("rows_per_second", "Batch rows/s"),
+        ("preset", _("Preset")),
+        ("time_limit", _("Time limit (s)")),
+        ("seed", _("Seed")),
+        ("excluded", _("Excluded columns")),
+        ("best_model", _("Best model")),
+        ("models_trained", _("Models trained")),
+        ("fit_seconds", _("Fit time (s)")),
+        ("latency_ms", _("Single-row latency (ms)")),
+        ("rows_per_second", _("Batch rows/s")),
     ):
         rows.append((title, getattr(a.lineage, key), getattr(b.lineage, key)))
-    rows.append(("Size on disk (bytes)", a.size_bytes, b.size_bytes))
+    rows.append((_("Size on disk (bytes)"), a.size_bytes, b.size_bytes))
     rows.append(
-        ("Features", ", ".join(a.feature_names()), ", ".join(b.feature_names()))
+        (_("Features"), ", ".join(a.feature_names()), ", ".join(b.feature_names()))
     )
     for lib in sorted(set(a.lineage.libraries) | set(b.lineage.libraries)):
         rows.append(
@@ -531,14 +544,15 @@ def _comparison(a: ModelVersion, b: ModelVersion) -> list[tuple[str, object, obj
     return rows
 
 
-def _action(request, name: str, number: int, action, done: str):
+def _action(request, name: str, number: int, action, done: str, **values):
+    """Run a version action; `done` is a translated "%(version)s ..." message."""
     item = _version(name, number)
     try:
         action(item, user=request.user)
     except RegistryError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, done.format(version=item))
+        messages.success(request, done % {"version": item, **values})
     return redirect(item)
 
 
@@ -548,7 +562,8 @@ def move_alias(request, name: str, number: int):
     item = _version(name, number)
     form = AliasForm(request.POST)
     if not form.is_valid():
-        messages.error(request, f"Alias: {' '.join(form.errors.get('alias', []))}")
+        errors = " ".join(form.errors.get("alias", []))
+        messages.error(request, _("Alias: %(errors)s") % {"errors": errors})
         return redirect(item)
     alias = form.cleaned_data["alias"]
     return _action(
@@ -556,20 +571,21 @@ def move_alias(request, name: str, number: int):
         name,
         number,
         lambda version, user: services.move_alias(version, alias, user=user),
-        f"{{version}} is now {alias}.",
+        _("%(version)s is now %(alias)s."),
+        alias=alias,
     )
 
 
 @require_POST
 @roles.require(roles.TRAIN)
 def archive(request, name: str, number: int):
-    return _action(request, name, number, services.archive, "{version} archived.")
+    return _action(request, name, number, services.archive, _("%(version)s archived."))
 
 
 @require_POST
 @roles.require(roles.TRAIN)
 def restore(request, name: str, number: int):
-    return _action(request, name, number, services.restore, "{version} restored.")
+    return _action(request, name, number, services.restore, _("%(version)s restored."))
 
 
 @require_POST
@@ -580,7 +596,7 @@ def delete(request, name: str, number: int):
         name,
         number,
         services.delete,
-        "{version} deleted: files removed, lineage kept.",
+        _("%(version)s deleted: files removed, lineage kept."),
     )
 
 
@@ -588,7 +604,11 @@ def delete(request, name: str, number: int):
 @roles.require(roles.TRAIN)
 def prune(request, name: str, number: int):
     return _action(
-        request, name, number, services.prune, "{version} pruned to its best model."
+        request,
+        name,
+        number,
+        services.prune,
+        _("%(version)s pruned to its best model."),
     )
 
 
@@ -600,7 +620,7 @@ def analyse(request, name: str, number: int):
         name,
         number,
         jobs.reanalyse,
-        "{version}: leaderboard, importance and latency queued again.",
+        _("%(version)s: leaderboard, importance and latency queued again."),
     )
 
 

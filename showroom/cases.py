@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from django.utils.translation import gettext as _
 
 from mlframework.lib import odbc
 from registry import datasets, services
@@ -30,15 +31,19 @@ def run_query(datasource: str, query: str, max_rows: int) -> Cases:
     """The first max_rows rows of a case query: checked read-only, limited in
     the SQL, stopped after the datasource's query_timeout."""
     if max_rows < 1:
-        raise CaseError("Ask for at least one row.")
+        raise CaseError(_("Ask for at least one row."))
     try:
         columns, rows = odbc.preview(datasource, query, max_rows)
     except odbc.ReadOnlyError as exc:
-        raise CaseError(f"The case query is refused: {exc}") from None
+        raise CaseError(
+            _("The case query is refused: %(error)s") % {"error": exc}
+        ) from None
     except odbc.OdbcError as exc:
-        raise CaseError(f"The case query failed: {exc}") from None
+        raise CaseError(
+            _("The case query failed: %(error)s") % {"error": exc}
+        ) from None
     if not rows:
-        return Cases("query", note="The case query returned no rows.")
+        return Cases("query", note=_("The case query returned no rows."))
     return Cases("query", columns, rows)
 
 
@@ -56,13 +61,13 @@ def sample(version, size: int) -> Cases:
     try:
         frame = _sample_frame(version, size)
     except Exception as exc:  # the registry's errors are user-facing sentences
-        return Cases("sample", note=f"No sample rows: {exc}")
+        return Cases("sample", note=_("No sample rows: %(error)s") % {"error": exc})
     if frame is None:
         return Cases(
-            "sample", note="The registry keeps no training data for this version."
+            "sample", note=_("The registry keeps no training data for this version.")
         )
     if len(frame) == 0:
-        return Cases("sample", note="The training data has no rows to sample.")
+        return Cases("sample", note=_("The training data has no rows to sample."))
     rows = [
         {str(key): jsonable(value) for key, value in row.items()}
         for row in frame.head(size).to_dict(orient="records")

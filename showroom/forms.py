@@ -10,8 +10,10 @@ import pandas as pd
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from mlframework.core import numbers
 from mlframework.lib import odbc
 from registry.contracts import Feature, FeatureSchema
 from showroom import cases, schema
@@ -21,7 +23,8 @@ from showroom.models import CaseSource
 def _number(value: Any) -> str:
     if value is None:
         return "?"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    # In the reader's language (pt-BR 4,5): a help text, never a value sent.
+    return numbers.significant(value, 6) if isinstance(value, float) else str(value)
 
 
 def field_for(feature: Feature) -> forms.Field:
@@ -34,9 +37,12 @@ def field_for(feature: Feature) -> forms.Field:
     common = {"label": name, "required": required}
     if kind == "numeric":
         low, high = feature.min, feature.max
-        help_text = f"training range {_number(low)} to {_number(high)}"
+        help_text = _("training range %(low)s to %(high)s") % {
+            "low": _number(low),
+            "high": _number(high),
+        }
         if feature.mean is not None:
-            help_text += f", mean {_number(feature.mean)}"
+            help_text += _(", mean %(mean)s") % {"mean": _number(feature.mean)}
         # Text, not type=number: a browser's number input refuses "47,5" and
         # "1.234,5"; showroom.schema reads them in the request's language.
         return forms.CharField(
@@ -45,7 +51,8 @@ def field_for(feature: Feature) -> forms.Field:
             widget=forms.TextInput(
                 attrs={
                     "inputmode": "decimal",
-                    "placeholder": f"{_number(low)} to {_number(high)}",
+                    "placeholder": _("%(low)s to %(high)s")
+                    % {"low": _number(low), "high": _number(high)},
                 }
             ),
         )
@@ -53,7 +60,7 @@ def field_for(feature: Feature) -> forms.Field:
         categories = list(feature.categories)
         if kind == "boolean" and not categories:
             categories = [True, False]
-        choices = [("", "(missing)" if not required else "choose…")]
+        choices = [("", _("(missing)") if not required else _("choose…"))]
         choices += [(str(c), str(c)) for c in categories]
         return forms.ChoiceField(**common, choices=choices)
     if kind == "datetime" and is_date_only(feature):
@@ -65,7 +72,7 @@ def field_for(feature: Feature) -> forms.Field:
     if kind == "datetime":
         return forms.CharField(
             **common,
-            help_text="a date and time, e.g. 2024-05-31T14:00",
+            help_text=_("a date and time, e.g. 2024-05-31T14:00"),
             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         )
     return forms.CharField(**common, widget=forms.TextInput())
@@ -145,7 +152,9 @@ def _as_input(feature: Feature, value: Any) -> str:
 class VersionForm(forms.Form):
     """Which version to try: an alias name or a version number."""
 
-    ref = forms.CharField(required=False, max_length=64, label="Version or alias")
+    ref = forms.CharField(
+        required=False, max_length=64, label=gettext_lazy("Version or alias")
+    )
 
     def clean_ref(self) -> str | int:
         ref = (self.cleaned_data.get("ref") or "").strip()
@@ -155,7 +164,7 @@ class VersionForm(forms.Form):
             return int(ref.lstrip("v"))
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", ref):
             raise forms.ValidationError(
-                "Give a version number (e.g. 3) or an alias name (e.g. production)."
+                _("Give a version number (e.g. 3) or an alias name (e.g. production).")
             )
         return ref
 
@@ -164,18 +173,23 @@ class CaseSourceForm(forms.ModelForm):
     """The case query for one model: run once on save, so a broken one is
     refused with the database's own message instead of failing later."""
 
-    datasource = forms.ChoiceField(choices=())
+    datasource = forms.ChoiceField(label=gettext_lazy("Datasource"), choices=())
     # Checked here, not only by the model's validators: the query is test-run
     # in clean(), before the model validates, and the driver needs >= 1 row.
-    max_rows = forms.IntegerField(min_value=1, initial=20)
+    max_rows = forms.IntegerField(
+        label=gettext_lazy("Max rows"), min_value=1, initial=20
+    )
 
     class Meta:
         model = CaseSource
         fields = ["datasource", "query", "max_rows"]
         widgets = {"query": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"})}
+        labels = {"query": gettext_lazy("Query")}
         help_texts = {
-            "query": "One SELECT returning the cases, a column per feature; "
-            "other columns (an id, a name) are shown but not sent to the model.",
+            "query": gettext_lazy(
+                "One SELECT returning the cases, a column per feature; "
+                "other columns (an id, a name) are shown but not sent to the model."
+            ),
         }
 
     def __init__(self, *args, **kwargs) -> None:
@@ -188,11 +202,9 @@ class CaseSourceForm(forms.ModelForm):
         self.fields["max_rows"].max_value = limit
         self.fields["max_rows"].validators.append(MaxValueValidator(limit))
         self.fields["max_rows"].widget.attrs["max"] = limit
-        self.fields[
-            "max_rows"
-        ].help_text = (
-            f"At most {limit} (showroom.max_rows): all of them are predicted at once."
-        )
+        self.fields["max_rows"].help_text = _(
+            "At most %(limit)s (showroom.max_rows): all of them are predicted at once."
+        ) % {"limit": limit}
         self.preview = None
 
     def clean_query(self) -> str:
@@ -207,7 +219,9 @@ class CaseSourceForm(forms.ModelForm):
         try:
             odbc.check_read_only(cleaned["datasource"], cleaned["query"])
         except odbc.ReadOnlyError as exc:
-            self.add_error("query", f"The case query is refused: {exc}")
+            self.add_error(
+                "query", _("The case query is refused: %(error)s") % {"error": exc}
+            )
             return cleaned
         try:
             self.preview = cases.run_query(
@@ -221,5 +235,10 @@ class CaseSourceForm(forms.ModelForm):
 class ListedCaseForm(forms.Form):
     """Predict one listed case (index) or all of them (no index)."""
 
-    origin = forms.ChoiceField(choices=[("query", "case query"), ("sample", "sample")])
+    origin = forms.ChoiceField(
+        choices=[
+            ("query", gettext_lazy("case query")),
+            ("sample", gettext_lazy("sample")),
+        ]
+    )
     index = forms.IntegerField(required=False, min_value=0)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class CaseSource(models.Model):
@@ -22,6 +23,10 @@ class CaseSource(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("case query")
+        verbose_name_plural = _("case queries")
 
     def __str__(self) -> str:
         return f"cases of {self.model_name} from {self.datasource}"

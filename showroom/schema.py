@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from registry import parsing
 from registry.contracts import Feature, FeatureSchema
@@ -72,19 +73,27 @@ def convert(feature: Feature, value: Any) -> Any:
     if kind == "datetime":
         return _datetime(value)
     if isinstance(value, (dict, list)):
-        raise ValueProblem(f"expected text, got {_type_name(value)}")
+        raise ValueProblem(_("expected text, got %(value)s") % _got(_type_name(value)))
     return str(value)
+
+
+def _got(shown: str) -> dict:
+    return {"value": shown}
 
 
 def _number(value: Any) -> float:
     if isinstance(value, (bool, dict, list)):
-        raise ValueProblem(f"expected a number, got {_type_name(value)}")
+        raise ValueProblem(
+            _("expected a number, got %(value)s") % _got(_type_name(value))
+        )
     if isinstance(value, (int, float)):
         number = float(value)
     else:
         number = _written_number(str(value))
     if math.isinf(number) or math.isnan(number):
-        raise ValueProblem(f"expected a finite number, got {_shown(value)}")
+        raise ValueProblem(
+            _("expected a finite number, got %(value)s") % _got(_shown(value))
+        )
     return number
 
 
@@ -99,7 +108,9 @@ def _written_number(text: str) -> float:
     try:
         return float(text.strip())
     except ValueError:
-        raise ValueProblem(f"expected a number, got {_shown(text)}") from None
+        raise ValueProblem(
+            _("expected a number, got %(value)s") % _got(_shown(text))
+        ) from None
 
 
 def _boolean(feature: Feature, value: Any) -> Any:
@@ -115,7 +126,7 @@ def _boolean(feature: Feature, value: Any) -> Any:
             if str(category).strip().lower() in (_TRUE if truth else _FALSE):
                 return category
         return truth
-    raise ValueProblem(f"expected true or false, got {_shown(value)}")
+    raise ValueProblem(_("expected true or false, got %(value)s") % _got(_shown(value)))
 
 
 _NO_MATCH = object()
@@ -133,7 +144,9 @@ def _match_category(categories: list, value: Any) -> Any:
 
 def _category(feature: Feature, value: Any) -> Any:
     if isinstance(value, (dict, list)):
-        raise ValueProblem(f"expected a category, got {_type_name(value)}")
+        raise ValueProblem(
+            _("expected a category, got %(value)s") % _got(_type_name(value))
+        )
     match = _match_category(list(feature.categories), value)
     if match is not _NO_MATCH:
         return match
@@ -143,7 +156,9 @@ def _category(feature: Feature, value: Any) -> Any:
 
 def _datetime(value: Any) -> pd.Timestamp:
     if isinstance(value, (bool, dict, list)):
-        raise ValueProblem(f"expected a date and time, got {_type_name(value)}")
+        raise ValueProblem(
+            _("expected a date and time, got %(value)s") % _got(_type_name(value))
+        )
     if isinstance(value, str):
         # Day-first in pt-BR (05/02/2023 is 5 February), month-first in en.
         order = (
@@ -159,7 +174,8 @@ def _datetime(value: Any) -> pd.Timestamp:
         return pd.Timestamp(value)
     except (ValueError, TypeError):
         raise ValueProblem(
-            f"expected a date and time such as 2024-05-31T14:00, got {_shown(value)}"
+            _("expected a date and time such as 2024-05-31T14:00, got %(value)s")
+            % _got(_shown(value))
         ) from None
 
 
@@ -198,7 +214,8 @@ def check_rows(
         where = prefix if prefix == "row" else f"{prefix}[{index}]"
         if not isinstance(row, dict):
             errors[where] = [
-                f"must be an object of feature values, got {_type_name(row)}"
+                _("must be an object of feature values, got %(value)s")
+                % _got(_type_name(row))
             ]
             continue
         values: dict[str, Any] = {}
@@ -207,7 +224,7 @@ def check_rows(
         for feature in features:
             name = feature.name
             if name not in row:
-                errors[f"{where}.{name}"] = ["is missing"]
+                errors[f"{where}.{name}"] = [_("is missing")]
                 continue
             try:
                 value = convert(feature, row[name])

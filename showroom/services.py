@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from mlframework.events import pages
 from mlframework.events.log import log_event
@@ -93,8 +94,11 @@ def predict_cases(
     limit = max_rows()
     if len(rows) > limit:
         raise TooManyRows(
-            f"{len(rows)} rows sent; at most {limit} rows per call "
-            "(showroom.max_rows in config.yaml)."
+            _(
+                "%(count)s rows sent; at most %(limit)s rows per call "
+                "(showroom.max_rows in config.yaml)."
+            )
+            % {"count": len(rows), "limit": limit}
         )
     if not rows:
         raise InvalidCases({prefix: ["give at least one row"]})

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlframework.core import roles
@@ -144,7 +146,7 @@ def predict_listed(request, name: str):
     if origin == "query":
         source = CaseSource.of(model)
         if source is None:
-            return _problem(request, "This model has no case query.")
+            return _problem(request, _("This model has no case query."))
         try:
             listed = cases.from_source(source)
         except cases.CaseError as exc:
@@ -153,9 +155,12 @@ def predict_listed(request, name: str):
         listed = cases.sample(version, _sample_size())
     index = form.cleaned_data["index"]
     if index is not None and index >= len(listed.rows):
-        return _problem(request, f"There is no case {index + 1}: the list changed.")
+        return _problem(
+            request,
+            _("There is no case %(number)s: the list changed.") % {"number": index + 1},
+        )
     if not listed.rows:
-        return _problem(request, listed.note or "There are no cases to predict.")
+        return _problem(request, listed.note or _("There are no cases to predict."))
     rows = [listed.rows[index]] if index is not None else listed.rows
     return _predicted(request, version, rows, origin=origin)
 
@@ -167,7 +172,7 @@ def _predicted(request, version, rows, *, origin):
         )
     except services.InvalidCases as exc:
         errors = [f"{key} {' '.join(messages)}" for key, messages in exc.errors.items()]
-        return _problem(request, "This case does not fit the model:", errors)
+        return _problem(request, _("This case does not fit the model:"), errors)
     except (services.TooManyRows, RegistryError) as exc:
         return _problem(request, str(exc))
     response = render(request, "showroom/_result.html", {"outcome": outcome})
@@ -215,7 +220,13 @@ def case_source(request, name: str):
             data={"model": model.name, "datasource": source.datasource},
         )
         messages.success(
-            request, f"Case query saved: it returned {len(form.preview.rows)} rows."
+            request,
+            ngettext(
+                "Case query saved: it returned %(count)s row.",
+                "Case query saved: it returned %(count)s rows.",
+                len(form.preview.rows),
+            )
+            % {"count": len(form.preview.rows)},
         )
         return redirect("showroom:model", name=model.name)
     # A refused POST says so in its status, as the other full-page forms do.
@@ -231,7 +242,7 @@ def case_source(request, name: str):
 @roles.require(roles.SHOWROOM)
 def case_source_delete(request, name: str):
     model = _model(name)
-    deleted, _ = CaseSource.objects.filter(model_name=model.name).delete()
+    deleted, _by_kind = CaseSource.objects.filter(model_name=model.name).delete()
     if deleted:
         log_event(
             services.SOURCE,
@@ -240,7 +251,7 @@ def case_source_delete(request, name: str):
             user=request.user,
             data={"model": model.name},
         )
-        messages.success(request, "Case query removed.")
+        messages.success(request, _("Case query removed."))
     return redirect("showroom:model", name=model.name)
 
 

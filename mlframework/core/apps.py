@@ -2,6 +2,7 @@ import importlib
 from functools import wraps
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
@@ -9,7 +10,7 @@ class CoreConfig(AppConfig):
 
     name = "mlframework.core"
     label = "core"
-    verbose_name = "Platform"
+    verbose_name = _("Platform")
 
     def ready(self) -> None:
         # Django's idiom: what touches models or connects receivers is
@@ -18,6 +19,7 @@ class CoreConfig(AppConfig):
 
         from mlframework.core import (
             checks,  # noqa: F401  (registers the checks)
+            language,  # noqa: F401  (connects its login receiver)
             lockout,  # noqa: F401  (connects its receivers)
         )
         from mlframework.core.roles import ensure_groups

@@ -26,6 +26,7 @@ from django.db import router
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import ngettext
 from rest_framework import exceptions, status
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
@@ -46,11 +47,13 @@ def minutes() -> int:
 
 def lockout_message() -> str:
     count = minutes()
-    unit = "minute" if count == 1 else "minutes"
-    return (
-        f"Too many failed logins from this address: locked out for {count} {unit}. "
-        "Try again later, or ask an administrator to unlock you."
-    )
+    return ngettext(
+        "Too many failed logins from this address: locked out for %(count)s minute. "
+        "Try again later, or ask an administrator to unlock you.",
+        "Too many failed logins from this address: locked out for %(count)s minutes. "
+        "Try again later, or ask an administrator to unlock you.",
+        count,
+    ) % {"count": count}
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None):

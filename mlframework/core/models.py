@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Platform(models.Model):
@@ -21,3 +23,32 @@ class Platform(models.Model):
 
     def __str__(self) -> str:
         return "platform"
+
+
+class Profile(models.Model):
+    """A user's own settings; today the interface language."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="profile",
+        verbose_name=_("user"),
+    )
+    # Blank: the browser's Accept-Language, else config.yaml's web.language.
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_(
+            "The interface language. Empty: the browser's language, "
+            "else the platform's default."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
+
+    def __str__(self) -> str:
+        return str(self.user)

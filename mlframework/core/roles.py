@@ -14,12 +14,33 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db import connections, router
 from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 VIEW = "core.view_platform"
 SHOWROOM = "core.use_showroom"
 TRAIN = "core.train_models"
 OPERATE = "core.operate_dispatches"
 APPROVE = "core.approve_models"
+
+# How a refusal names each permission, in the reader's language.
+_NAMES = {
+    VIEW: gettext_lazy("view platform"),
+    SHOWROOM: gettext_lazy("use showroom"),
+    TRAIN: gettext_lazy("train models"),
+    OPERATE: gettext_lazy("operate dispatches"),
+}
+
+
+def _refusal(permissions: tuple[str, ...]) -> str:
+    names = _(" or ").join(
+        str(_NAMES.get(p, p.split(".")[1].replace("_", " "))) for p in permissions
+    )
+    return _(
+        "Your account lacks the permission for this page (%(names)s). "
+        "Ask an administrator to add you to the right group."
+    ) % {"names": names}
+
 
 ROLES: dict[str, tuple[str, ...]] = {
     "viewer": ("view_platform",),
@@ -80,11 +101,7 @@ def require(permission: str) -> Callable:
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             if not has(request.user, permission):
-                raise PermissionDenied(
-                    "Your account lacks the permission for this page "
-                    f"({permission.split('.')[1].replace('_', ' ')}). "
-                    "Ask an administrator to add you to the right group."
-                )
+                raise PermissionDenied(_refusal((permission,)))
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -99,13 +116,7 @@ def require_any(*permissions: str) -> Callable:
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             if not any(has(request.user, p) for p in permissions):
-                names = " or ".join(
-                    p.split(".")[1].replace("_", " ") for p in permissions
-                )
-                raise PermissionDenied(
-                    f"Your account lacks the permission for this page ({names}). "
-                    "Ask an administrator to add you to the right group."
-                )
+                raise PermissionDenied(_refusal(permissions))
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -122,7 +133,7 @@ def ensure_groups(using: str = "default", **kwargs) -> None:
     if using != "default":
         return
     for name, codenames in ROLES.items():
-        group, _ = Group.objects.using(using).get_or_create(name=name)
+        group, _created = Group.objects.using(using).get_or_create(name=name)
         group.permissions.add(
             *Permission.objects.using(using).filter(
                 content_type__app_label="core", codename__in=codenames
@@ -136,7 +147,7 @@ def superuser_required(view: Callable) -> Callable:
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_superuser:
-            raise PermissionDenied("Only a superuser may do this to every dispatch.")
+            raise PermissionDenied(_("Only a superuser may do this to every dispatch."))
         return view(request, *args, **kwargs)
 
     return wrapper

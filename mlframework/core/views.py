@@ -1,8 +1,11 @@
+from django.contrib import messages
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views import defaults
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from mlframework.core import api, roles
+from mlframework.core import api, http, language, roles
+from mlframework.core.forms import LanguageForm
 from mlframework.events import pages
 
 
@@ -10,6 +13,17 @@ from mlframework.events import pages
 @roles.require(roles.VIEW)
 def home(request):
     return render(request, "core/home.html", {"events": pages.recent(10)})
+
+
+@require_POST
+def choose_language(request):
+    # Any signed-in user may choose their own language: no role needed.
+    form = LanguageForm(request.POST)
+    if form.is_valid():
+        language.choose(request, form.cleaned_data["language"])
+    else:
+        messages.error(request, _("Choose one of the languages offered."))
+    return http.redirect_back(request, "home")
 
 
 # Django's own error answers (no URL matched, a bad request, a crash outside

@@ -4,6 +4,7 @@ import uuid
 from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 from mlframework.events.models import Level
 
@@ -11,18 +12,25 @@ from mlframework.events.models import Level
 class EventFilterForm(forms.Form):
     """The Events page filters (GET). All optional."""
 
-    source = forms.CharField(required=False, max_length=32)
-    kind = forms.CharField(required=False, max_length=64)
+    source = forms.CharField(label=_("Source"), required=False, max_length=32)
+    kind = forms.CharField(label=_("Kind"), required=False, max_length=64)
     level = forms.ChoiceField(
-        required=False, choices=[("", "any level"), *Level.choices]
+        label=_("Level"), required=False, choices=[("", _("any level")), *Level.choices]
     )
+    # type=date inputs send ISO dates whatever the language.
     since = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Since"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     until = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Until"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
-    q = forms.CharField(required=False, max_length=200, label="Text")
+    q = forms.CharField(required=False, max_length=200, label=_("Text"))
     dispatch_run = forms.IntegerField(
         required=False, min_value=1, widget=forms.HiddenInput
     )
@@ -35,21 +43,21 @@ class EventFilterForm(forms.Form):
         data = super().clean()
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
-            self.add_error("until", "must not be before the 'since' date")
+            self.add_error("until", _("must not be before the 'since' date"))
         return data
 
     def clean_before(self) -> tuple | None:
         value = self.cleaned_data.get("before")
         if not value:
             return None
-        created, _, event_id = value.partition("_")
+        created, _sep, event_id = value.partition("_")
         moment = parse_datetime(created)
         try:
             parsed_id = uuid.UUID(event_id)
         except ValueError:
             parsed_id = None
         if moment is None or parsed_id is None:
-            raise forms.ValidationError("is not a valid page marker")
+            raise forms.ValidationError(_("is not a valid page marker"))
         return moment, parsed_id
 
     def filter(self, queryset):

@@ -3,13 +3,14 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 
 class Level(models.TextChoices):
-    DEBUG = "debug", "Debug"
-    INFO = "info", "Info"
-    WARNING = "warning", "Warning"
-    ERROR = "error", "Error"
+    DEBUG = "debug", _("Debug")
+    INFO = "info", _("Info")
+    WARNING = "warning", _("Warning")
+    ERROR = "error", _("Error")
 
 
 class Event(models.Model):
@@ -33,6 +34,8 @@ class Event(models.Model):
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         ordering = ["-created", "-id"]
         indexes = [
             models.Index(fields=["-created", "-id"], name="event_created"),

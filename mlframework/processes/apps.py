@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ProcessesConfig(AppConfig):
@@ -7,4 +8,4 @@ class ProcessesConfig(AppConfig):
 
     name = "mlframework.processes"
     label = "processes"
-    verbose_name = "Processes"
+    verbose_name = _("Processes")

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # A worker beats every BEAT_SECONDS; one silent for STALE_AFTER is lost. The
 # sweep runs at every beat of any live worker, so a job of a lost worker is
@@ -14,9 +15,9 @@ class Worker(models.Model):
     """One task worker process (`manage.py task_worker`) and its heartbeat."""
 
     class State(models.TextChoices):
-        RUNNING = "running", "Running"
-        STOPPED = "stopped", "Stopped"  # it exited by itself
-        LOST = "lost", "Lost"  # its heartbeat stopped: killed, or its host died
+        RUNNING = "running", _("Running")
+        STOPPED = "stopped", _("Stopped")  # it exited by itself
+        LOST = "lost", _("Lost")  # its heartbeat stopped: killed, or its host died
 
     # The id django-tasks records on each task it claims (DBTaskResult.worker_ids).
     worker_id = models.CharField(max_length=64, unique=True)
@@ -33,6 +34,8 @@ class Worker(models.Model):
     task_started = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("task worker")
+        verbose_name_plural = _("task workers")
         ordering = ["-started"]
         indexes = [models.Index(fields=["state", "beat"])]
 

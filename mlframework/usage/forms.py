@@ -60,3 +60,8 @@ class UsageForm(forms.Form):
     @property
     def span(self) -> dt.timedelta:
         return PERIODS[self.cleaned_data["period"]]
+
+    @property
+    def by_label(self) -> str:
+        """The chosen "by" in the reader's language (a column heading)."""
+        return str(dict(self.fields["by"].choices)[self.cleaned_data["by"]])

@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiRequest(models.Model):
@@ -16,6 +17,8 @@ class ApiRequest(models.Model):
     duration_ms = models.FloatField()
 
     class Meta:
+        verbose_name = _("API request")
+        verbose_name_plural = _("API requests")
         ordering = ["-at"]
         indexes = [models.Index(fields=["at"], name="apirequest_at")]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from mlframework.lib.batches import delete_in_batches
 from mlframework.usage.models import ApiRequest
@@ -62,9 +62,12 @@ class Usage:
             if cell.key in requests:
                 requests[cell.key][index[cell.start]] = cell.figures.requests
                 p95[cell.key][index[cell.start]] = cell.figures.p95_ms
-        fmt = "%Y-%m-%d %H:00" if self.grouping == "hour" else "%Y-%m-%d"
+        # The reader's date format (pt-BR dd/mm/aaaa); buckets start on the hour.
+        fmt = "SHORT_DATE_FORMAT" if self.grouping == "day" else "SHORT_DATETIME_FORMAT"
         return {
-            "labels": [timezone.localtime(s).strftime(fmt) for s in self.starts],
+            "labels": [
+                formats.date_format(timezone.localtime(s), fmt) for s in self.starts
+            ],
             "series": [
                 {"key": key, "requests": requests[key], "p95_ms": p95[key]}
                 for key in keys

@@ -22,5 +22,11 @@ def api_usage(request):
         grouping=form.cleaned_data["grouping"],
         by=form.cleaned_data["by"],
     )
-    context = {"form": form, "usage": usage, "chart": usage.chart()}
+    context = {
+        "form": form,
+        "usage": usage,
+        "chart": usage.chart(),
+        "by_label": form.by_label,
+        "per_day": form.cleaned_data["grouping"] == "day",
+    }
     return render(request, "usage/api_usage.html", context)

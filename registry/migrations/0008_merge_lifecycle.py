@@ -9,6 +9,7 @@ class Migration(migrations.Migration):
         ("registry", "0007_column_types"),
         ("registry", "0007_dataset_query"),
         ("registry", "0007_fairness"),
+        ("registry", "0007_i18n_core"),
         ("registry", "0007_retraining"),
         ("registry", "0007_slurm"),
     ]

@@ -2,18 +2,18 @@ import json
 
 from django import template
 
+from mlframework.core import numbers
+
 register = template.Library()
 
 
 @register.filter
 def score(value) -> str:
-    """Scores with four significant digits; '—' when absent."""
+    """Scores with four significant digits in the reader's language; '—' when
+    absent."""
     if value is None or value == "":
         return "—"
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return str(value)
+    return numbers.significant(value, 4)
 
 
 @register.filter

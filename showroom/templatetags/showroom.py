@@ -5,6 +5,8 @@ from urllib.parse import urlencode
 
 from django import template
 
+from mlframework.core import numbers
+
 register = template.Library()
 
 
@@ -21,18 +23,19 @@ def get(mapping: dict, key):
 
 @register.filter
 def percent(value) -> str:
-    if value is None:
-        return ""
-    return f"{float(value) * 100:.1f}%"
+    return numbers.percent(value, 1)
 
 
 @register.filter
 def number(value) -> str:
-    """Numbers shown with 4 significant digits; anything else as it is."""
+    """Numbers shown with 4 significant digits in the reader's language;
+    anything else as it is."""
     if isinstance(value, bool) or value is None:
         return "" if value is None else str(value)
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        if abs(value) < 1e6:
+            return numbers.significant(value, 4)
+        return numbers.grouped(round(value), 0)
     return str(value)
 
 
@@ -45,8 +48,4 @@ def as_json(value) -> str:
 @register.filter
 def cell(value) -> str:
     """A listed case's value: 181.0 shown as 181, missing as blank."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else f"{value:g}"
-    return str(value)
+    return numbers.plain(value)

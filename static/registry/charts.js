@@ -18,19 +18,27 @@
       },
     });
   }
+  // The words come from the canvases' data-label-* attributes, translated
+  // by the template; numbers in the page's language.
+  function word(canvas, name) {
+    return canvas ? canvas.getAttribute("data-label-" + name) || name : name;
+  }
   function draw() {
+    if (typeof Chart !== "undefined") Chart.defaults.locale = document.documentElement.lang;
+    var boardCanvas = document.getElementById("leaderboard-chart");
+    var importanceCanvas = document.getElementById("importance-chart");
     var board = data("leaderboard-data");
     if (board) {
       // Validation scores until the held-out ones are measured.
       var measured = board.some(function (r) { return r.score_test !== null; });
       bar("leaderboard-chart", board.map(function (r) { return r.model; }),
           board.map(function (r) { return measured ? r.score_test : r.score_val; }),
-          measured ? "held-out score" : "validation score", true);
+          word(boardCanvas, measured ? "held-out" : "validation"), true);
     }
     var importance = data("importance-data");
     if (importance) {
       bar("importance-chart", importance.map(function (r) { return r.feature; }),
-          importance.map(function (r) { return r.importance; }), "importance", true);
+          importance.map(function (r) { return r.importance; }), word(importanceCanvas, "importance"), true);
     }
     var evaluation = data("evaluation-data");
     var canvas = document.getElementById("evaluation-chart");
@@ -44,14 +52,14 @@
       new Chart(canvas, {
         type: "scatter",
         data: { datasets: [
-          { label: "held-out rows", data: points },
-          { label: "perfect", data: [{ x: lo, y: lo }, { x: hi, y: hi }],
+          { label: word(canvas, "rows"), data: points },
+          { label: word(canvas, "perfect"), data: [{ x: lo, y: lo }, { x: hi, y: hi }],
             type: "line", pointRadius: 0 },
         ] },
         options: {
           animation: false, maintainAspectRatio: false,
-          scales: { x: { title: { display: true, text: "actual" } },
-                    y: { title: { display: true, text: "predicted" } } },
+          scales: { x: { title: { display: true, text: word(canvas, "actual") } },
+                    y: { title: { display: true, text: word(canvas, "predicted") } } },
         },
       });
     }

@@ -5,6 +5,7 @@
 
   function drawCharts(root) {
     if (typeof Chart === "undefined") return;
+    Chart.defaults.locale = document.documentElement.lang;  // 0,25 in pt-BR
     root.querySelectorAll("canvas[data-probabilities]").forEach(function (canvas) {
       if (canvas.dataset.drawn) return;
       canvas.dataset.drawn = "1";
@@ -15,7 +16,7 @@
         data: {
           labels: labels,
           datasets: [{
-            label: "probability",
+            label: canvas.getAttribute("data-label") || "probability",
             data: labels.map(function (k) { return probabilities[k]; }),
           }],
         },

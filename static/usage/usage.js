@@ -19,6 +19,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     var node = document.getElementById("usage-data");
     if (!node || typeof Chart === "undefined") return;
+    Chart.defaults.locale = document.documentElement.lang;  // 1.234 in pt-BR
     var data = JSON.parse(node.textContent);
     draw(document.getElementById("usage-requests"), data.labels, data.series, "requests");
     draw(document.getElementById("usage-latency"), data.labels, data.series, "p95_ms");
