@@ -9,7 +9,8 @@ BASE=${BASE:-/tmp/ci/slurm}; ACCT=${ACCT:-1}
 # sacct and job-completion-log fallbacks within seconds.
 MIN_JOB_AGE=${MIN_JOB_AGE:-300}
 DBPORT=${DBPORT:-13306}; DBSOCK=${DBSOCK:-/tmp/ci/mariadb/run/mysqld.sock}
-if SLURM_CONF="$BASE/slurm.conf" scontrol ping 2>/dev/null | grep -q UP; then
+# Only with a config: without one, scontrol ping waits a minute for nothing.
+if [ -f "$BASE/slurm.conf" ] && SLURM_CONF="$BASE/slurm.conf" timeout 15 scontrol ping 2>/dev/null | grep -q UP; then
   echo "Slurm already up: export SLURM_CONF=$BASE/slurm.conf"; exit 0
 fi
 mkdir -p "$BASE"/{state,spool/localhost,log,run,munge}
