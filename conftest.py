@@ -314,9 +314,10 @@ def _no_language_left_active():
     translation.deactivate()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def pt_br_catalogue():
-    """The pt_BR catalogue compiled (make test does it; a bare pytest may not)."""
+    """The pt_BR catalogue compiled (make test does it; a bare pytest may not,
+    and every page test may render Portuguese)."""
     from django.conf import settings
     from django.core.management import call_command
     from django.utils.translation import trans_real

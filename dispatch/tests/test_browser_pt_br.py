@@ -207,13 +207,18 @@ def test_a_brazilian_analyst_walks_upload_train_showroom_and_a_dispatch(
 ):
     page = logged_in(browser, live_server, "root", "pt-br", "laptop")
     try:
-        # Upload (the i18n-core branch translates this page: `lang` here).
+        # Upload.
         page.goto(f"{live_server.url}/models/datasets/")
         assert lang(page) == "pt-br"
+        assert "Conjuntos de dados" in page.locator("main").inner_text()
+        assert "Modelos" in page.locator("header.site-header").inner_text()
         page.set_input_files("input[name=file]", str(demo.CSV))
         page.click("form:has(input[name=file]) button[type=submit]")
         page.wait_for_url("**/models/datasets/*/")
         dataset = page.url
+        text = page.locator("main").inner_text()
+        for words in ("Colunas", "Lida como", "Treinar um modelo com este conjunto"):
+            assert words in text, words
         shoot(page, tmp_path, "walk-dataset-pt-br-laptop")
 
         # Train, tiny and fast.
@@ -222,8 +227,9 @@ def test_a_brazilian_analyst_walks_upload_train_showroom_and_a_dispatch(
         page.fill("input[name=model_name]", "aves")
         page.select_option("select[name=label]", "species")
         page.fill("input[name=time_limit]", "8")
-        page.click("form:has(input[name=model_name]) button[type=submit]")
+        page.get_by_role("button", name="Colocar o treinamento na fila").click()
         page.wait_for_selector("[data-testid=version-link]", timeout=150_000)
+        assert "Situação:" in page.locator("main").inner_text()
         job = TrainingJob.objects.get()
         assert job.status == "succeeded", job.error
         shoot(page, tmp_path, "walk-training-pt-br-laptop")
@@ -234,8 +240,8 @@ def test_a_brazilian_analyst_walks_upload_train_showroom_and_a_dispatch(
         form = page.locator("#case-form")
         for name, value in {
             "island": "Biscoe",
-            "bill_length_mm": "47.5",
-            "bill_depth_mm": "14.2",
+            "bill_length_mm": "47,5",  # a decimal comma, as pt-BR writes it
+            "bill_depth_mm": "14,2",
             "flipper_length_mm": "217",
             "body_mass_g": "4900",
             "sex": "female",

@@ -10,6 +10,7 @@ from django.core import mail
 from django.utils import translation
 
 from mlframework.config import AlertsConfig
+from mlframework.core.models import Profile
 from monitor import alerts
 from monitor.models import Rule
 
@@ -83,12 +84,9 @@ def test_an_english_installation_mails_in_english(alert_config, closed_port, set
 def test_each_recipient_reads_the_alert_in_their_own_language(
     alert_config, closed_port, settings, django_user_model
 ):
-    core = pytest.importorskip("mlframework.core.models")
-    if not hasattr(core, "Profile"):
-        pytest.skip("the per-user language (Profile) comes with the i18n-core branch")
     settings.LANGUAGE_CODE = "en"
     reader = django_user_model.objects.create_user("lia", email="Lia@Example.com")
-    core.Profile.objects.create(user=reader, language="pt-br")
+    Profile.objects.create(user=reader, language="pt-br")
     alert_config(email_to=["ops@example.com", "lia@example.com"])
     fire(closed_port, "en")
     by_address = {tuple(m.to): m for m in mail.outbox}
