@@ -244,4 +244,5 @@ def test_the_version_page_shows_the_run_that_made_it(viewer_client, policy):
     )
     body = viewer_client.get(version.get_absolute_url()).content.decode()
     assert f"Made by retrain run {run.pk} of policy nightly" in body
-    assert "challenge 7: pending" in body
+    link = reverse("registry:challenge", args=["penguins", 7])
+    assert f'<a href="{link}">challenge 7</a>: pending' in body
