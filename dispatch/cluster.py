@@ -24,8 +24,8 @@ from mlframework.events.log import log_event
 from mlframework.lib.slurm import SlurmError
 
 SOURCE = "dispatch"
-NOT_SUBMITTED = "NOT_SUBMITTED"
-LOST = "LOST"
+NOT_SUBMITTED = executors.NOT_SUBMITTED
+LOST = executors.LOST
 # Slurm ended the job itself: the process was killed, it recorded nothing.
 KILLED = frozenset(
     {
@@ -39,24 +39,7 @@ KILLED = frozenset(
         "REVOKED",
     }
 )
-# States after which the reconciler leaves a run alone.
-SETTLED = frozenset(
-    {
-        "COMPLETED",
-        "FAILED",
-        "CANCELLED",
-        "TIMEOUT",
-        "OUT_OF_MEMORY",
-        "NODE_FAIL",
-        "PREEMPTED",
-        "BOOT_FAIL",
-        "DEADLINE",
-        "REVOKED",
-        "SPECIAL_EXIT",
-        NOT_SUBMITTED,
-        LOST,
-    }
-)
+SETTLED = executors.SETTLED
 
 
 class CancelRefused(Exception):

@@ -24,25 +24,9 @@ from registry.models import TrainingJob
 from registry.signals import send_finished
 
 SOURCE = "registry"
-NOT_SUBMITTED = "NOT_SUBMITTED"
-LOST = "LOST"
-FINAL = frozenset(
-    {
-        "COMPLETED",
-        "FAILED",
-        "CANCELLED",
-        "TIMEOUT",
-        "OUT_OF_MEMORY",
-        "NODE_FAIL",
-        "PREEMPTED",
-        "BOOT_FAIL",
-        "DEADLINE",
-        "REVOKED",
-        "SPECIAL_EXIT",
-        NOT_SUBMITTED,
-        LOST,
-    }
-)
+NOT_SUBMITTED = executors.NOT_SUBMITTED
+LOST = executors.LOST
+FINAL = executors.SETTLED
 # Minutes a job gets beyond twice its training time: reading, analysis.
 SLACK_MINUTES = 15
 

@@ -22,6 +22,12 @@ from mlframework.lib.crontab import project_dir, python
 # Monitor lists this platform's jobs only, and tests cancel only their own.
 JOB_PREFIX = "mlf-"
 
+# What a run or job records when sbatch refused it, or no source knows its job.
+NOT_SUBMITTED = "NOT_SUBMITTED"
+LOST = "LOST"
+# States after which the reconcilers leave a run or a job alone.
+SETTLED = slurm.FINAL_STATES | {NOT_SUBMITTED, LOST}
+
 
 def job_prefix() -> str:
     return f"{JOB_PREFIX}{settings.CONFIG.cron.tag}-"
