@@ -415,11 +415,29 @@ def mark_unscored(model, reason: str, now=None) -> int:
 def remove_decided(model) -> int:
     """The stored predictions of the model's decided challenges: the
     challenger no longer competes, so its realised figures are final."""
-    removed = 0
     items = ShadowRun.objects.filter(challenge__model=model).exclude(
         predictions_file=""
     )
-    for item in items.exclude(challenge__state__in=SHADOWED):
+    return _remove(items.exclude(challenge__state__in=SHADOWED))
+
+
+def prune_files(before, batch: int) -> int:
+    """The retention prune's share: the stored predictions of shadows older
+    than the dispatch runs' retention (their runs go at the same age, and a
+    model without actuals query is never scored to remove them)."""
+    items = ShadowRun.objects.filter(created__lt=before).exclude(predictions_file="")
+    removed = 0
+    while chunk := list(items[:batch]):
+        done = _remove(chunk)
+        removed += done
+        if done < len(chunk):
+            break  # files that cannot be removed now: the next pass retries
+    return removed
+
+
+def _remove(items) -> int:
+    removed = 0
+    for item in items:
         path = predictions_path(item)
         try:
             path.unlink(missing_ok=True)

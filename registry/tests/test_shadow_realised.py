@@ -7,6 +7,7 @@ and a reason on the shadow, never the champion's failure."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 import pandas as pd
@@ -21,6 +22,7 @@ from sklearn import metrics as skm
 from conftest import require_datasource
 from dispatch import runner
 from dispatch.models import DispatchRun
+from mlframework.core import retention
 from monitor import realised
 from monitor.models import MetricScope, RealisedScore, RealisedState
 from monitor.tests.realised_world import monitor, sink_frame, truth_of
@@ -238,6 +240,23 @@ def test_the_file_goes_once_the_challenge_is_decided(
         assert item.realised_rows == 300 and item.realised["challenger"]
     realised.compute(weak.model)  # nothing left to score or remove: no change
     assert shadows_of(pending)[0].realised_state == ShadowRun.Realised.SCORED
+
+
+def test_the_retention_prune_removes_the_files_of_old_shadows(
+    shadowed, pending, settings
+):
+    shadowed()
+    first, second = shadows_of(pending)
+    ShadowRun.objects.filter(pk=first.pk).update(
+        created=first.created
+        - dt.timedelta(days=settings.CONFIG.retention.runs_days + 1)
+    )
+    paths = [shadow.predictions_path(first), shadow.predictions_path(second)]
+    result = retention.prune()
+    assert result.counts["shadow prediction files"] == 1
+    assert not paths[0].exists() and paths[1].exists()
+    first.refresh_from_db()
+    assert first.predictions_file == "" and first.agreement is not None
 
 
 def test_a_failed_run_leaves_no_file(weak, pending, dispatch_into, settings):
