@@ -248,8 +248,7 @@ class ShadowPass:
                 logger.exception("shadow of challenge %s", shadow.challenge.pk)
                 shadow.discard()
                 continue
-            if item is None:
-                shadow.discard()
+            if item is None:  # recorded already: its file is this one's name
                 continue
             recorded.append(item)
             log_event(
