@@ -21,8 +21,9 @@ from sklearn import metrics as skm
 
 from conftest import require_datasource
 from dispatch import runner
-from dispatch.models import DispatchRun
+from dispatch.models import DispatchRun, RunStatus
 from mlframework.core import retention
+from mlframework.lib import odbc
 from monitor import realised
 from monitor.models import MetricScope, RealisedScore, RealisedState
 from monitor.tests.realised_world import monitor, sink_frame, truth_of
@@ -259,13 +260,26 @@ def test_the_retention_prune_removes_the_files_of_old_shadows(
     assert first.predictions_file == "" and first.agreement is not None
 
 
-def test_a_failed_run_leaves_no_file(weak, pending, dispatch_into, settings):
-    dispatch = dispatch_into(weak, sink_table="no such table!")
+def test_a_failed_run_leaves_no_file(weak, pending, dispatch_into, monkeypatch):
+    dispatch = dispatch_into(weak)
+    # The sink table exists without the columns the run writes: the write
+    # fails after every batch was predicted (and shadowed).
+    odbc.execute("demo", f"CREATE TABLE {dispatch.sink_table} (other INTEGER)")
+    seen = []
+    monkeypatch.setattr(shadow._Store, "remove", _spy(shadow._Store.remove, seen))
     run = runner.run_scheduled(dispatch.pk)
-    assert run.status != "succeeded"
+    assert run.status == RunStatus.FAILED
+    assert seen == [True]  # the file was written, then removed
     assert not ShadowRun.objects.exists()
-    folder = shadow.folder()
-    assert not folder.exists() or not any(folder.rglob("*.parquet"))
+    assert not any(shadow.folder().rglob("*.parquet"))
+
+
+def _spy(method, seen):
+    def spied(self):
+        seen.append(self.path.exists())
+        return method(self)
+
+    return spied
 
 
 # -- bad input -------------------------------------------------------------------
