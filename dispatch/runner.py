@@ -302,6 +302,8 @@ def _execute_once(run: DispatchRun) -> DispatchRun:
         run._transient = transient
         if pipeline.drift is not None:
             pipeline.drift.finish(succeeded=False)
+        if pipeline.shadow is not None:
+            pipeline.shadow.discard()
         log_event(
             SOURCE,
             "failed",

@@ -55,6 +55,7 @@ class PathsConfig:
     locks: str = "var/locks"
     logs: str = "var/logs"
     static_root: str = "var/static"
+    shadow: str = "var/shadow"
 
 
 # The interface's languages (Django's codes); settings.LANGUAGES names them.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from django.db import transaction
 from django.utils import timezone
 from pandas.api import types as ptypes
@@ -42,6 +43,8 @@ from monitor.models import (
     RealisedState,
     Rule,
 )
+from registry import shadow
+from registry.models import ShadowRun
 
 logger = logging.getLogger("mlframework.monitor")
 
@@ -589,10 +592,12 @@ def compute(model, *, days: int | None = None, now=None) -> Computation:
     if monitoring is None or not (
         monitoring.actuals_datasource and monitoring.actuals_query.strip()
     ):
-        raise RealisedError(
+        message = (
             f"model {model.name} has no actuals query: set its actuals "
             "datasource and query in its monitoring settings"
         )
+        _shadows_unscored(model, message)
+        raise RealisedError(message)
     now = now or timezone.now()
     since = now - dt.timedelta(days=days or monitoring.actuals_days)
     runs = list(
@@ -617,6 +622,7 @@ def compute(model, *, days: int | None = None, now=None) -> Computation:
     else:
         run_scores, day_scores = _score_runs(runs, actuals, monitoring)
     _store(monitoring, run_scores, day_scores, error, now)
+    _score_shadows(model, runs, actuals if not error else None, monitoring, error, now)
     return Computation(model.name, run_scores, day_scores, error)
 
 
@@ -719,6 +725,121 @@ def _scored(scope, version, matched, predicted, *, run_id=None, day=None) -> Sco
         metrics=metrics,
         absent=absent,
     )
+
+
+# --------------------------------------------------------------------------
+# Shadow scoring: a challenger's predictions in its champion's runs
+# --------------------------------------------------------------------------
+
+
+def _shadows_unscored(model, reason: str) -> None:
+    try:
+        shadow.mark_unscored(model, reason)
+    except Exception:  # never the champion's computation's failure
+        logger.exception("shadows of %s", model)
+
+
+def _score_shadows(model, runs, actuals, monitoring, error: str, now) -> None:
+    """Each shadow in these runs: the challenger's and the champion's stored
+    predictions joined to the same actuals with the run's key rules, scored
+    on the same matched rows. Then the files of decided challenges go."""
+    by_run = {run.pk: run for run in runs}
+    try:
+        items = shadow.to_score(model, list(by_run))
+    except Exception:
+        logger.exception("shadows of %s", model)
+        return
+    for item in items:
+        try:
+            if error:
+                raise _Bad(error)
+            result = _score_shadow(item, by_run[item.dispatch_run_id], actuals)
+        except _Bad as exc:
+            result = _shadow_failed(str(exc), exc.state)
+        except Exception as exc:  # a bug must not stop the other shadows
+            logger.exception("realised score of shadow %s failed", item.pk)
+            result = _shadow_failed(f"unexpected error: {exc}")
+        if result is None:
+            continue
+        try:
+            shadow.store_realised(item, result, now)
+        except Exception:
+            logger.exception("storing the realised score of shadow %s", item.pk)
+    try:
+        shadow.remove_decided(model)
+    except Exception:
+        logger.exception("removing the decided shadows of %s", model)
+
+
+def _shadow_failed(reason: str, state: str = RealisedState.FAILED):
+    known = {RealisedState.NO_MATCH: ShadowRun.Realised.NO_MATCH}
+    return shadow.RealisedShadow(
+        state=known.get(state, ShadowRun.Realised.FAILED), reason=reason
+    )
+
+
+def _score_shadow(item: ShadowRun, run, actuals: _Actuals):
+    if item.error:
+        raise _Bad(f"the challenger failed in this run: {item.error}")
+    path = shadow.predictions_path(item)
+    if path is None:
+        if item.realised_state == ShadowRun.Realised.FAILED and item.realised_reason:
+            return None  # why none were kept, said when the run was recorded
+        raise _Bad("no predictions of the shadow were kept for this run")
+    monitoring = actuals.monitoring
+    keys = _keys_of(run, monitoring)
+    actuals.for_keys(keys)  # a repeated key fails before any read
+    if not path.exists():
+        raise _Bad(f"the shadow's predictions file {path} is missing")
+    champion, challenger = run.model_version, item.challenge.challenger
+    sides = {shadow.CHAMPION: (champion, []), shadow.CHALLENGER: (challenger, [])}
+    try:
+        stored = pq.ParquetFile(path)
+        names = stored.schema_arrow.names
+        missing = [k for k in keys if k not in names]
+        if missing:
+            raise _Bad(
+                f"the shadow's predictions hold no key column {', '.join(missing)} "
+                f"(they hold {', '.join(n for n in names if not n.startswith('__'))})"
+            )
+        for batch in stored.iter_batches(BATCH_ROWS):
+            frame = batch.to_pandas()
+            for side, (version, parts) in sides.items():
+                parts.append(_join_side(frame, side, version, keys, actuals))
+    except (OSError, pa.ArrowException) as exc:
+        raise _Bad(
+            f"the shadow's predictions file {path} cannot be read: {exc}"
+        ) from None
+    scored = {}
+    for side, (version, parts) in sides.items():
+        matched = _labelled(version, pd.concat(parts, ignore_index=True), monitoring)
+        scored[side] = _scored(MetricScope.RUN, version, matched, item.rows)
+    one, other = scored[shadow.CHAMPION], scored[shadow.CHALLENGER]
+    if one.state != RealisedState.SCORED:
+        raise _Bad(one.reason, one.state)
+    absent = {f"champion {k}": v for k, v in one.absent.items()}
+    absent.update({f"challenger {k}": v for k, v in other.absent.items()})
+    return shadow.RealisedShadow(
+        state=ShadowRun.Realised.SCORED,
+        rows=one.rows_matched,
+        champion=one.metrics,
+        challenger=other.metrics,
+        absent=absent,
+    )
+
+
+def _join_side(frame, side: str, version, keys, actuals) -> pd.DataFrame:
+    """One side's stored predictions, named as a sink's, joined to the actuals."""
+    names = {k: k for k in keys}
+    names[side + PREDICTION] = PREDICTION
+    probas = []
+    for label in version.classes or []:
+        stored = f"{side}proba_{label}"
+        if stored in frame:
+            names[stored] = proba_column(label)
+            probas.append(proba_column(label))
+    part = frame[list(names)].rename(columns=names)
+    return _join(part, actuals, tuple(keys), probas)
 
 
 def _score_day(day: dt.date, collected: _Day) -> Score:

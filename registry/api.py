@@ -46,6 +46,7 @@ from registry.models import (
     VersionFairness,
     slug_validator,
 )
+from registry.shadow import overall as shadow_overall
 from registry.training import AUTO, TrainOptions
 
 CanView = HasPermission.of(roles.VIEW)
@@ -494,6 +495,7 @@ class ChallengeSerializer(serializers.ModelSerializer):
     proposed_by = serializers.CharField(source="proposed_by.username", default=None)
     decided_by = serializers.CharField(source="decided_by.username", default=None)
     shadows = serializers.SerializerMethodField()
+    shadow_realised = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -511,6 +513,7 @@ class ChallengeSerializer(serializers.ModelSerializer):
             "origin",
             "shadow_runs",
             "shadows",
+            "shadow_realised",
             "proposed_by",
             "decided_by",
             "decided_at",
@@ -529,10 +532,23 @@ class ChallengeSerializer(serializers.ModelSerializer):
                 "mean_abs_difference": shadow.mean_abs_difference,
                 "summary": shadow.summary,
                 "error": shadow.error,
+                "realised": {
+                    "state": shadow.realised_state,
+                    "reason": shadow.realised_reason,
+                    "rows_matched": shadow.realised_rows,
+                    "champion": shadow.realised.get("champion", {}),
+                    "challenger": shadow.realised.get("challenger", {}),
+                    "absent": shadow.realised.get("absent", {}),
+                    "computed": shadow.realised_computed,
+                },
                 "created": shadow.created,
             }
             for shadow in challenge.shadows.all()
         ]
+
+    def get_shadow_realised(self, challenge) -> dict:
+        """Both versions' realised metrics on every scored shadow's rows."""
+        return shadow_overall(challenge.shadows.all())
 
     def get_url(self, challenge) -> str:
         return challenge.get_absolute_url()

@@ -655,6 +655,11 @@ class ShadowRun(models.Model):
     """The challenger's predictions beside the champion's in one dispatch run,
     never written to the sink: how often the two agree."""
 
+    class Realised(models.TextChoices):
+        SCORED = "scored", _("Scored")
+        NO_MATCH = "no_match", _("No actuals matched yet")
+        FAILED = "failed", _("Could not be computed")
+
     challenge = models.ForeignKey(
         Challenge, on_delete=models.CASCADE, related_name="shadows"
     )
@@ -669,6 +674,18 @@ class ShadowRun(models.Model):
     # Label counts (classification) or mean and spread (regression) of each.
     summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # The run's key columns and both predictions, under paths.shadow, kept
+    # until the challenge is decided (registry.shadow); "" when none stored.
+    predictions_file = models.CharField(max_length=500, blank=True)
+    # Realised metrics once actuals arrive (monitor.realised): both versions
+    # on the same matched rows, {"champion": {...}, "challenger": {...}}.
+    realised_state = models.CharField(
+        max_length=16, choices=Realised.choices, blank=True
+    )
+    realised_reason = models.TextField(blank=True)
+    realised_rows = models.BigIntegerField(default=0)
+    realised = models.JSONField(default=dict, blank=True)
+    realised_computed = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -682,6 +699,13 @@ class ShadowRun(models.Model):
 
     def __str__(self) -> str:
         return f"shadow of {self.challenge} in run {self.dispatch_run_id}"
+
+    def realised_pairs(self) -> list[tuple[str, float | None, float | None]]:
+        """(metric, champion, challenger) on the same matched rows."""
+        champion = self.realised.get("champion") or {}
+        challenger = self.realised.get("challenger") or {}
+        names = list(dict.fromkeys([*champion, *challenger]))
+        return [(n, champion.get(n), challenger.get(n)) for n in names]
 
 
 class VersionFairness(models.Model):

@@ -49,6 +49,7 @@ from registry.models import (
     RegisteredModel,
     TrainingJob,
 )
+from registry.shadow import overall as shadow_overall
 from registry.training import TrainOptions
 
 
@@ -664,6 +665,7 @@ def _challenge_page(request, item: Challenge, form=None, status: int = 200):
             "verdict": Verdict.from_json(item.verdict),
             "rule": PromotionRule.from_json(item.rule),
             "shadows": item.shadows.all()[:50],
+            "shadow_realised": shadow_overall(item.shadows.all()),
             "form": form or DecisionForm(),
         },
         status=status,

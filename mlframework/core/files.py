@@ -28,7 +28,16 @@ class Fixed:
 def private_roots(config) -> list[Path]:
     """The folders (and SQLite files kept elsewhere) that must be private."""
     paths = config.paths
-    keys = ("var", "datasets", "models", "spool", "locks", "logs", "static_root")
+    keys = (
+        "var",
+        "datasets",
+        "models",
+        "spool",
+        "locks",
+        "logs",
+        "static_root",
+        "shadow",
+    )
     candidates = [config.path(getattr(paths, key)) for key in keys]
     candidates.append(config.path(config.cron.log_dir))
     for database in (config.databases.default, config.databases.events):

@@ -20,6 +20,7 @@ from mlframework.events.models import Event
 from mlframework.usage.services import prune_requests
 from registry.datasets import prune_unused
 from registry.jobs import prune_jobs
+from registry.shadow import prune_files as prune_shadow_files
 
 KIND = "retention.pruned"
 logger = logging.getLogger("mlframework.retention")
@@ -49,6 +50,7 @@ def _pruners() -> list[tuple[str, str, Callable[[dt.datetime, int], int]]]:
         ("training jobs", "jobs_days", prune_jobs),
         ("datasets", "datasets_days", prune_unused),
         ("API requests", "api_requests_days", prune_requests),
+        ("shadow prediction files", "runs_days", prune_shadow_files),
     ]
 
 

@@ -22,3 +22,13 @@ from registry.tests.retrain_world import (  # noqa: E402, F401 (fixtures)
     retrain_source,
     retrain_tables,
 )
+
+# isort: split
+# The realised-performance world, for the shadow's realised metrics.
+from monitor.tests.realised_world import (  # noqa: E402, F401 (fixtures)
+    _realised_crontab_cleanup,
+    actuals_in,
+    dispatch_into,
+    realised_tables,
+    run_dispatch,
+)

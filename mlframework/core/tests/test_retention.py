@@ -62,9 +62,11 @@ def test_a_pass_prunes_every_kind_and_logs_it(ages):
         "training jobs": 0,
         "datasets": 0,
         "API requests": 0,
+        "shadow prediction files": 0,
     }
     assert result.summary() == (
-        "5 events, 0 dispatch runs, 0 training jobs, 0 datasets, 0 API requests"
+        "5 events, 0 dispatch runs, 0 training jobs, 0 datasets, 0 API requests, "
+        "0 shadow prediction files"
     )
     logged = Event.objects.get(kind=retention.KIND)
     assert logged.data["counts"]["events"] == 5
