@@ -71,7 +71,9 @@ CONF
   printf 'AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost\nAccountingStoragePort=16819\nJobAcctGatherType=jobacct_gather/linux\n' >> "$BASE/slurm.conf"
   slurmdbd -D -s > "$BASE/log/slurmdbd.stdout" 2>&1 &   # finds slurmdbd.conf next to $SLURM_CONF
   for i in $(seq 1 100); do sacctmgr -n show cluster >/dev/null 2>&1 && break; sleep 0.2; done
-  sacctmgr -i add cluster ci >/dev/null                    # must exist before slurmctld registers
+  # Must exist before slurmctld registers; a kept accounting database has it already.
+  sacctmgr -n -P show cluster format=cluster 2>/dev/null | grep -qx ci \
+    || sacctmgr -i add cluster ci >/dev/null
 fi
 slurmctld -D -f "$SLURM_CONF" > "$BASE/log/slurmctld.stdout" 2>&1 &
 for i in $(seq 1 150); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.2; done
