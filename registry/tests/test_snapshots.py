@@ -120,7 +120,7 @@ def test_it_snapshots_a_query_and_records_its_source(source, tables, analyst):
         "id": "numeric",
         "x": "numeric",
         "city": "categorical",
-        "label": "categorical",
+        "label": "boolean",  # yes/no, read as an upload's would be (registry.parsing)
     }
     assert dataset.source_info()["datasource"] == source
     assert len(datasets.read_frame(dataset)) == 3
