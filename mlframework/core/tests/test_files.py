@@ -27,15 +27,11 @@ def _modes(root: Path) -> dict[str, int]:
 def _config_for(var: Path, settings):
     """The test config with every path (and both SQLite databases) in var."""
     config = settings.CONFIG
+    # Every path key, so that a key added later cannot point outside var.
     paths = dataclasses.replace(
         config.paths,
-        var=str(var),
-        datasets=str(var / "datasets"),
-        models=str(var / "models"),
-        spool=str(var / "spool"),
-        locks=str(var / "locks"),
-        logs=str(var / "logs"),
-        static_root=str(var / "static"),
+        **{f.name: str(var / f.name) for f in dataclasses.fields(config.paths)}
+        | {"var": str(var)},
     )
     databases = dataclasses.replace(
         config.databases,
