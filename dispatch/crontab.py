@@ -8,7 +8,6 @@ any other line in the crontab is never touched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -86,18 +85,14 @@ class SyncResult:
         return text
 
 
-def mark(dispatch_id: int) -> str:
-    return f"{PREFIX}:{int(dispatch_id)}"
-
-
-def log_for(dispatch_id: int) -> Path:
-    return log_dir() / f"dispatch-{int(dispatch_id)}.log"
-
-
-def command_for(dispatch_id: int) -> str:
-    return cron_adapter.command(
-        "scripts/dispatch.py", int(dispatch_id), log=log_for(dispatch_id)
-    )
+LINES = cron_adapter.OwnedLines(PREFIX, "scripts/dispatch.py")
+mark = LINES.mark
+log_for = LINES.log_for
+command_for = LINES.command_for
+managed_jobs = LINES.managed
+managed_entries = LINES.entries
+remove = LINES.remove
+remove_all = LINES.remove_all
 
 
 def schedule_for(dispatch) -> str:
@@ -113,27 +108,12 @@ def line_for(dispatch) -> str:
     """The exact line the platform writes for this dispatch."""
     schedule = schedule_for(dispatch)
     try:
-        return cron_adapter.line(schedule, command_for(dispatch.pk), mark(dispatch.pk))
+        return LINES.line(schedule, dispatch.pk)
     except CrontabError:
         raise CrontabError(
             _("dispatch %(name)s: cron refused %(schedule)r")
             % {"name": dispatch.name, "schedule": schedule}
         ) from None
-
-
-def managed_jobs(cron: cron_adapter.CronTab) -> dict[int, list]:
-    """Dispatch id -> this installation's lines for it in ``cron``."""
-    return {
-        int(key): jobs
-        for key, jobs in cron_adapter.find_under(cron, PREFIX).items()
-        if key.isdigit()
-    }
-
-
-def managed_entries() -> dict[int, str]:
-    """Dispatch id -> installed line, for this installation's tag only."""
-    cron = cron_adapter.read()
-    return {pk: jobs[0].render() for pk, jobs in managed_jobs(cron).items()}
 
 
 def entry_state(dispatch, entries: dict[int, str] | None = None) -> EntryState:
@@ -156,22 +136,7 @@ def entry_state(dispatch, entries: dict[int, str] | None = None) -> EntryState:
 
 def _set_job(cron: cron_adapter.CronTab, dispatch) -> None:
     line_for(dispatch)  # the dispatch's own error first (timezone, refusal)
-    try:
-        # The shell refuses to start the job when its log folder is missing.
-        log_dir().mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CrontabError(
-            _("the log folder %(folder)s cannot be made: %(error)s")
-            % {"folder": log_dir(), "error": exc}
-        ) from None
-    schedule = schedule_for(dispatch)
-    try:
-        cron_adapter.add(cron, schedule, command_for(dispatch.pk), mark(dispatch.pk))
-    except CrontabError:
-        raise CrontabError(
-            _("dispatch %(name)s: cron refused %(schedule)r")
-            % {"name": dispatch.name, "schedule": schedule}
-        ) from None
+    LINES.put(cron, schedule_for(dispatch), dispatch.pk)
 
 
 def install(dispatch) -> bool:
@@ -185,24 +150,6 @@ def install(dispatch) -> bool:
             cron.remove(job)
         _set_job(cron, dispatch)
         return True
-
-
-def remove(dispatch_id: int) -> bool:
-    """Remove the dispatch's line. True when there was one."""
-    with cron_adapter.edit() as cron:
-        existing = managed_jobs(cron).get(int(dispatch_id), [])
-        for job in existing:
-            cron.remove(job)
-    return bool(existing)
-
-
-def remove_all() -> int:
-    """Remove every dispatch line of this installation (the tag); how many."""
-    with cron_adapter.edit() as cron:
-        jobs = [job for found in managed_jobs(cron).values() for job in found]
-        for job in jobs:
-            cron.remove(job)
-    return len(jobs)
 
 
 def sync() -> SyncResult:

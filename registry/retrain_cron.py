@@ -9,11 +9,10 @@ touched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from dispatch.schedule import ScheduleError, for_cron_daemon
 from mlframework.lib import crontab as cron_adapter
-from mlframework.lib.crontab import CrontabError, create_log, log_dir
+from mlframework.lib.crontab import CrontabError, create_log
 from registry.models import RetrainPolicy
 
 PREFIX = "retrain"
@@ -30,18 +29,11 @@ class SyncResult:
         return text + (f", {len(self.errors)} failed" if self.errors else "")
 
 
-def mark(policy_id: int) -> str:
-    return f"{PREFIX}:{int(policy_id)}"
-
-
-def log_for(policy_id: int) -> Path:
-    return log_dir() / f"retrain-{int(policy_id)}.log"
-
-
-def command_for(policy_id: int) -> str:
-    return cron_adapter.command(
-        "scripts/retrain.py", int(policy_id), log=log_for(policy_id)
-    )
+LINES = cron_adapter.OwnedLines(PREFIX, "scripts/retrain.py")
+mark = LINES.mark
+log_for = LINES.log_for
+managed_entries = LINES.entries
+remove = LINES.remove
 
 
 def wanted(policy: RetrainPolicy) -> bool:
@@ -52,35 +44,14 @@ def line_for(policy: RetrainPolicy) -> str:
     """The exact line the platform writes for this policy."""
     try:
         schedule = for_cron_daemon(policy.cron, policy.timezone)
-        return cron_adapter.line(schedule, command_for(policy.pk), mark(policy.pk))
+        return LINES.line(schedule, policy.pk)
     except (ScheduleError, CrontabError) as exc:
         raise CrontabError(f"retrain policy {policy}: {exc}") from None
 
 
-def managed_entries() -> dict[int, str]:
-    """Policy id -> installed line, for this installation's tag only."""
-    cron = cron_adapter.read()
-    return {pk: jobs[0].render() for pk, jobs in _managed(cron).items()}
-
-
-def _managed(cron) -> dict[int, list]:
-    return {
-        int(key): jobs
-        for key, jobs in cron_adapter.find_under(cron, PREFIX).items()
-        if key.isdigit()
-    }
-
-
 def _write(cron, policy: RetrainPolicy) -> None:
     line_for(policy)  # the policy's own error first
-    schedule = for_cron_daemon(policy.cron, policy.timezone)
-    try:
-        log_dir().mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CrontabError(
-            f"the log folder {log_dir()} cannot be made: {exc}"
-        ) from None
-    cron_adapter.add(cron, schedule, command_for(policy.pk), mark(policy.pk))
+    LINES.put(cron, for_cron_daemon(policy.cron, policy.timezone), policy.pk)
 
 
 def apply(policy: RetrainPolicy) -> bool:
@@ -88,7 +59,7 @@ def apply(policy: RetrainPolicy) -> bool:
     if wanted(policy):
         create_log(log_for(policy.pk))
     with cron_adapter.edit() as cron:
-        existing = _managed(cron).get(policy.pk, [])
+        existing = LINES.managed(cron).get(policy.pk, [])
         if wanted(policy):
             line = line_for(policy)
             if len(existing) == 1 and existing[0].render() == line:
@@ -101,14 +72,6 @@ def apply(policy: RetrainPolicy) -> bool:
         return bool(existing)
 
 
-def remove(policy_id: int) -> bool:
-    with cron_adapter.edit() as cron:
-        existing = _managed(cron).get(int(policy_id), [])
-        for job in existing:
-            cron.remove(job)
-    return bool(existing)
-
-
 def sync() -> SyncResult:
     """Make this installation's retrain lines match the database."""
     result = SyncResult()
@@ -119,7 +82,7 @@ def sync() -> SyncResult:
         )
     }
     with cron_adapter.edit() as cron:
-        installed = _managed(cron)
+        installed = LINES.managed(cron)
         for pk, jobs in installed.items():
             if pk not in policies:
                 for job in jobs:

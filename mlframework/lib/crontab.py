@@ -17,15 +17,18 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from crontab import CronItem, CronTab
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 __all__ = [
     "CronItem",
     "CronTab",
     "CrontabError",
+    "OwnedLines",
     "add",
     "check_schedule",
     "command",
@@ -193,3 +196,65 @@ def edit() -> Iterator[CronTab]:
             cron.write()
         except (OSError, ValueError) as exc:
             raise CrontabError(f"the crontab cannot be written: {exc}") from None
+
+
+@dataclass(frozen=True)
+class OwnedLines:
+    """One owner's numbered lines: ``<prefix>:<id>`` marks a line that runs
+    ``<script> <id>``, logging to ``<log_dir>/<prefix>-<id>.log``."""
+
+    prefix: str
+    script: str
+
+    def mark(self, pk: int) -> str:
+        return f"{self.prefix}:{int(pk)}"
+
+    def log_for(self, pk: int) -> Path:
+        return log_dir() / f"{self.prefix}-{int(pk)}.log"
+
+    def command_for(self, pk: int) -> str:
+        return command(self.script, int(pk), log=self.log_for(pk))
+
+    def line(self, schedule: str, pk: int) -> str:
+        """The exact line :meth:`put` writes."""
+        return line(schedule, self.command_for(pk), self.mark(pk))
+
+    def managed(self, cron: CronTab) -> dict[int, list[CronItem]]:
+        """Id -> this installation's lines for it in ``cron``."""
+        return {
+            int(key): jobs
+            for key, jobs in find_under(cron, self.prefix).items()
+            if key.isdigit()
+        }
+
+    def entries(self) -> dict[int, str]:
+        """Id -> the installed line, as it is now."""
+        return {pk: jobs[0].render() for pk, jobs in self.managed(read()).items()}
+
+    def put(self, cron: CronTab, schedule: str, pk: int) -> CronItem:
+        """Add the id's line to ``cron`` (inside :func:`edit`)."""
+        try:
+            # The shell refuses to start the job when its log folder is missing.
+            log_dir().mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CrontabError(
+                _("the log folder %(folder)s cannot be made: %(error)s")
+                % {"folder": log_dir(), "error": exc}
+            ) from None
+        return add(cron, schedule, self.command_for(pk), self.mark(pk))
+
+    def remove(self, pk: int) -> bool:
+        """Remove the id's lines. True when there was one."""
+        with edit() as cron:
+            existing = self.managed(cron).get(int(pk), [])
+            for job in existing:
+                cron.remove(job)
+        return bool(existing)
+
+    def remove_all(self) -> int:
+        """Remove every line of this owner (and installation); how many."""
+        with edit() as cron:
+            jobs = [job for found in self.managed(cron).values() for job in found]
+            for job in jobs:
+                cron.remove(job)
+        return len(jobs)

@@ -135,3 +135,38 @@ def test_concurrent_edits_lose_no_line():
     assert sorted(crontab.find_under(crontab.read(), MARK), key=int) == [
         str(m) for m in range(8)
     ]
+
+
+def test_owned_lines_number_their_marks_logs_and_commands(foreign_line, tmp_path):
+    lines = crontab.OwnedLines(MARK, "scripts/thing.py")
+    assert lines.mark(7) == f"{MARK}:7"
+    assert lines.log_for(7) == crontab.log_dir() / f"{MARK}-7.log"
+    assert lines.command_for(7).endswith(
+        f"scripts/thing.py 7 >> {lines.log_for(7)} 2>&1"
+    )
+    with crontab.edit() as cron:
+        lines.put(cron, "5 4 * * *", 7)
+        lines.put(cron, "6 4 * * *", 8)
+        crontab.add(cron, "7 4 * * *", "/bin/true", f"{MARK}:not-an-id")
+    assert lines.entries() == {
+        7: lines.line("5 4 * * *", 7),
+        8: lines.line("6 4 * * *", 8),
+    }
+    assert lines.remove(7) is True
+    assert lines.remove(7) is False
+    assert sorted(lines.entries()) == [8]
+    assert lines.remove_all() == 1
+    assert lines.entries() == {}
+    assert foreign_line in _crontab_text()
+    assert f"{MARK}:not-an-id" in _crontab_text()  # not a numbered line: kept
+
+
+def test_owned_lines_name_a_log_folder_they_cannot_make(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setattr(crontab, "log_dir", lambda: blocker / "logs")
+    lines = crontab.OwnedLines(MARK, "scripts/thing.py")
+    refused = pytest.raises(crontab.CrontabError, match=r"the log folder .* cannot be")
+    with refused, crontab.edit() as cron:
+        lines.put(cron, "5 4 * * *", 7)
+    assert lines.entries() == {}
