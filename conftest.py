@@ -301,6 +301,24 @@ def slurm_cluster():
             slurm.cancel(job.job_id)
 
 
+@pytest.fixture
+def node_restored(slurm_cluster):
+    """The test may take the cluster's node down (scontrol): it is resumed and
+    idle again afterwards, for the tests that follow."""
+    yield "localhost"
+    subprocess.run(
+        ["scontrol", "update", "NodeName=localhost", "State=RESUME"],
+        capture_output=True,
+        timeout=30,
+        check=False,  # not down: nothing to resume
+    )
+    deadline = time.monotonic() + 120
+    while any(node.state != "idle" for node in slurm_cluster.nodes()):
+        if time.monotonic() > deadline:
+            pytest.fail("the Slurm node did not come back idle within 120 s")
+        time.sleep(1)
+
+
 # --- Languages -----------------------------------------------------------------
 
 

@@ -54,6 +54,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import throwaway  # noqa: E402 (bench/throwaway.py)
+
 FOLDER = Path("/tmp/mlframework-bench/dispatch")
 MARIADB_BASE = "/tmp/mlframework-bench/dispatch-mariadb"
 MARIADB_PORT = "13321"
@@ -73,27 +77,9 @@ PAGE_BY = {"bench_sqlite": "", "bench_mariadb": "id"}
 
 
 def write_config() -> Path:
-    FOLDER.mkdir(parents=True, exist_ok=True)
-    config = {
-        "paths": {
-            key: str(FOLDER / key)
-            for key in ("datasets", "models", "spool", "locks", "logs")
-        }
-        | {"var": str(FOLDER), "static_root": str(FOLDER / "static")},
-        "web": {"secret_key": "bench-only-secret-key-0123456789abcdefghijklmnop"},
-        # As the shipped config.yaml has them (WAL, no fsync per commit).
-        "databases": {
-            key: {
-                "engine": "sqlite",
-                "name": str(FOLDER / f"{name}.sqlite3"),
-                "options": {
-                    "init_command": "PRAGMA journal_mode=WAL; "
-                    "PRAGMA synchronous=NORMAL;"
-                },
-            }
-            for key, name in (("default", "platform"), ("events", "events"))
-        },
-        "datasources": {
+    return throwaway.write_config(
+        FOLDER,
+        datasources={
             "bench_sqlite": {
                 "connection": f"DRIVER={{SQLite3}};Database={FOLDER}/data.sqlite3"
             },
@@ -104,37 +90,17 @@ def write_config() -> Path:
                 "timeout": 10,
             },
         },
-        "hosts": [],
-        "cron": {"tag": f"mlframework-bench-{os.getpid()}"},
-    }
-    path = FOLDER / "config.yaml"
-    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-    return path
+    )
 
 
 def setup_django(config: Path, *, migrate: bool) -> None:
-    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
     os.environ.setdefault("BENCH_MARIADB_PASSWORD", "apppass")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlframework.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    throwaway.setup_django(config, migrate=migrate)
     # The runner's malloc settings (dispatch.runner._process), so the stages
     # alone are measured as the runner runs them.
     from mlframework.lib import memory
 
     memory.keep_freed_buffers()
-    if migrate:
-        from django.conf import settings
-        from django.core.management import call_command
-
-        for key in ("datasets", "models", "spool", "locks", "logs"):
-            settings.CONFIG.path(getattr(settings.CONFIG.paths, key)).mkdir(
-                parents=True, exist_ok=True
-            )
-        call_command("migrate", verbosity=0)
-        call_command("migrate", database="events", verbosity=0)
 
 
 def mariadb(action: str) -> None:

@@ -23,6 +23,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import throwaway  # noqa: E402 (bench/throwaway.py)
+
 BASE = "/tmp/mlframework-bench/mariadb"
 PORT = "13320"
 
@@ -40,24 +44,15 @@ def stop_mariadb(keep_data: bool) -> None:
 
 
 def configure(var: Path) -> None:
-    config = var / "config.yaml"
-    config.write_text(
-        f"""
-paths: {{var: {var}, datasets: {var}/d, models: {var}/m, spool: {var}/s,
-        locks: {var}/l, logs: {var}/g, static_root: {var}/st}}
-web: {{secret_key: bench-only-key-0123456789}}
-databases:
-  default: {{engine: sqlite, name: {var}/default.sqlite3}}
-  events: {{engine: mysql, name: appdb, host: 127.0.0.1, port: {PORT},
-           user: app, password: apppass}}
-"""
+    mariadb = {"engine": "mysql", "name": "appdb", "host": "127.0.0.1"}
+    config = throwaway.write_config(
+        var,
+        databases={
+            "events": mariadb
+            | {"port": int(PORT), "user": "app", "password": "apppass"}
+        },
     )
-    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "mlframework.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    throwaway.setup_django(config, migrate=False)  # events only, below
 
 
 def fill(count: int) -> None:

@@ -22,7 +22,6 @@ policy's overrides give the retrain the benchmark's preset and time limit.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -32,38 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import throwaway  # noqa: E402 (bench/throwaway.py)
 from train import make_data  # noqa: E402 (bench/train.py's data, same seed)
 
 LABEL = "churned"
 QUERY = "SELECT * FROM churn WHERE day <= :as_of"
 AS_OF = "2026-12-01"
-
-
-def configure(var: Path) -> None:
-    config = var / "config.yaml"
-    config.write_text(
-        f"""
-paths: {{var: {var}, datasets: {var}/d, models: {var}/m, spool: {var}/s,
-        locks: {var}/l, logs: {var}/g, static_root: {var}/st}}
-web: {{secret_key: bench-only-key-0123456789}}
-databases:
-  default: {{engine: sqlite, name: {var}/default.sqlite3}}
-  events: {{engine: sqlite, name: {var}/events.sqlite3}}
-datasources:
-  bench: {{connection: "DRIVER={{SQLite3}};Database={var}/source.sqlite3"}}
-training: {{max_time_limit: 3600}}
-"""
-    )
-    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "mlframework.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("migrate", database="events", verbosity=0)
 
 
 def load_source(frame) -> None:
@@ -157,7 +130,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="mlf-bench-retrain-") as tmp:
         var = Path(tmp)
-        configure(var)
+        throwaway.configure(
+            var,
+            datasources={
+                "bench": {
+                    "connection": f"DRIVER={{SQLite3}};Database={var}/source.sqlite3"
+                }
+            },
+            training={"max_time_limit": 3600},
+        )
         from django.utils import timezone
 
         from registry.models import RetrainPolicy

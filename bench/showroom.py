@@ -49,6 +49,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import throwaway  # noqa: E402 (bench/throwaway.py)
+
 PASSWORD = "bench-password-not-secret"  # noqa: S105 (throwaway user)
 ROW = {
     "island": "Biscoe",
@@ -66,36 +70,13 @@ SERVER_MS: dict[str, list[float]] = {"api": [], "handwritten": []}
 
 
 def write_config(folder: Path) -> Path:
-    import yaml
-
-    shipped = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config = {
-        "paths": {
-            key: str(folder / key)
-            for key in ("datasets", "models", "spool", "locks", "logs")
-        }
-        | {"var": str(folder), "static_root": str(folder / "static")},
-        "web": {
-            "secret_key": "bench-only-secret-key-0123456789abcdefghijklmnop",
-            "allowed_hosts": ["127.0.0.1"],
-        },
-        # The embedded default, as config.yaml ships it, in the temp folder.
-        "databases": {
-            alias: {
-                **shipped["databases"][alias],
-                "name": str(folder / Path(shipped["databases"][alias]["name"]).name),
-            }
-            for alias in ("default", "events")
-        },
-        "datasources": {
+    return throwaway.write_config(
+        folder,
+        web={"allowed_hosts": ["127.0.0.1"]},
+        datasources={
             "demo": {"connection": f"DRIVER={{SQLite3}};Database={folder}/demo.sqlite3"}
         },
-        "hosts": [],
-        "cron": {"tag": f"mlframework-bench-{os.getpid()}"},
-    }
-    path = folder / "config.yaml"
-    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-    return path
+    )
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -106,25 +87,11 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def setup_django(config: Path, *, migrate: bool):
-    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlframework.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
+    throwaway.setup_django(config, migrate=migrate)
+    if migrate:
+        from django.core.management import call_command
 
-    django.setup()
-    if not migrate:
-        return
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("migrate", database="events", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    from django.conf import settings
-
-    for key in ("datasets", "models", "spool", "locks", "logs", "static_root"):
-        settings.CONFIG.path(getattr(settings.CONFIG.paths, key)).mkdir(
-            parents=True, exist_ok=True
-        )
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def prepare(model: str) -> tuple[str, object]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
@@ -31,62 +30,26 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import throwaway  # noqa: E402 (bench/throwaway.py)
+
 FOLDER = Path("/tmp/mlframework-bench/slurm")
 
 
 def write_config() -> Path:
-    FOLDER.mkdir(parents=True, exist_ok=True)
-    config = {
-        "paths": {
-            key: str(FOLDER / key)
-            for key in ("datasets", "models", "spool", "locks", "logs")
-        }
-        | {"var": str(FOLDER), "static_root": str(FOLDER / "static")},
-        "web": {"secret_key": "bench-only-secret-key-0123456789abcdefghijklmnop"},
-        "databases": {
-            key: {
-                "engine": "sqlite",
-                "name": str(FOLDER / f"{name}.sqlite3"),
-                "options": {
-                    "init_command": "PRAGMA journal_mode=WAL; "
-                    "PRAGMA synchronous=NORMAL;"
-                },
-            }
-            for key, name in (("default", "platform"), ("events", "events"))
-        },
-        "datasources": {
+    return throwaway.write_config(
+        FOLDER,
+        datasources={
             "bench": {
                 "connection": f"DRIVER={{SQLite3}};Database={FOLDER}/data.sqlite3"
             }
         },
-        "hosts": [],
-        "cron": {"tag": f"mlframework-bench-{os.getpid()}"},
-        "executors": {
+        executors={
             "default": "local",
-            "slurm": {"cpus": 1, "memory": "200M", "log_dir": str(FOLDER / "slurm")},
+            "slurm": {"cpus": 1, "memory": "2G", "log_dir": str(FOLDER / "slurm")},
         },
-    }
-    path = FOLDER / "config.yaml"
-    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-    return path
-
-
-def setup_django(config: Path) -> None:
-    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlframework.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    for key in ("datasets", "models", "spool", "locks", "logs"):
-        settings.CONFIG.path(getattr(settings.CONFIG.paths, key)).mkdir(
-            parents=True, exist_ok=True
-        )
-    call_command("migrate", verbosity=0)
-    call_command("migrate", database="events", verbosity=0)
+    )
 
 
 def prepare(count: int):
@@ -264,7 +227,7 @@ def main() -> None:
         raise SystemExit("no cluster: start ops/slurm_up.sh and export SLURM_CONF")
     if FOLDER.exists() and not args.keep:
         shutil.rmtree(FOLDER)
-    setup_django(write_config())
+    throwaway.setup_django(write_config())
     from mlframework.lib import slurm
 
     if not slurm.ping().up:

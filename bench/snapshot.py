@@ -19,16 +19,17 @@ after start-up (Django, pandas, pyarrow, pyodbc imported).
 
 import argparse
 import json
-import os
-import resource
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import throwaway  # noqa: E402 (bench/throwaway.py)
+
 OUT = ROOT / "bench" / "out"
 QUERY = (
     "SELECT id, day, x1, x2, x3, x4, x5, x6, city, segment, label "
@@ -78,35 +79,13 @@ def make_source(path: Path, rows: int) -> None:
     connection.close()
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def configure(var: Path, source: Path) -> None:
-    config = var / "config.yaml"
-    config.write_text(
-        f"""
-paths: {{var: {var}, datasets: {var}/d, models: {var}/m, spool: {var}/s,
-        locks: {var}/l, logs: {var}/g, static_root: {var}/st}}
-web: {{secret_key: bench-only-key-0123456789, allowed_hosts: [127.0.0.1]}}
-databases:
-  default: {{engine: sqlite, name: {var}/default.sqlite3}}
-  events: {{engine: sqlite, name: {var}/events.sqlite3}}
-datasources:
-  bench: {{connection: "DRIVER={{SQLite3}};Database={source}"}}
-training: {{max_query_rows: 5000000}}
-"""
+    throwaway.configure(
+        var,
+        web={"allowed_hosts": ["127.0.0.1"]},
+        datasources={"bench": {"connection": f"DRIVER={{SQLite3}};Database={source}"}},
+        training={"max_query_rows": 5_000_000},
     )
-    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "mlframework.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("migrate", database="events", verbosity=0)
 
 
 def child_platform(source: Path, var: Path, bound: bool = True) -> dict:
@@ -117,7 +96,7 @@ def child_platform(source: Path, var: Path, bound: bool = True) -> dict:
 
     from registry import datasets, snapshots
 
-    start_rss = rss_mb()
+    start_rss = throwaway.rss_mb()
     started = time.perf_counter()
     dataset, created = snapshots.snapshot_query(
         "bench",
@@ -132,7 +111,7 @@ def child_platform(source: Path, var: Path, bound: bool = True) -> dict:
         "rows": dataset.rows,
         "bytes": datasets.path_of(dataset).stat().st_size,
         "start_rss": start_rss,
-        "peak_rss": rss_mb(),
+        "peak_rss": throwaway.rss_mb(),
     }
 
 
@@ -142,7 +121,7 @@ def child_pandas(source: Path, var: Path) -> dict:
     import pyarrow  # noqa: F401
     import pyodbc
 
-    start_rss = rss_mb()
+    start_rss = throwaway.rss_mb()
     started = time.perf_counter()
     connection = pyodbc.connect(f"DRIVER={{SQLite3}};Database={source}")
     frame = pd.read_sql(QUERY.replace(":as_of", "?"), connection, params=[AS_OF])
@@ -154,21 +133,8 @@ def child_pandas(source: Path, var: Path) -> dict:
         "rows": len(frame),
         "bytes": target.stat().st_size,
         "start_rss": start_rss,
-        "peak_rss": rss_mb(),
+        "peak_rss": throwaway.rss_mb(),
     }
-
-
-def run_child(kind: str, source: Path) -> dict:
-    with tempfile.TemporaryDirectory(prefix="mlf-bench-snapshot-") as var:
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", kind, str(source), var],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if result.returncode != 0:
-        raise SystemExit(result.stderr[-3000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -201,7 +167,8 @@ def main() -> None:
             ("plain", "snapshot_query, no parameter"),
             ("platform", "snapshot_query, :as_of bound"),
         ):
-            result = run_child(kind, source)
+            with tempfile.TemporaryDirectory(prefix="mlf-bench-snapshot-") as var:
+                result = throwaway.run_child(__file__, kind, str(source), var)
             assert result["rows"] == rows, (kind, result["rows"], rows)
             peaks[kind].append(result)
             growth = result["peak_rss"] - result["start_rss"]

@@ -16,7 +16,6 @@ level) and the wall-time overhead of the platform over the direct run.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -24,31 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def configure(var: Path) -> None:
-    config = var / "config.yaml"
-    config.write_text(
-        f"""
-paths: {{var: {var}, datasets: {var}/d, models: {var}/m, spool: {var}/s,
-        locks: {var}/l, logs: {var}/g, static_root: {var}/st}}
-web: {{secret_key: bench-only-key-0123456789}}
-databases:
-  default: {{engine: sqlite, name: {var}/default.sqlite3}}
-  events: {{engine: sqlite, name: {var}/events.sqlite3}}
-training: {{max_time_limit: 3600}}
-"""
-    )
-    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "mlframework.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("migrate", database="events", verbosity=0)
+import throwaway  # noqa: E402 (bench/throwaway.py)
 
 
 def make_data(rows: int, path: Path):
@@ -125,7 +102,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="mlf-bench-train-") as tmp:
         var = Path(tmp)
-        configure(var)
+        throwaway.configure(var, training={"max_time_limit": 3600})
         from registry import datasets
 
         csv = var / "churn.csv"

@@ -18,15 +18,16 @@ after start-up (Django, pandas, pyarrow imported).
 import argparse
 import hashlib
 import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import throwaway  # noqa: E402 (bench/throwaway.py)
+
 BOUNDARY = "mlfbenchboundary7MA4YWxkTrZu0gW"
 
 
@@ -66,33 +67,10 @@ def write_body(path: Path, megabytes: int) -> int:
     return rows
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def configure(var: Path) -> None:
-    config = var / "config.yaml"
-    config.write_text(
-        f"""
-paths: {{var: {var}, datasets: {var}/d, models: {var}/m, spool: {var}/s,
-        locks: {var}/l, logs: {var}/g, static_root: {var}/st}}
-web: {{secret_key: bench-only-key-0123456789, allowed_hosts: [127.0.0.1]}}
-databases:
-  default: {{engine: sqlite, name: {var}/default.sqlite3}}
-  events: {{engine: sqlite, name: {var}/events.sqlite3}}
-training: {{max_upload_mb: 4096}}
-"""
+    throwaway.configure(
+        var, web={"allowed_hosts": ["127.0.0.1"]}, training={"max_upload_mb": 4096}
     )
-    os.environ["MLFRAMEWORK_CONFIG"] = str(config)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "mlframework.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("migrate", database="events", verbosity=0)
 
 
 def child_platform(body: Path, var: Path) -> dict:
@@ -107,7 +85,7 @@ def child_platform(body: Path, var: Path) -> dict:
     user.groups.add(Group.objects.get(name="analyst"))
     token = Token.objects.create(user=user)
     handler = WSGIHandler()
-    start_rss = rss_mb()
+    start_rss = throwaway.rss_mb()
     status = []
     with open(body, "rb") as stream:
         environ = {
@@ -134,7 +112,7 @@ def child_platform(body: Path, var: Path) -> dict:
         "seconds": seconds,
         "rows": data["rows"],
         "start_rss": start_rss,
-        "peak_rss": rss_mb(),
+        "peak_rss": throwaway.rss_mb(),
     }
 
 
@@ -143,7 +121,7 @@ def child_copy(body: Path, var: Path) -> dict:
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    start_rss = rss_mb()
+    start_rss = throwaway.rss_mb()
     started = time.perf_counter()
     digest = hashlib.sha256()
     with open(body, "rb") as source, open(var / "copy.bin", "wb") as target:
@@ -154,21 +132,13 @@ def child_copy(body: Path, var: Path) -> dict:
         "seconds": time.perf_counter() - started,
         "rows": None,
         "start_rss": start_rss,
-        "peak_rss": rss_mb(),
+        "peak_rss": throwaway.rss_mb(),
     }
 
 
-def run_child(kind: str, body: Path) -> dict:
+def _child(kind: str, body: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="mlf-bench-upload-") as var:
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", kind, str(body), var],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if result.returncode != 0:
-        raise SystemExit(result.stderr[-3000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        return throwaway.run_child(__file__, kind, str(body), var)
 
 
 def main() -> None:
@@ -193,8 +163,8 @@ def main() -> None:
         for megabytes in (int(s) for s in args.sizes.split(",")):
             body = Path(tmp) / f"body-{megabytes}.bin"
             rows = write_body(body, megabytes)
-            copy = run_child("copy", body)
-            platform = run_child("platform", body)
+            copy = _child("copy", body)
+            platform = _child("platform", body)
             body.unlink()
             assert platform["rows"] == rows, (platform["rows"], rows)
             growth = platform["peak_rss"] - platform["start_rss"]

@@ -253,7 +253,7 @@ def reconcile(now: dt.datetime | None = None) -> list[int]:
             )
             continue
         else:
-            state = job.state[:32]
+            state = executors.final_state(job, log_for(run.pk))[:32]
             status = RunStatus.CANCELLED if state == "CANCELLED" else RunStatus.FAILED
             words = executors.ending(state, job.exit_code)
         run.refresh_from_db()

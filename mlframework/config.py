@@ -428,8 +428,13 @@ class SlurmConfig:
     # and squeue answer instead.
     accounting: bool = True
     command_timeout: int = 30
+    # The cluster's slurm.conf ("": SLURM_CONF from the environment, or
+    # Slurm's own default); cron starts its lines without that environment.
+    conf: str = ""
 
     def validate(self, path: str) -> None:
+        if self.conf and ("\n" in self.conf or "\0" in self.conf):
+            raise _Invalid(f"{path}.conf", "must be a file path on one line")
         for key in ("partition", "account", "qos"):
             if not _SLURM_NAME.match(getattr(self, key)):
                 raise _Invalid(

@@ -18,6 +18,11 @@ try:
 except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
+# The Slurm clients the platform runs (sbatch, squeue, sacct) find the cluster
+# here also when cron, which passes no environment, started the process.
+if CONFIG.executors.slurm.conf:
+    os.environ["SLURM_CONF"] = str(CONFIG.path(CONFIG.executors.slurm.conf))
+
 VAR_DIR = CONFIG.path(CONFIG.paths.var)
 # The SQLite databases, the secret key and the metrics live here by default.
 VAR_DIR.mkdir(parents=True, exist_ok=True)

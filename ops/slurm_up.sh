@@ -38,15 +38,27 @@ SlurmdLogFile=$BASE/log/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
+# Memory is a consumable resource, so a job's --mem is its limit (jobs that
+# ask none get DefMemPerCPU).
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=1000
 MpiDefault=none
 ReturnToService=2
 ScronParameters=enable
 JobCompType=jobcomp/filetxt
 JobCompLoc=$BASE/log/jobcomp.txt
 MinJobAge=$MIN_JOB_AGE
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+# Steps over their --mem are killed (OUT_OF_MEMORY) without cgroups, which a
+# container may not offer; usage is read every second.
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
+# A job in "urgent" cancels a "debug" job that holds the CPUs it needs (PREEMPTED).
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=8000 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=urgent Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=10
 CONF
 export SLURM_CONF="$BASE/slurm.conf"
 if [ "$ACCT" = 1 ]; then
@@ -68,7 +80,7 @@ StoragePass=slurmpass
 StorageLoc=slurm_acct_db
 CONF
   chmod 600 "$BASE/slurmdbd.conf"            # slurmdbd refuses a world-readable conf
-  printf 'AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost\nAccountingStoragePort=16819\nJobAcctGatherType=jobacct_gather/linux\n' >> "$BASE/slurm.conf"
+  printf 'AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost\nAccountingStoragePort=16819\n' >> "$BASE/slurm.conf"
   slurmdbd -D -s > "$BASE/log/slurmdbd.stdout" 2>&1 &   # finds slurmdbd.conf next to $SLURM_CONF
   for i in $(seq 1 100); do sacctmgr -n show cluster >/dev/null 2>&1 && break; sleep 0.2; done
   # Must exist before slurmctld registers; a kept accounting database has it already.

@@ -147,7 +147,7 @@ def reconcile(now: dt.datetime | None = None) -> list[int]:
             )
             continue
         else:
-            state = found.state[:32]
+            state = executors.final_state(found, log_for(job.pk))[:32]
         TrainingJob.objects.filter(pk=job.pk).update(slurm_state=state)
         words = executors.ending(state, found.exit_code if found else "")
         status = (

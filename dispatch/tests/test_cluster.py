@@ -58,6 +58,30 @@ def _run_of(dispatch) -> DispatchRun:
     return DispatchRun.objects.filter(dispatch=dispatch).order_by("-id").first()
 
 
+def _long_run_reading(make_dispatch, tiny_classifier, source_table, tables):
+    """A dispatch of the million rows submitted to Slurm, and its run once it
+    is running on the node and has read rows."""
+    dispatch = make_dispatch(
+        model=tiny_classifier.model,
+        source_query=_MANY.format(table=source_table("demo")),
+        sink_table=tables("demo", "sink"),
+        key_columns=["id"],
+        chunk_size=20_000,
+        executor="slurm",
+    )
+    submission = cluster.run_scheduled(dispatch)
+    assert submission.submitted, submission.error
+    run = _wait(
+        lambda: DispatchRun.objects.filter(
+            pk=submission.run.pk, status=RunStatus.RUNNING, rows_read__gt=0
+        ).first(),
+        120,
+        "the run to be reading on the node",
+        every=0.2,
+    )
+    return dispatch, run
+
+
 def _settled(run_id: int):
     """Reconcile (as the sweep does) until the run has a final Slurm state."""
 
@@ -124,23 +148,8 @@ def test_scancel_mid_run_leaves_no_rows_and_the_run_is_cancelled(
     on_node,
     operator,
 ):
-    dispatch = make_dispatch(
-        model=tiny_classifier.model,
-        source_query=_MANY.format(table=source_table("demo")),
-        sink_table=tables("demo", "sink"),
-        key_columns=["id"],
-        chunk_size=20_000,
-        executor="slurm",
-    )
-    submission = cluster.run_scheduled(dispatch)
-    assert submission.submitted, submission.error
-    run = _wait(
-        lambda: DispatchRun.objects.filter(
-            pk=submission.run.pk, status=RunStatus.RUNNING, rows_read__gt=0
-        ).first(),
-        120,
-        "the run to be reading on the node",
-        every=0.2,
+    dispatch, run = _long_run_reading(
+        make_dispatch, tiny_classifier, source_table, tables
     )
     run = cluster.cancel(run, operator)
     assert run.status == RunStatus.CANCELLED
@@ -211,6 +220,61 @@ def test_a_job_past_its_time_limit_is_a_timeout_within_two_minutes(
     assert run.slurm_state == "TIMEOUT"
     assert run.error == (
         "The Slurm job hit its time limit (timeout); nothing it wrote was committed."
+    )
+    assert sink_count("demo", dispatch.sink_table) == 0
+
+
+def _scontrol(*args: str) -> None:
+    subprocess.run(["scontrol", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.mark.slow
+def test_a_node_failure_mid_run_leaves_no_rows_and_says_so(
+    slurm_cluster,
+    tiny_classifier,
+    make_dispatch,
+    source_table,
+    tables,
+    on_node,
+    node_restored,
+):
+    dispatch, run = _long_run_reading(
+        make_dispatch, tiny_classifier, source_table, tables
+    )
+    _scontrol("update", f"NodeName={node_restored}", "State=DOWN", "Reason=test")
+    run = _wait(_settled(run.pk), 120, "the run to settle", every=2)
+    assert run.slurm_state == "NODE_FAIL"
+    assert run.status == RunStatus.FAILED
+    assert run.error == (
+        "The node running the Slurm job failed; nothing it wrote was committed."
+    )
+    assert sink_count("demo", dispatch.sink_table) == 0
+    # Not rerun by Slurm behind the run's back (sbatch --no-requeue).
+    assert slurm_cluster.status([run.slurm_job_id])[run.slurm_job_id].final
+    dispatch.refresh_from_db()
+    assert dispatch.claimed_run_id is None
+
+
+@pytest.mark.slow
+def test_a_run_over_its_memory_is_out_of_memory(
+    slurm_cluster, tiny_classifier, make_dispatch, source_table, tables, on_node
+):
+    # Too little for Python with pandas and the model: killed as it starts.
+    dispatch = make_dispatch(
+        model=tiny_classifier.model,
+        source_query=f"SELECT * FROM {source_table('demo')}",
+        sink_table=tables("demo", "sink"),
+        key_columns=["id"],
+        executor="slurm",
+        slurm_memory="60M",
+    )
+    submission = cluster.run_scheduled(dispatch)
+    assert submission.submitted, submission.error
+    run = _wait(_settled(submission.run.pk), 180, "the run to settle", every=2)
+    assert run.slurm_state == "OUT_OF_MEMORY"
+    assert run.status == RunStatus.FAILED
+    assert run.error == (
+        "The Slurm job ran out of memory; nothing it wrote was committed."
     )
     assert sink_count("demo", dispatch.sink_table) == 0
 

@@ -120,6 +120,14 @@ def min_job_age() -> int:
     return slurm.cluster_config(timeout=timeout).min_job_age
 
 
+def final_state(job: slurm.JobState, log: Path) -> str:
+    """Slurm's final word on a job, with a memory kill named as one: a cluster
+    without cgroups reports such a job only as FAILED, its log says why."""
+    if job.state == "FAILED" and slurm.killed_for_memory(log):
+        return "OUT_OF_MEMORY"
+    return job.state
+
+
 # What each final state means for the run, in words.
 ENDINGS = {
     "TIMEOUT": _("the Slurm job hit its time limit (timeout)"),

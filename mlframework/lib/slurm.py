@@ -14,6 +14,7 @@ after MinJobAge, and without slurmdbd sacct knows nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
 import shutil
@@ -83,7 +84,13 @@ class JobOptions:
 
     def arguments(self) -> list[str]:
         check_options(self)
-        args = [f"--job-name={self.name}", f"--cpus-per-task={self.cpus}"]
+        # Never rerun by Slurm after a node failure or preemption: the run
+        # ends in its state and its own retry policy decides what follows.
+        args = [
+            f"--job-name={self.name}",
+            f"--cpus-per-task={self.cpus}",
+            "--no-requeue",
+        ]
         for flag, value in (
             ("--partition", self.partition),
             ("--account", self.account),
@@ -441,6 +448,28 @@ def nodes(*, timeout: float = TIMEOUT) -> list[Node]:
             parts[5],
         )
     return list(found.values())
+
+
+# What slurmstepd writes into a job's output when it kills a step for its
+# memory: without cgroups (OverMemoryKill) the job itself is only FAILED.
+_MEMORY_KILL = re.compile(
+    r"exceeded (job )?memory limit|oom[-_ ]kill|out of memory", re.IGNORECASE
+)
+
+
+def killed_for_memory(log: str | Path, *, tail_bytes: int = 65536) -> bool:
+    """Whether the end of a job's output file says Slurm killed it for memory."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - tail_bytes))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return False
+    return any(
+        line.startswith("slurmstepd") and _MEMORY_KILL.search(line)
+        for line in text.splitlines()
+    )
 
 
 def script(command: list[str], *, workdir: str | Path, env: dict | None = None) -> str:

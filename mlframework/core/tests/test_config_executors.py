@@ -43,6 +43,7 @@ def test_it_reads_every_slurm_key(tmp_path):
                 "log_dir": "/shared/mlf/logs",
                 "accounting": False,
                 "command_timeout": 20,
+                "conf": "/etc/slurm-ml/slurm.conf",
             },
         },
     )
@@ -55,6 +56,7 @@ def test_it_reads_every_slurm_key(tmp_path):
     assert (slurm.cpus, slurm.memory, slurm.time_limit) == (8, "32G", 240)
     assert slurm.extra_options == ["--exclusive", "--constraint=ssd"]
     assert slurm.accounting is False
+    assert slurm.conf == "/etc/slurm-ml/slurm.conf"
 
 
 def test_it_rejects_an_unknown_executor(tmp_path):
@@ -79,6 +81,8 @@ def test_it_rejects_an_unknown_executor(tmp_path):
         ("log_dir", " ", "executors.slurm.log_dir must not be empty"),
         ("accounting", "yes", "executors.slurm.accounting must be true or false"),
         ("nodes", 3, "executors.slurm.nodes is not a known key"),
+        ("conf", "a\nb", "executors.slurm.conf must be a file path on one line"),
+        ("conf", ["a"], "executors.slurm.conf must be"),
     ],
 )
 def test_it_names_the_bad_slurm_key(tmp_path, key, value, problem):
@@ -112,3 +116,34 @@ def test_extra_options_must_be_a_list(tmp_path):
     assert error_for(tmp_path, data) == (
         "config.yaml: executors.slurm.extra_options must be a list"
     )
+
+
+def test_the_configured_slurm_conf_reaches_every_slurm_client(tmp_path):
+    """Cron starts its lines with no environment: the settings export the
+    configured slurm.conf (relative to config.yaml's folder) as SLURM_CONF
+    for the sbatch, squeue and sacct the process runs."""
+    import subprocess
+    import sys
+
+    data = with_(MINIMAL, "executors.slurm.conf", "cluster/slurm.conf")
+    config = write(tmp_path, data)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MLFRAMEWORK_CONFIG": str(config),
+        "DJANGO_SETTINGS_MODULE": "mlframework.settings",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; django.setup(); print(os.environ['SLURM_CONF'])",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(config.parent / "cluster" / "slurm.conf")

@@ -2,6 +2,7 @@
 (accounting on, MinJobAge 10 s so squeue forgets finished jobs quickly)."""
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -99,6 +100,66 @@ def test_a_timeout_reads_the_same_in_sacct_and_the_completion_log(
     assert slurm.status([job_id], accounting=False)[job_id].state == "TIMEOUT"
 
 
+def _final(job_id: str, seconds: float = 120):
+    return _wait(
+        lambda: (s := slurm.status([job_id])[job_id]).final and s,
+        seconds,
+        f"job {job_id} to end",
+        every=1,
+    )
+
+
+def _both_sources_say(job_id: str, state: str) -> None:
+    """Once squeue has forgotten it, sacct and the completion log agree."""
+    _wait(_forgotten_by_squeue([job_id]), 120, "squeue to forget it", every=2)
+    assert slurm.status([job_id])[job_id].state == state
+    assert slurm.status([job_id], accounting=False)[job_id].state == state
+
+
+def _scontrol(*args: str) -> None:
+    subprocess.run(["scontrol", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.mark.slow
+def test_a_job_over_its_memory_is_killed_and_its_log_says_so(slurm_cluster, tmp_path):
+    grow = "x = b'x' * (400 * 1024 * 1024); import time; time.sleep(120)"
+    job_id = slurm.submit(
+        slurm.script(["python3", "-c", grow], workdir=tmp_path),
+        _options(tmp_path, memory="100M"),
+    )
+    # Without cgroups Slurm calls it FAILED (signal 9); slurmstepd says why.
+    assert _final(job_id).state == "FAILED"
+    _both_sources_say(job_id, "FAILED")
+    assert slurm.status([job_id])[job_id].exit_code == "0:9"
+    log = tmp_path / f"job-{job_id}.log"
+    assert "exceeded memory limit" in log.read_text()
+    assert slurm.killed_for_memory(log)
+
+
+@pytest.mark.slow
+def test_a_job_on_a_node_that_fails_is_node_fail(
+    slurm_cluster, node_restored, tmp_path
+):
+    job_id = slurm.submit("#!/bin/bash\nsleep 300\n", _options(tmp_path))
+    _wait(lambda: slurm.status([job_id])[job_id].state == "RUNNING", 60, "it to run")
+    _scontrol("update", f"NodeName={node_restored}", "State=DOWN", "Reason=test")
+    job = _final(job_id)
+    assert job.state == "NODE_FAIL"  # not requeued: sbatch --no-requeue
+    _both_sources_say(job_id, "NODE_FAIL")
+
+
+@pytest.mark.slow
+def test_a_job_pushed_off_by_a_higher_tier_is_preempted(slurm_cluster, tmp_path):
+    low = slurm.submit("#!/bin/bash\nsleep 300\n", _options(tmp_path, cpus=2))
+    _wait(lambda: slurm.status([low])[low].state == "RUNNING", 60, "it to run")
+    high = slurm.submit(
+        "#!/bin/bash\nsleep 5\n", _options(tmp_path, cpus=2, partition="urgent")
+    )
+    assert _final(low).state == "PREEMPTED"
+    assert _final(high).state == "COMPLETED"
+    _both_sources_say(low, "PREEMPTED")
+
+
 def test_an_unknown_job_is_absent_from_the_answer(slurm_cluster):
     assert slurm.status(["987654321"]) == {}
     assert slurm.status([]) == {}
@@ -116,10 +177,11 @@ def test_cancel_stops_a_pending_or_running_job(slurm_cluster, tmp_path):
 def test_ping_partitions_nodes_and_the_queue(slurm_cluster, tmp_path):
     assert slurm.ping().up
     assert " is UP" in slurm.ping().text
-    (debug,) = slurm.partitions()
+    debug, urgent = sorted(slurm.partitions(), key=lambda p: p.name)
     assert (debug.name, debug.default, debug.available) == ("debug", True, "up")
+    assert (urgent.name, urgent.default) == ("urgent", False)
     (node,) = slurm.nodes()
-    assert (node.name, node.cpus, node.memory_mb) == ("localhost", 2, 1000)
+    assert (node.name, node.cpus, node.memory_mb) == ("localhost", 2, 8000)
     job_id = slurm.submit("#!/bin/bash\nsleep 300\n", _options(tmp_path))
     queued = {job.job_id: job for job in slurm.queue()}
     assert queued[job_id].name == f"{job_prefix()}test"
@@ -215,6 +277,7 @@ def test_options_become_sbatch_arguments():
     assert options.arguments() == [
         "--job-name=mlf-dispatch-3",
         "--cpus-per-task=4",
+        "--no-requeue",
         "--partition=gpu",
         "--account=ml",
         "--qos=high",
@@ -225,7 +288,11 @@ def test_options_become_sbatch_arguments():
         "--exclusive",
         "--constraint=ssd",
     ]
-    assert JobOptions().arguments() == ["--job-name=mlframework", "--cpus-per-task=1"]
+    assert JobOptions().arguments() == [
+        "--job-name=mlframework",
+        "--cpus-per-task=1",
+        "--no-requeue",
+    ]
 
 
 def test_the_script_quotes_what_it_runs(tmp_path):
@@ -241,3 +308,33 @@ def test_the_script_quotes_what_it_runs(tmp_path):
     )
     with pytest.raises(SlurmError, match="is not an environment variable name"):
         slurm.script(["true"], workdir=tmp_path, env={"A;B": "x"})
+
+
+def test_a_memory_kill_is_read_from_slurmstepds_lines(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text(
+        "reading 344 rows\n"
+        "slurmstepd-node7: error: StepId=8.batch exceeded memory limit "
+        "(434720768 > 104857600), being killed\n"
+        "slurmstepd-node7: error: Exceeded job memory limit\n"
+    )
+    assert slurm.killed_for_memory(log)
+    cgroup = tmp_path / "cgroup.log"
+    cgroup.write_text(
+        "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=9.batch. "
+        "Some of your processes may have been killed by the cgroup "
+        "out-of-memory handler.\n"
+    )
+    assert slurm.killed_for_memory(cgroup)
+
+
+def test_a_log_without_slurmstepds_word_is_no_memory_kill(tmp_path):
+    own = tmp_path / "own.log"
+    own.write_text("MemoryError: out of memory while reading the source\n")
+    assert not slurm.killed_for_memory(own)  # the program's words, not Slurm's
+    assert not slurm.killed_for_memory(tmp_path / "missing.log")
+    big = tmp_path / "big.log"
+    big.write_text(
+        "slurmstepd: error: Exceeded job memory limit\n" + "x" * 100_000 + "\n"
+    )
+    assert not slurm.killed_for_memory(big, tail_bytes=1024)  # only the end is read
