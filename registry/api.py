@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -309,6 +310,7 @@ class DatasetUploadView(APIView):
                 filename=uploaded.name,
                 name=serializer.validated_data["name"],
                 user=request.user,
+                language=get_language(),
             )
         except DatasetError as exc:
             raise ValidationError({"file": [str(exc)]}) from exc

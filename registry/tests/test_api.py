@@ -6,7 +6,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from mlframework.core import demo
-from registry import jobs
+from registry import datasets, jobs
 from registry.models import Dataset, TrainingJob
 
 pytestmark = pytest.mark.django_db(databases=["default", "events"])
@@ -105,6 +105,24 @@ def test_a_bad_upload_is_refused_with_its_reason(analyst):
         "Rename them so every column has its own name."
     ]
     assert not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("language", "convention"), [("pt-br", "comma"), ("en", "point")]
+)
+def test_an_ambiguous_upload_takes_the_callers_language(analyst, language, convention):
+    # 1.234 and 2.500 read as thousands in pt-BR, as decimals in English.
+    client = _client(analyst)
+    response = client.post(
+        "/api/registry/datasets/",
+        {"file": SimpleUploadedFile("amb.csv", b"amb\n1.234\n2.500\n"), "name": "a"},
+        format="multipart",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.status_code == 201, response.content
+    dataset = Dataset.objects.get(pk=response.json()["id"])
+    (amb,) = datasets.types_of(dataset)
+    assert amb.convention == convention
 
 
 def test_the_api_needs_a_token(db):
