@@ -459,7 +459,7 @@ class RetrainPolicy(models.Model):
     name = models.CharField(_("name"), max_length=63, validators=[slug_validator])
     enabled = models.BooleanField(_("enabled"), default=True)
     trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
-    cron = models.CharField(_("cron"), max_length=100, blank=True)
+    cron = models.CharField(_("cron expression"), max_length=100, blank=True)
     timezone = models.CharField(_("timezone"), max_length=64, default="UTC")
     data = models.CharField(
         _("training data"), max_length=16, choices=Data.choices, default=Data.QUERY
