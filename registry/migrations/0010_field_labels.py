@@ -680,7 +680,9 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="retrainpolicy",
             name="cron",
-            field=models.CharField(blank=True, max_length=100, verbose_name="cron"),
+            field=models.CharField(
+                blank=True, max_length=100, verbose_name="cron expression"
+            ),
         ),
         migrations.AlterField(
             model_name="retrainpolicy",
