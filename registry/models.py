@@ -573,7 +573,7 @@ class RetrainRun(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="retrain_runs",
-        verbose_name=_("job"),
+        verbose_name=_("training job"),
     )
     version = models.ForeignKey(
         ModelVersion,

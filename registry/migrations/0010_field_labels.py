@@ -858,7 +858,7 @@ class Migration(migrations.Migration):
                 on_delete=django.db.models.deletion.SET_NULL,
                 related_name="retrain_runs",
                 to="registry.trainingjob",
-                verbose_name="job",
+                verbose_name="training job",
             ),
         ),
         migrations.AlterField(
