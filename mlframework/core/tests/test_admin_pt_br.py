@@ -8,6 +8,7 @@ import re
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import translation
@@ -231,3 +232,12 @@ def test_the_check_sees_english_labels(admin_client_, world):
     assert "By format" not in _texts(page)  # the filter's title only: "format"
     page = _get(admin_client_, reverse("admin:registry_dataset_changelist"), "pt-br")
     assert {"Nome", "Formato", "Linhas", "Tamanho (bytes)", "Criado"} <= _texts(page)
+
+
+def test_an_error_naming_a_field_names_it_in_portuguese():
+    RegisteredModel.objects.create(name="penguins")
+    with translation.override("pt-br"):
+        with pytest.raises(ValidationError) as refused:
+            RegisteredModel(name="penguins").validate_unique()
+        message = " ".join(refused.value.messages)
+    assert "Modelo com este Nome já existe." in message, message
