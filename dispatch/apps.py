@@ -1,11 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DispatchConfig(AppConfig):
     """Scheduled batch inference (Disparo): definitions, runs, crontab."""
 
     name = "dispatch"
-    verbose_name = "Dispatches"
+    verbose_name = _("Dispatches")
 
     def ready(self) -> None:
         # Imported here, as Django wants receivers connected once apps are loaded.

@@ -139,25 +139,30 @@ class Dispatch(models.Model):
     grace_minutes = models.PositiveIntegerField(_("grace (minutes)"), default=10)
     # Where its runs execute ("" = executors.default) and, on Slurm, what the
     # job asks for beyond executors.slurm (empty/null: the configured value).
-    executor = models.CharField(max_length=10, blank=True, default="")
-    slurm_partition = models.CharField(max_length=64, blank=True)
-    slurm_cpus = models.PositiveSmallIntegerField(null=True, blank=True)
-    slurm_memory = models.CharField(max_length=16, blank=True)
+    executor = models.CharField(_("executor"), max_length=10, blank=True, default="")
+    slurm_partition = models.CharField(_("Slurm partition"), max_length=64, blank=True)
+    slurm_cpus = models.PositiveSmallIntegerField(
+        _("Slurm CPUs"), null=True, blank=True
+    )
+    slurm_memory = models.CharField(_("Slurm memory"), max_length=16, blank=True)
     slurm_time_limit = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Minutes.")
+        _("Slurm time limit"), null=True, blank=True, help_text=_("Minutes.")
     )
     # The run that holds this dispatch; set and cleared by conditional
     # UPDATEs so that overlapping invocations cannot both run.
-    claimed_run_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    claimed_run_id = models.BigIntegerField(
+        _("claimed by run ID"), null=True, blank=True, editable=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("created by"),
     )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -281,7 +286,10 @@ class Trigger(models.TextChoices):
 
 class DispatchRun(models.Model):
     dispatch = models.ForeignKey(
-        Dispatch, on_delete=models.CASCADE, related_name="runs"
+        Dispatch,
+        on_delete=models.CASCADE,
+        related_name="runs",
+        verbose_name=_("dispatch"),
     )
     status = models.CharField(
         _("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED
@@ -289,41 +297,45 @@ class DispatchRun(models.Model):
     trigger = models.CharField(
         _("trigger"), max_length=10, choices=Trigger.choices, default=Trigger.CRON
     )
-    scheduled_for = models.DateTimeField(null=True, blank=True)
-    created = models.DateTimeField(default=timezone.now)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    rows_read = models.BigIntegerField(default=0)
-    rows_written = models.BigIntegerField(default=0)
-    timings = models.JSONField(default=dict, blank=True)
-    host = models.CharField(max_length=255, blank=True)
-    pid = models.IntegerField(null=True, blank=True)
+    scheduled_for = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    started = models.DateTimeField(_("started"), null=True, blank=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
+    heartbeat = models.DateTimeField(_("heartbeat"), null=True, blank=True)
+    rows_read = models.BigIntegerField(_("rows read"), default=0)
+    rows_written = models.BigIntegerField(_("rows written"), default=0)
+    timings = models.JSONField(_("timings"), default=dict, blank=True)
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    pid = models.IntegerField(_("PID"), null=True, blank=True)
     model_version = models.ForeignKey(
         "registry.ModelVersion",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="dispatch_runs",
+        verbose_name=_("model version"),
     )
-    run_key = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
-    attempt = models.PositiveSmallIntegerField(default=1)
+    run_key = models.CharField(_("run key"), max_length=64, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("requested by"),
     )
-    executor = models.CharField(max_length=10, default="local")
+    executor = models.CharField(_("executor"), max_length=10, default="local")
     # On Slurm: the job, where it ran and Slurm's last word on it (PENDING,
     # RUNNING, TIMEOUT, ...; NOT_SUBMITTED when sbatch failed, LOST when no
     # source knows the job any more).
-    slurm_job_id = models.CharField(max_length=32, blank=True, db_index=True)
-    slurm_partition = models.CharField(max_length=64, blank=True)
-    slurm_node = models.CharField(max_length=255, blank=True)
-    slurm_state = models.CharField(max_length=32, blank=True)
+    slurm_job_id = models.CharField(
+        _("Slurm job ID"), max_length=32, blank=True, db_index=True
+    )
+    slurm_partition = models.CharField(_("Slurm partition"), max_length=64, blank=True)
+    slurm_node = models.CharField(_("Slurm node"), max_length=255, blank=True)
+    slurm_state = models.CharField(_("Slurm state"), max_length=32, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -40,7 +40,7 @@ class AlertState(models.Model):
     rule = models.CharField(_("rule"), max_length=32, choices=Rule.choices)
     subject = models.CharField(_("subject"), max_length=200)
     # Plain id, not a foreign key: the monitor only reads dispatch state.
-    dispatch_id = models.BigIntegerField(null=True, blank=True)
+    dispatch_id = models.BigIntegerField(_("dispatch ID"), null=True, blank=True)
     status = models.CharField(
         _("state"), max_length=8, choices=AlertStatus.choices, default=AlertStatus.OK
     )
@@ -83,7 +83,7 @@ class ModelMonitoring(models.Model):
         help_text=_("Measure drift in every dispatch run of this model."),
     )
     # DriftSettings.to_json(): methods, thresholds and ignored features.
-    drift_settings = models.JSONField(default=dict, blank=True)
+    drift_settings = models.JSONField(_("drift settings"), default=dict, blank=True)
     important_features = models.PositiveSmallIntegerField(
         _("important features"),
         default=3,
@@ -132,8 +132,10 @@ class ModelMonitoring(models.Model):
         ),
     )
     # The last computation of the realised scores, and why it failed.
-    realised_checked = models.DateTimeField(null=True, blank=True)
-    realised_error = models.TextField(blank=True)
+    realised_checked = models.DateTimeField(
+        _("realised scores checked"), null=True, blank=True
+    )
+    realised_error = models.TextField(_("realised scores error"), blank=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -172,7 +174,7 @@ class RunDrift(models.Model):
         verbose_name=_("version"),
     )
     # Plain id, like AlertState: the monitor only reads dispatch state.
-    dispatch_id = models.BigIntegerField()
+    dispatch_id = models.BigIntegerField(_("dispatch ID"))
     created = models.DateTimeField(_("created"), default=timezone.now)
     state = models.CharField(
         _("state"),
@@ -180,15 +182,17 @@ class RunDrift(models.Model):
         choices=DriftState.choices,
         default=DriftState.CHECKED,
     )
-    reason = models.CharField(max_length=500, blank=True)
-    rows = models.BigIntegerField(default=0)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    rows = models.BigIntegerField(_("rows"), default=0)
     drift_share = models.FloatField(_("drift share"), null=True, blank=True)
     dataset_drift = models.BooleanField(_("dataset drift"), default=False)
     prediction_drift = models.BooleanField(_("prediction drift"), default=False)
-    drifted = models.JSONField(default=list, blank=True)
-    important_drifted = models.JSONField(default=list, blank=True)
-    report = models.JSONField(default=dict)
-    seconds = models.FloatField(default=0.0)
+    drifted = models.JSONField(_("drifted features"), default=list, blank=True)
+    important_drifted = models.JSONField(
+        _("important features drifted"), default=list, blank=True
+    )
+    report = models.JSONField(_("report"), default=dict)
+    seconds = models.FloatField(_("seconds"), default=0.0)
 
     class Meta:
         verbose_name = _("run drift")
@@ -223,27 +227,32 @@ class RealisedScore(models.Model):
         "registry.ModelVersion",
         on_delete=models.CASCADE,
         related_name="realised_scores",
+        verbose_name=_("version"),
     )
-    scope = models.CharField(max_length=4, choices=MetricScope.choices)
+    scope = models.CharField(_("scope"), max_length=4, choices=MetricScope.choices)
     run = models.ForeignKey(
         "dispatch.DispatchRun",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="realised_scores",
+        verbose_name=_("run"),
     )
-    day = models.DateField(null=True, blank=True)
-    rows_predicted = models.BigIntegerField(default=0)
-    rows_matched = models.BigIntegerField(default=0)
+    day = models.DateField(_("day"), null=True, blank=True)
+    rows_predicted = models.BigIntegerField(_("rows predicted"), default=0)
+    rows_matched = models.BigIntegerField(_("rows matched"), default=0)
     # {"accuracy": .., "f1": .., "roc_auc": ..} or {"rmse": .., "mae": ..}
-    metrics = models.JSONField(default=dict)
+    metrics = models.JSONField(_("metrics"), default=dict)
     state = models.CharField(
-        max_length=8, choices=RealisedState.choices, default=RealisedState.SCORED
+        _("state"),
+        max_length=8,
+        choices=RealisedState.choices,
+        default=RealisedState.SCORED,
     )
-    reason = models.CharField(max_length=500, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
     # Metrics left out and why: {"roc_auc": "no probabilities were written"}.
-    absent = models.JSONField(default=dict, blank=True)
-    computed = models.DateTimeField(default=timezone.now)
+    absent = models.JSONField(_("metrics left out"), default=dict, blank=True)
+    computed = models.DateTimeField(_("computed"), default=timezone.now)
 
     class Meta:
         verbose_name = _("realised score")

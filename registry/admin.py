@@ -54,7 +54,7 @@ class ModelAliasAdmin(ReadOnly):
 
 @admin.register(TrainingJob)
 class TrainingJobAdmin(ReadOnly):
-    list_display = ["pk", "model_name", "status", "created", "started", "finished"]
+    list_display = ["id", "model_name", "status", "created", "started", "finished"]
     list_filter = ["status"]
 
 
@@ -68,7 +68,7 @@ class Audited(ReadOnly):
 @admin.register(Challenge)
 class ChallengeAdmin(Audited):
     list_display = [
-        "pk",
+        "id",
         "model",
         "alias",
         "champion",

@@ -47,39 +47,43 @@ class Dataset(models.Model):
     datasource query's rows snapshotted to Parquet (registry.snapshots)."""
 
     class Format(models.TextChoices):
-        CSV = "csv", "CSV"
-        PARQUET = "parquet", "Parquet"
-        EXCEL = "excel", "Excel"
+        CSV = "csv", _("CSV")
+        PARQUET = "parquet", _("Parquet")
+        EXCEL = "excel", _("Excel")
 
     class Source(models.TextChoices):
         UPLOAD = "upload", _("Uploaded file")
         QUERY = "query", _("Datasource query")
 
-    sha256 = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    format = models.CharField(max_length=16, choices=Format.choices)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    format = models.CharField(_("format"), max_length=16, choices=Format.choices)
     # How to read it back exactly as it was profiled (delimiter, decimal, encoding).
-    read_options = models.JSONField(default=dict, blank=True)
+    read_options = models.JSONField(_("read options"), default=dict, blank=True)
     # Per column how it is read (registry.parsing.ColumnType as JSON): the
     # detected type and rule, or the user's correction; [] = as pandas reads.
-    column_types = models.JSONField(default=list, blank=True)
-    size_bytes = models.BigIntegerField(default=0)
-    rows = models.IntegerField(default=0)
-    columns = models.JSONField(default=list, blank=True)
-    profile = models.JSONField(default=dict, blank=True)
+    column_types = models.JSONField(_("column types"), default=list, blank=True)
+    size_bytes = models.BigIntegerField(_("size (bytes)"), default=0)
+    rows = models.IntegerField(_("rows"), default=0)
+    columns = models.JSONField(_("columns"), default=list, blank=True)
+    profile = models.JSONField(_("column profile"), default=dict, blank=True)
     # Where the rows came from: an upload, or a query run on a datasource
     # (its SQL with :name parameters, their values, when it ran).
     source = models.CharField(
-        max_length=16, choices=Source.choices, default=Source.UPLOAD
+        _("source"), max_length=16, choices=Source.choices, default=Source.UPLOAD
     )
-    datasource = models.CharField(max_length=100, blank=True)
-    query = models.TextField(blank=True)
-    params = models.JSONField(default=dict, blank=True)
-    snapshot_at = models.DateTimeField(null=True, blank=True)
+    datasource = models.CharField(_("datasource"), max_length=100, blank=True)
+    query = models.TextField(_("query"), blank=True)
+    params = models.JSONField(_("query parameters"), default=dict, blank=True)
+    snapshot_at = models.DateTimeField(_("snapshot taken"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
     )
-    created = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("dataset")
@@ -116,9 +120,11 @@ class Dataset(models.Model):
 class RegisteredModel(models.Model):
     """A named model, e.g. "penguins", with numbered versions and aliases."""
 
-    name = models.CharField(max_length=63, unique=True, validators=[slug_validator])
-    description = models.TextField(blank=True)
-    created = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(
+        _("name"), max_length=63, unique=True, validators=[slug_validator]
+    )
+    description = models.TextField(_("description"), blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("model")
@@ -166,22 +172,30 @@ class ModelVersion(models.Model):
         FAILED = "failed", _("Failed")
 
     model = models.ForeignKey(
-        RegisteredModel, on_delete=models.CASCADE, related_name="versions"
+        RegisteredModel,
+        on_delete=models.CASCADE,
+        related_name="versions",
+        verbose_name=_("model"),
     )
-    number = models.PositiveIntegerField()
+    number = models.PositiveIntegerField(_("number"))
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.READY
+        _("status"), max_length=16, choices=Status.choices, default=Status.READY
     )
-    label = models.CharField(max_length=200, help_text=_("The predicted column."))
-    problem_type = models.CharField(max_length=16)
-    eval_metric = models.CharField(max_length=64)
-    features = FeatureSchemaField(default=list)
-    classes = models.JSONField(default=list, blank=True)
-    scores = models.JSONField(default=dict)
-    lineage = LineageField(default=dict)
-    leaderboard = models.JSONField(default=list, blank=True)
-    feature_importance = models.JSONField(default=list, blank=True)
+    label = models.CharField(
+        _("label"), max_length=200, help_text=_("The predicted column.")
+    )
+    problem_type = models.CharField(_("problem type"), max_length=16)
+    eval_metric = models.CharField(_("evaluation metric"), max_length=64)
+    features = FeatureSchemaField(_("features"), default=list)
+    classes = models.JSONField(_("classes"), default=list, blank=True)
+    scores = models.JSONField(_("held-out scores"), default=dict)
+    lineage = LineageField(_("lineage"), default=dict)
+    leaderboard = models.JSONField(_("leaderboard"), default=list, blank=True)
+    feature_importance = models.JSONField(
+        _("feature importance"), default=list, blank=True
+    )
     evaluation = models.JSONField(
+        _("evaluation"),
         default=dict,
         blank=True,
         help_text=_("Confusion matrix or predicted-vs-actual."),
@@ -192,27 +206,34 @@ class ModelVersion(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="versions",
+        verbose_name=_("dataset"),
     )
     # The manifest's own hash: a manifest rewritten outside the platform no
     # longer matches the row, so its files are refused.
-    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    manifest_sha256 = models.CharField(_("manifest SHA-256"), max_length=64, blank=True)
     # The hash of compiled/compiled.json (LightGBM boosters compiled to native
     # code, registry.acceleration); "" = none. Compiled code runs when loaded,
     # so only files this row vouches for are used.
-    compiled_sha256 = models.CharField(max_length=64, blank=True)
-    size_bytes = models.BigIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    compiled_sha256 = models.CharField(
+        _("compiled code SHA-256"), max_length=64, blank=True
     )
-    created = models.DateTimeField(auto_now_add=True)
-    status_changed = models.DateTimeField(null=True, blank=True)
+    size_bytes = models.BigIntegerField(_("size (bytes)"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    status_changed = models.DateTimeField(_("status changed"), null=True, blank=True)
     # The per-model held-out leaderboard, permutation importance and latency
     # are measured after the version is ready (registry.training.analyse), so
     # a new model can be used as soon as its fit and held-out score are in.
     analysis = models.CharField(
-        max_length=16, choices=Analysis.choices, default=Analysis.DONE
+        _("analysis"), max_length=16, choices=Analysis.choices, default=Analysis.DONE
     )
-    analysis_error = models.TextField(blank=True)
+    analysis_error = models.TextField(_("analysis error"), blank=True)
 
     class Meta:
         verbose_name = _("model version")
@@ -275,10 +296,13 @@ class DriftReference(models.Model):
     drift checks, not with every version."""
 
     version = models.OneToOneField(
-        ModelVersion, on_delete=models.CASCADE, related_name="drift_reference"
+        ModelVersion,
+        on_delete=models.CASCADE,
+        related_name="drift_reference",
+        verbose_name=_("version"),
     )
-    data = models.JSONField(default=dict)
-    updated = models.DateTimeField(auto_now=True)
+    data = models.JSONField(_("reference data"), default=dict)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("drift reference")
@@ -292,13 +316,19 @@ class ModelAlias(models.Model):
     """A movable name for one version of a model, e.g. production -> v3."""
 
     model = models.ForeignKey(
-        RegisteredModel, on_delete=models.CASCADE, related_name="aliases"
+        RegisteredModel,
+        on_delete=models.CASCADE,
+        related_name="aliases",
+        verbose_name=_("model"),
     )
-    name = models.CharField(max_length=63, validators=[slug_validator])
+    name = models.CharField(_("name"), max_length=63, validators=[slug_validator])
     version = models.ForeignKey(
-        ModelVersion, on_delete=models.CASCADE, related_name="aliases"
+        ModelVersion,
+        on_delete=models.CASCADE,
+        related_name="aliases",
+        verbose_name=_("version"),
     )
-    updated = models.DateTimeField(auto_now=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("model alias")
@@ -326,39 +356,53 @@ class TrainingJob(models.Model):
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
-    model_name = models.CharField(max_length=63, validators=[slug_validator])
-    # label, problem_type, eval_metric, preset, time_limit, excluded, seed, alias
-    options = models.JSONField(default=dict)
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED
+    dataset = models.ForeignKey(
+        Dataset,
+        on_delete=models.PROTECT,
+        related_name="jobs",
+        verbose_name=_("dataset"),
     )
-    task_id = models.CharField(max_length=64, blank=True)
-    stage = models.CharField(max_length=64, blank=True)
-    models_trained = models.IntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    log = models.TextField(blank=True)
-    error = models.TextField(blank=True)
+    model_name = models.CharField(
+        _("model name"), max_length=63, validators=[slug_validator]
+    )
+    # label, problem_type, eval_metric, preset, time_limit, excluded, seed, alias
+    options = models.JSONField(_("training options"), default=dict)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    task_id = models.CharField(_("task ID"), max_length=64, blank=True)
+    stage = models.CharField(_("stage"), max_length=64, blank=True)
+    models_trained = models.IntegerField(_("models trained"), default=0)
+    cancel_requested = models.BooleanField(_("cancellation requested"), default=False)
+    log = models.TextField(_("log"), blank=True)
+    error = models.TextField(_("error"), blank=True)
     version = models.ForeignKey(
         ModelVersion,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="jobs",
+        verbose_name=_("version"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
     )
-    created = models.DateTimeField(auto_now_add=True)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    started = models.DateTimeField(_("started"), null=True, blank=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
     # "local" (the task worker) or "slurm" (a batch job running manage.py
     # train_job on a node); on Slurm, the job and Slurm's last word on it.
-    executor = models.CharField(max_length=10, default="local")
-    slurm_job_id = models.CharField(max_length=32, blank=True, db_index=True)
-    slurm_partition = models.CharField(max_length=64, blank=True)
-    slurm_node = models.CharField(max_length=255, blank=True)
-    slurm_state = models.CharField(max_length=32, blank=True)
+    executor = models.CharField(_("executor"), max_length=10, default="local")
+    slurm_job_id = models.CharField(
+        _("Slurm job ID"), max_length=32, blank=True, db_index=True
+    )
+    slurm_partition = models.CharField(_("Slurm partition"), max_length=64, blank=True)
+    slurm_node = models.CharField(_("Slurm node"), max_length=255, blank=True)
+    slurm_state = models.CharField(_("Slurm state"), max_length=32, blank=True)
 
     class Meta:
         verbose_name = _("training job")
@@ -407,32 +451,47 @@ class RetrainPolicy(models.Model):
         REPLACE = "replace", _("Replace the champion when it wins")
 
     model = models.ForeignKey(
-        RegisteredModel, on_delete=models.CASCADE, related_name="retrain_policies"
+        RegisteredModel,
+        on_delete=models.CASCADE,
+        related_name="retrain_policies",
+        verbose_name=_("model"),
     )
-    name = models.CharField(max_length=63, validators=[slug_validator])
-    enabled = models.BooleanField(default=True)
-    trigger = models.CharField(max_length=16, choices=Trigger.choices)
-    cron = models.CharField(max_length=100, blank=True)
-    timezone = models.CharField(max_length=64, default="UTC")
-    data = models.CharField(max_length=16, choices=Data.choices, default=Data.QUERY)
+    name = models.CharField(_("name"), max_length=63, validators=[slug_validator])
+    enabled = models.BooleanField(_("enabled"), default=True)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
+    cron = models.CharField(_("cron expression"), max_length=100, blank=True)
+    timezone = models.CharField(_("timezone"), max_length=64, default="UTC")
+    data = models.CharField(
+        _("training data"), max_length=16, choices=Data.choices, default=Data.QUERY
+    )
     # TrainOptions fields that differ from the champion's (preset, time_limit...).
-    overrides = models.JSONField(default=dict, blank=True)
-    min_interval_minutes = models.PositiveIntegerField(default=60)
-    action = models.CharField(
-        max_length=16, choices=Action.choices, default=Action.CHALLENGER
+    overrides = models.JSONField(_("option overrides"), default=dict, blank=True)
+    min_interval_minutes = models.PositiveIntegerField(
+        _("minimum interval (minutes)"), default=60
     )
-    min_improvement = models.FloatField(default=0.0)
-    max_fairness_gap_increase = models.FloatField(null=True, blank=True)
+    action = models.CharField(
+        _("action"), max_length=16, choices=Action.choices, default=Action.CHALLENGER
+    )
+    min_improvement = models.FloatField(_("minimum improvement"), default=0.0)
+    max_fairness_gap_increase = models.FloatField(
+        _("maximum fairness gap increase"), null=True, blank=True
+    )
     alias = models.CharField(
-        max_length=63, default="production", validators=[slug_validator]
+        _("alias"), max_length=63, default="production", validators=[slug_validator]
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
     )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("retrain policy")
+        verbose_name_plural = _("retrain policies")
         ordering = ["model__name", "name"]
         constraints = [
             models.UniqueConstraint(
@@ -464,29 +523,49 @@ class RetrainRun(models.Model):
     ACTIVE = (State.QUEUED, State.SNAPSHOTTING, State.TRAINING, State.COMPARING)
 
     policy = models.ForeignKey(
-        RetrainPolicy, on_delete=models.CASCADE, related_name="runs"
+        RetrainPolicy,
+        on_delete=models.CASCADE,
+        related_name="runs",
+        verbose_name=_("policy"),
     )
     model = models.ForeignKey(
-        RegisteredModel, on_delete=models.CASCADE, related_name="retrain_runs"
+        RegisteredModel,
+        on_delete=models.CASCADE,
+        related_name="retrain_runs",
+        verbose_name=_("model"),
     )
-    trigger = models.CharField(max_length=16, choices=RetrainPolicy.Trigger.choices)
-    detail = models.CharField(max_length=300, blank=True)  # what fired it
-    scheduled_for = models.DateTimeField()
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
-    reason = models.TextField(blank=True)  # why skipped
-    error = models.TextField(blank=True)
+    trigger = models.CharField(
+        _("trigger"), max_length=16, choices=RetrainPolicy.Trigger.choices
+    )
+    detail = models.CharField(
+        _("trigger detail"), max_length=300, blank=True
+    )  # what fired it
+    scheduled_for = models.DateTimeField(_("scheduled for"))
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.QUEUED
+    )
+    reason = models.TextField(_("reason"), blank=True)  # why skipped
+    error = models.TextField(_("error"), blank=True)
     # The model's id while the run is active, NULL after: unique, so
     # overlapping triggers give one retrain on every database backend.
-    active_model = models.BigIntegerField(null=True, blank=True, unique=True)
+    active_model = models.BigIntegerField(
+        _("active model ID"), null=True, blank=True, unique=True
+    )
     champion = models.ForeignKey(
         ModelVersion,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="challenged_by_runs",
+        verbose_name=_("champion"),
     )
     dataset = models.ForeignKey(
-        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Dataset,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("dataset"),
     )
     job = models.ForeignKey(
         TrainingJob,
@@ -494,6 +573,7 @@ class RetrainRun(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="retrain_runs",
+        verbose_name=_("training job"),
     )
     version = models.ForeignKey(
         ModelVersion,
@@ -501,16 +581,23 @@ class RetrainRun(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="retrain_runs",
+        verbose_name=_("version"),
     )
-    challenge_id = models.BigIntegerField(null=True, blank=True)
-    outcome = models.CharField(max_length=300, blank=True)
+    challenge_id = models.BigIntegerField(_("challenge ID"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=300, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
     )
-    created = models.DateTimeField(auto_now_add=True)
-    finished = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("retrain run")
+        verbose_name_plural = _("retrain runs")
         ordering = ["-created", "-id"]
 
     def __str__(self) -> str:
@@ -539,33 +626,45 @@ class Challenge(models.Model):
     PROMOTING = (State.APPROVED, State.PROMOTED)
 
     model = models.ForeignKey(
-        RegisteredModel, on_delete=models.CASCADE, related_name="challenges"
+        RegisteredModel,
+        on_delete=models.CASCADE,
+        related_name="challenges",
+        verbose_name=_("model"),
     )
-    alias = models.CharField(max_length=63, validators=[slug_validator])
+    alias = models.CharField(_("alias"), max_length=63, validators=[slug_validator])
     champion = models.ForeignKey(
         ModelVersion,
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="defences",
+        verbose_name=_("champion"),
     )
     challenger = models.ForeignKey(
-        ModelVersion, on_delete=models.CASCADE, related_name="challenges"
+        ModelVersion,
+        on_delete=models.CASCADE,
+        related_name="challenges",
+        verbose_name=_("challenger"),
     )
-    state = models.CharField(max_length=16, choices=State.choices)
-    comparison = models.JSONField(default=dict, blank=True)  # Comparison.to_json
-    rule = models.JSONField(default=dict, blank=True)  # PromotionRule.to_json
+    state = models.CharField(_("state"), max_length=16, choices=State.choices)
+    comparison = models.JSONField(
+        _("comparison"), default=dict, blank=True
+    )  # Comparison.to_json
+    rule = models.JSONField(
+        _("promotion rule"), default=dict, blank=True
+    )  # PromotionRule.to_json
     # The rule's verdict: whether each clause was met, and why not.
-    verdict = models.JSONField(default=dict, blank=True)
-    origin = models.CharField(max_length=500, blank=True)
+    verdict = models.JSONField(_("verdict"), default=dict, blank=True)
+    origin = models.CharField(_("origin"), max_length=500, blank=True)
     # Dispatch runs of the champion in which the challenger also predicts.
-    shadow_runs = models.PositiveIntegerField(default=0)
+    shadow_runs = models.PositiveIntegerField(_("shadow runs"), default=0)
     proposed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("proposed by"),
     )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -573,12 +672,15 @@ class Challenge(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True)
-    created = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("challenge")
+        verbose_name_plural = _("challenges")
         ordering = ["-created", "-pk"]
 
     def __str__(self) -> str:
@@ -612,38 +714,49 @@ class AliasChange(models.Model):
         ROLLED_BACK = "rolled_back", _("Rolled back")
 
     model = models.ForeignKey(
-        RegisteredModel, on_delete=models.CASCADE, related_name="alias_changes"
+        RegisteredModel,
+        on_delete=models.CASCADE,
+        related_name="alias_changes",
+        verbose_name=_("model"),
     )
-    alias = models.CharField(max_length=63)
+    alias = models.CharField(_("alias"), max_length=63)
     from_version = models.ForeignKey(
         ModelVersion,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="alias_changes_from",
+        verbose_name=_("from version"),
     )
     to_version = models.ForeignKey(
-        ModelVersion, on_delete=models.CASCADE, related_name="alias_changes_to"
+        ModelVersion,
+        on_delete=models.CASCADE,
+        related_name="alias_changes_to",
+        verbose_name=_("to version"),
     )
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("user"),
     )
-    reason = models.TextField(blank=True)
+    reason = models.TextField(_("reason"), blank=True)
     challenge = models.ForeignKey(
         Challenge,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="alias_changes",
+        verbose_name=_("challenge"),
     )
-    created = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("alias change")
+        verbose_name_plural = _("alias changes")
         ordering = ["-created", "-pk"]
 
     def __str__(self) -> str:
@@ -661,34 +774,45 @@ class ShadowRun(models.Model):
         FAILED = "failed", _("Could not be computed")
 
     challenge = models.ForeignKey(
-        Challenge, on_delete=models.CASCADE, related_name="shadows"
+        Challenge,
+        on_delete=models.CASCADE,
+        related_name="shadows",
+        verbose_name=_("challenge"),
     )
     # An id, not a foreign key: the dispatch app depends on the registry.
-    dispatch_run_id = models.BigIntegerField()
-    dispatch_name = models.CharField(max_length=200, blank=True)
-    rows = models.BigIntegerField(default=0)
+    dispatch_run_id = models.BigIntegerField(_("dispatch run ID"))
+    dispatch_name = models.CharField(_("dispatch name"), max_length=200, blank=True)
+    rows = models.BigIntegerField(_("rows"), default=0)
     # Classification: the share of rows with the same label; regression:
     # the mean absolute difference between the two predictions.
-    agreement = models.FloatField(null=True, blank=True)
-    mean_abs_difference = models.FloatField(null=True, blank=True)
+    agreement = models.FloatField(_("agreement"), null=True, blank=True)
+    mean_abs_difference = models.FloatField(
+        _("mean absolute difference"), null=True, blank=True
+    )
     # Label counts (classification) or mean and spread (regression) of each.
-    summary = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
     # The run's key columns and both predictions, under paths.shadow, kept
     # until the challenge is decided (registry.shadow); "" when none stored.
-    predictions_file = models.CharField(max_length=500, blank=True)
+    predictions_file = models.CharField(
+        _("predictions file"), max_length=500, blank=True
+    )
     # Realised metrics once actuals arrive (monitor.realised): both versions
     # on the same matched rows, {"champion": {...}, "challenger": {...}}.
     realised_state = models.CharField(
-        max_length=16, choices=Realised.choices, blank=True
+        _("realised state"), max_length=16, choices=Realised.choices, blank=True
     )
-    realised_reason = models.TextField(blank=True)
-    realised_rows = models.BigIntegerField(default=0)
-    realised = models.JSONField(default=dict, blank=True)
-    realised_computed = models.DateTimeField(null=True, blank=True)
-    created = models.DateTimeField(auto_now_add=True)
+    realised_reason = models.TextField(_("realised reason"), blank=True)
+    realised_rows = models.BigIntegerField(_("realised rows"), default=0)
+    realised = models.JSONField(_("realised metrics"), default=dict, blank=True)
+    realised_computed = models.DateTimeField(
+        _("realised metrics computed"), null=True, blank=True
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("shadow run")
+        verbose_name_plural = _("shadow runs")
         ordering = ["-created", "-pk"]
         constraints = [
             models.UniqueConstraint(
@@ -720,18 +844,29 @@ class VersionFairness(models.Model):
         FAILED = "failed", _("Failed")
 
     version = models.OneToOneField(
-        ModelVersion, on_delete=models.CASCADE, related_name="fairness"
+        ModelVersion,
+        on_delete=models.CASCADE,
+        related_name="fairness",
+        verbose_name=_("version"),
     )
-    sensitive = models.JSONField(default=list)
+    sensitive = models.JSONField(_("sensitive columns"), default=list)
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
     )
-    error = models.TextField(blank=True)
-    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    report = models.JSONField(_("report"), default=dict, blank=True)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("requested by"),
     )
-    updated = models.DateTimeField(auto_now=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("version fairness")
+        verbose_name_plural = _("version fairness reports")
 
     def __str__(self) -> str:
         return f"fairness of {self.version}"

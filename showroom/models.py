@@ -13,16 +13,22 @@ class CaseSource(models.Model):
     under the same name.
     """
 
-    model_name = models.CharField(max_length=63, unique=True)
-    datasource = models.CharField(max_length=64)
-    query = models.TextField()
+    model_name = models.CharField(_("model name"), max_length=63, unique=True)
+    datasource = models.CharField(_("datasource"), max_length=64)
+    query = models.TextField(_("query"))
     max_rows = models.PositiveIntegerField(
-        default=20, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+        _("maximum rows"),
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("updated by"),
     )
-    updated = models.DateTimeField(auto_now=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("case query")

@@ -21,17 +21,23 @@ class Event(models.Model):
     versions and runs live in another database: they are kept as plain ids.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created = models.DateTimeField(default=timezone.now)
-    source = models.CharField(max_length=32)
-    kind = models.CharField(max_length=64)
-    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
-    message = models.TextField()
-    user_id = models.IntegerField(null=True, blank=True)
-    username = models.CharField(max_length=150, blank=True)
-    model_version_id = models.BigIntegerField(null=True, blank=True)
-    dispatch_run_id = models.BigIntegerField(null=True, blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    source = models.CharField(_("source"), max_length=32)
+    kind = models.CharField(_("kind"), max_length=64)
+    level = models.CharField(
+        _("level"), max_length=8, choices=Level.choices, default=Level.INFO
+    )
+    message = models.TextField(_("message"))
+    user_id = models.IntegerField(_("user ID"), null=True, blank=True)
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    model_version_id = models.BigIntegerField(
+        _("model version ID"), null=True, blank=True
+    )
+    dispatch_run_id = models.BigIntegerField(
+        _("dispatch run ID"), null=True, blank=True
+    )
+    data = models.JSONField(_("data"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("event")

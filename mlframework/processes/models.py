@@ -20,18 +20,18 @@ class Worker(models.Model):
         LOST = "lost", _("Lost")  # its heartbeat stopped: killed, or its host died
 
     # The id django-tasks records on each task it claims (DBTaskResult.worker_ids).
-    worker_id = models.CharField(max_length=64, unique=True)
-    host = models.CharField(max_length=255)
-    pid = models.IntegerField()
+    worker_id = models.CharField(_("worker ID"), max_length=64, unique=True)
+    host = models.CharField(_("host"), max_length=255)
+    pid = models.IntegerField(_("PID"))
     state = models.CharField(
-        max_length=16, choices=State.choices, default=State.RUNNING
+        _("state"), max_length=16, choices=State.choices, default=State.RUNNING
     )
-    started = models.DateTimeField()
-    beat = models.DateTimeField()
-    stopped = models.DateTimeField(null=True, blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    task_name = models.CharField(max_length=255, blank=True)
-    task_started = models.DateTimeField(null=True, blank=True)
+    started = models.DateTimeField(_("started"))
+    beat = models.DateTimeField(_("last heartbeat"))
+    stopped = models.DateTimeField(_("stopped"), null=True, blank=True)
+    task_id = models.CharField(_("task ID"), max_length=64, blank=True)
+    task_name = models.CharField(_("task name"), max_length=255, blank=True)
+    task_started = models.DateTimeField(_("task started"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("task worker")
