@@ -209,6 +209,14 @@ def main() -> None:
             f"overhead {100 * (p_time / d_time - 1):+.1f} % "
             f"(ratio {p_time / d_time:.3f})"
         )
+        # Each repeat's pair ran back to back: its ratio is the least noisy.
+        paired = [p[0] / d[0] for d, p in zip(direct_runs, policy_runs, strict=True)]
+        print(
+            "paired ratios (policy / direct, per repeat): "
+            + ", ".join(f"{r:.3f}" for r in paired)
+            + f"; median {statistics.median(paired):.3f}"
+            f" (overhead {100 * (statistics.median(paired) - 1):+.1f} %)"
+        )
         d_extra = statistics.median(s - f for s, _, f in direct_runs)
         p_extra = statistics.median(s - f for s, _, f in policy_runs)
         d_fit = statistics.median(f for _, _, f in direct_runs)
