@@ -101,6 +101,7 @@ def on_node(settings, process_env):
     return process_env
 
 
+@pytest.mark.slow
 def test_a_dispatch_through_sbatch_writes_its_rows(
     slurm_cluster, tiny_classifier, make_dispatch, source_table, tables, on_node
 ):
@@ -139,6 +140,7 @@ def test_a_dispatch_through_sbatch_writes_its_rows(
     assert {"submitted", "started", "finished"} <= kinds
 
 
+@pytest.mark.slow
 def test_scancel_mid_run_leaves_no_rows_and_the_run_is_cancelled(
     slurm_cluster,
     tiny_classifier,
@@ -291,6 +293,7 @@ def controller_down(monkeypatch, tmp_path):
     return monkeypatch
 
 
+@pytest.mark.slow
 def test_with_the_controller_down_the_run_is_not_submitted_and_retried(
     slurm_cluster,
     tiny_classifier,
@@ -342,6 +345,7 @@ def test_with_the_controller_down_the_run_is_not_submitted_and_retried(
     assert first.status == RunStatus.FAILED
 
 
+@pytest.mark.slow
 def test_the_cron_command_fails_loudly_when_it_cannot_submit(
     slurm_cluster, make_dispatch, controller_down, capsys
 ):

@@ -110,6 +110,7 @@ def test_a_failing_sweep_after_a_run_changes_nothing_about_it(
     assert "sweeping dead dispatch runs failed" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_source_that_is_down_is_retried_then_fails(
     tiny_classifier, make_dispatch, source_table, tables, mariadb
 ):

@@ -102,6 +102,7 @@ def test_time_before_enabled_at_is_not_watched(hourly):
     assert hourly.schedule_status(at(hours=6, minutes=11)) == ScheduleStatus.LATE
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"], transaction=True)
 def test_the_migration_fills_enabled_at_from_the_last_enable_event(registered_model):
     before, after = (

@@ -48,6 +48,7 @@ def scoring(tiny_classifier, make_dispatch, source_table, tables):
     return make
 
 
+@pytest.mark.slow
 def test_it_scores_every_row_into_the_sink(
     datasource, scoring, tiny_classifier, penguins_frame
 ):
@@ -86,6 +87,7 @@ def test_it_scores_every_row_into_the_sink(
     assert _events(run)[0] == "started" and _events(run)[-1] == "finished"
 
 
+@pytest.mark.slow
 def test_a_source_read_in_pages_scores_every_row_once(
     datasource, scoring, tiny_classifier
 ):
@@ -136,6 +138,7 @@ def test_reading_and_predicting_give_way_to_the_writer(scoring, monkeypatch):
     assert (os.getpriority(os.PRIO_PROCESS, tid), os.sched_getscheduler(tid)) == before
 
 
+@pytest.mark.slow
 def test_paging_by_a_key_that_repeats_fails_and_writes_nothing(datasource, scoring):
     dispatch = scoring(datasource, page_by="year")  # 2007-2009: repeats
     run = runner.run_scheduled(dispatch.pk)
@@ -144,6 +147,7 @@ def test_paging_by_a_key_that_repeats_fails_and_writes_nothing(datasource, scori
     assert sink_count(datasource, dispatch.sink_table) == 0
 
 
+@pytest.mark.slow
 def test_a_stored_query_that_writes_fails_its_run_and_changes_nothing(
     datasource, scoring
 ):
@@ -161,6 +165,7 @@ def test_a_stored_query_that_writes_fails_its_run_and_changes_nothing(
     assert sink_count(datasource, table) == before
 
 
+@pytest.mark.slow
 def test_a_source_without_a_model_column_fails_naming_it(datasource, scoring):
     dispatch = scoring(datasource)
     dispatch.source_query = dispatch.source_query.replace(
@@ -177,6 +182,7 @@ def test_a_source_without_a_model_column_fails_naming_it(datasource, scoring):
     assert "bill_length_mm" in failed.message and failed.level == "error"
 
 
+@pytest.mark.slow
 def test_a_sink_failing_mid_run_leaves_no_rows(datasource, scoring, tables):
     dispatch = scoring(datasource)
     # Rows with id >= 300 break a constraint: the first chunks are written
@@ -194,6 +200,7 @@ def test_a_sink_failing_mid_run_leaves_no_rows(datasource, scoring, tables):
     assert sink_count(datasource, dispatch.sink_table) == 0
 
 
+@pytest.mark.slow
 def test_replace_mode_run_twice_gives_one_set_of_rows(datasource, scoring):
     dispatch = scoring(datasource, sink_mode=SinkMode.REPLACE_RUN_KEY)
     first = runner.run_scheduled(dispatch.pk)
@@ -207,6 +214,7 @@ def test_replace_mode_run_twice_gives_one_set_of_rows(datasource, scoring):
     assert sink_count(datasource, dispatch.sink_table) == 688
 
 
+@pytest.mark.slow
 def test_an_empty_source_replaces_and_creates_nothing(datasource, scoring, tables):
     dispatch = scoring(datasource, sink_mode=SinkMode.REPLACE_ALL)
     assert runner.run_scheduled(dispatch.pk).status == RunStatus.SUCCEEDED
@@ -224,6 +232,7 @@ def test_an_empty_source_replaces_and_creates_nothing(datasource, scoring, table
     assert not odbc.table_exists(datasource, dispatch.sink_table)
 
 
+@pytest.mark.slow
 def test_unicode_decimals_dates_and_nulls_round_trip(
     datasource, scoring, penguins_frame, source_table
 ):

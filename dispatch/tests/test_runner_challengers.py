@@ -60,6 +60,7 @@ def run_rows(dispatch, run) -> list[dict]:
     return [r for r in sink_rows("demo", dispatch.sink_table) if r["run_id"] == run.pk]
 
 
+@pytest.mark.slow
 def test_a_dispatch_uses_the_promoted_version_from_its_next_run(
     scoring, weak, strong, approver
 ):
@@ -87,6 +88,7 @@ def test_a_held_challenger_leaves_the_dispatch_on_the_champion(scoring, weak, st
     assert run.model_version == weak
 
 
+@pytest.mark.slow
 def test_shadow_scoring_writes_nothing_extra_to_the_sink(
     scoring, weak, strong, penguins_frame
 ):
@@ -143,6 +145,7 @@ def test_a_failing_shadow_never_fails_the_run(scoring, weak, strong, penguins_fr
     assert "bill_length_mm" in shadow.error and shadow.agreement is None
 
 
+@pytest.mark.slow
 def test_a_regression_shadow_records_the_mean_absolute_difference(
     registered_model, make_dispatch, source_table, tables, penguins_frame
 ):

@@ -54,6 +54,7 @@ def _source(datasource: str, tables) -> str:
     return table
 
 
+@pytest.mark.slow
 def test_date_columns_come_as_arrow_types_predict_batch_accepts(
     datasource, tables, dated_model
 ):
@@ -70,6 +71,7 @@ def test_date_columns_come_as_arrow_types_predict_batch_accepts(
     assert str(prediction.features["dia"].dtype).startswith("datetime64")
 
 
+@pytest.mark.slow
 def test_a_dispatch_scores_a_source_with_date_columns(
     datasource, tables, dated_model, make_dispatch
 ):
@@ -89,6 +91,7 @@ def test_a_dispatch_scores_a_source_with_date_columns(
     assert {r["prediction"] for r in rows} <= set(dated_model.classes)
 
 
+@pytest.mark.slow
 def test_the_version_page_says_date_features_take_autogluon_s_pipeline(
     analyst_client, dated_model, fresh_predictors
 ):

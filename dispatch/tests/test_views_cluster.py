@@ -145,6 +145,7 @@ def test_run_now_on_the_cluster_submits_without_a_task_worker(
 
 # Committed as in production (no test transaction): the submission runs on
 # commit, before the view reads the run back.
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"], transaction=True)
 def test_run_now_says_when_the_cluster_cannot_take_it(
     operator_client, make_dispatch, slurm_cluster, monkeypatch, tmp_path

@@ -33,6 +33,7 @@ def test_the_switch_goes_back_to_a_page_of_this_site(operator_client, make_dispa
     assert response.status_code == 302 and response["Location"] == page
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, fallback, full",
     [

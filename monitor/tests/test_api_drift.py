@@ -137,6 +137,7 @@ def test_it_needs_the_view_permission(nobody, tiny_classifier, drift_runs, path)
     assert "permission" in response.json()["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_it_only_reads(viewer, tiny_classifier, drift_runs, method):
     client = token_client(viewer)

@@ -76,6 +76,7 @@ def test_a_shifted_file_drifts_and_its_predictions_too(
     assert report.get("island").bins["current"]  # counts for the pages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["parquet", "xlsx", "semicolon"])
 def test_parquet_excel_and_spreadsheet_csv_read_the_same(
     kind, tiny_classifier, inputs, tmp_path
@@ -257,6 +258,7 @@ def table(drift_table):
     return drift_table
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("datasource", ODBC_DATASOURCES)
 def test_a_query_gives_the_report_a_run_would_give(
     datasource, tiny_classifier, inputs, table

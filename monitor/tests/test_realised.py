@@ -70,6 +70,7 @@ def expected(sink: pd.DataFrame, truth: pd.DataFrame, classes) -> dict:
 # -- the join on each engine --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_it_joins_the_actuals_on_each_engine(
     engine,
     tiny_classifier,
@@ -107,6 +108,7 @@ def test_it_joins_the_actuals_on_each_engine(
     assert day.metrics == score.metrics and day.rows_matched == 300
 
 
+@pytest.mark.slow
 def test_the_sinks_keys_meet_text_keys_of_another_engine(
     engine,
     tiny_classifier,
@@ -164,6 +166,7 @@ def tiny_binary(db, penguins_frame):
     return train_tiny(penguins_frame.dropna(subset=["sex"]), "sex", "penguins-sex")
 
 
+@pytest.mark.slow
 def test_binary_f1_is_of_the_versions_second_class_and_auc_of_its_probability(
     tiny_binary, dispatch_into, run_dispatch, actuals_in, penguins_frame
 ):
@@ -206,6 +209,7 @@ def test_without_probabilities_roc_auc_is_absent_with_the_reason(
     assert "wrote no probabilities" in score.absent["roc_auc"]
 
 
+@pytest.mark.slow
 def test_a_day_pools_the_rows_of_its_runs(
     tiny_classifier, dispatch_into, run_dispatch, actuals_in, penguins_frame
 ):
@@ -229,6 +233,7 @@ def test_a_day_pools_the_rows_of_its_runs(
     assert RealisedScore.objects.filter(scope=MetricScope.DAY).count() == 1
 
 
+@pytest.mark.slow
 def test_only_recent_successful_runs_are_scored(
     tiny_classifier, dispatch_into, run_dispatch, actuals_in, penguins_frame
 ):
@@ -519,6 +524,7 @@ def test_the_monitor_round_evaluates_the_decline(tiny_classifier, use_config):
     assert state.rule == Rule.METRIC_DECLINE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("as_text", [False, True])
 def test_many_small_batches_give_the_same_scores_as_one(
     as_text,

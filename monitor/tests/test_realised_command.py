@@ -37,6 +37,7 @@ def test_it_scores_one_model(scored_world):
     assert score.rows_matched == 344
 
 
+@pytest.mark.slow
 def test_it_scores_every_model_with_an_actuals_query(scored_world, tiny_regressor):
     ModelMonitoring.objects.create(model=tiny_regressor.model)  # no query: skipped
     assert run_command() == "penguins: 1 of 1 run(s) scored, 1 day(s)\n"
@@ -86,6 +87,7 @@ def test_it_refuses_days_below_one(db):
         run_command("--days", "0")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True, databases=["default", "events"])
 def test_it_runs_as_a_process(scored_world, process_env):
     # What cron runs: a real manage.py, its exit code and its one line.

@@ -229,6 +229,7 @@ def test_it_refuses_an_upload_beyond_the_limit_by_its_length(
     assert "larger than the 1 MB upload limit" in text(response)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("who", "linked"), [("analyst", True), ("operator", True), ("viewer", False)]
 )

@@ -50,6 +50,7 @@ def _kinds(predictor: autogluon.Predictor) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("label", "name"),
     [
@@ -121,6 +122,7 @@ def test_changed_compiled_code_is_never_loaded(tiny_classifier, penguins_frame, 
     assert _kinds(predictors.get(tiny_classifier).predictor) == ["lightgbm"]
 
 
+@pytest.mark.slow
 def test_code_compiled_for_another_cpu_is_compiled_again_by_the_command(
     tiny_classifier, penguins_frame, monkeypatch, caplog
 ):
@@ -144,6 +146,7 @@ def test_code_compiled_for_another_cpu_is_compiled_again_by_the_command(
     assert _call("compile_models", "--missing") == "nothing to compile\n"
 
 
+@pytest.mark.slow
 def test_a_model_that_does_not_compile_equal_keeps_predicting_with_lightgbm(
     tiny_classifier, penguins_frame, monkeypatch
 ):
@@ -432,6 +435,7 @@ def test_probe_rows_cover_each_features_range_categories_and_missing(
     assert acceleration.probe_frame(dated) is None
 
 
+@pytest.mark.slow
 def test_a_trained_one_member_ensemble_predicts_through_its_member(
     tmp_path, penguins_frame, tiny_classifier
 ):

@@ -35,6 +35,7 @@ def _train(client, dataset_id, **changes):
     return client.post("/api/registry/jobs/", body, format="json")
 
 
+@pytest.mark.slow
 def test_the_upload_train_status_query_flow(analyst):
     client = _client(analyst)
     uploaded = _upload(client)

@@ -56,6 +56,7 @@ def production(model) -> int:
     return ModelAlias.objects.get(model=model, name="production").version.number
 
 
+@pytest.mark.slow
 def test_an_analyst_proposes_through_the_api(strong, analyst):
     response = _client(analyst).post(
         f"{BASE}/versions/2/propose/",
@@ -160,6 +161,7 @@ def test_approving_twice_is_a_400(pending, approver):
     assert AliasChange.objects.filter(kind=AliasChange.Kind.PROMOTED).count() == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", ["viewer", "analyst", "operator"])
 def test_only_approvers_decide_and_roll_back(pending, role, request):
     client = _client(request.getfixturevalue(role))

@@ -30,6 +30,7 @@ def stored_penguins(db):
     return train_tiny(frame, "species", "penguins", dataset=dataset)
 
 
+@pytest.mark.slow
 def test_it_gives_the_report_by_number_or_alias(viewer, stored_penguins):
     fairness_jobs.compute(stored_penguins, ["sex"])
     client = _client(viewer)

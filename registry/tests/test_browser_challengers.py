@@ -27,6 +27,7 @@ def production() -> int:
     ).version.number
 
 
+@pytest.mark.slow
 def test_compare_approve_and_roll_back(
     browser, page, live_server, analyst, approver, penguins_frame
 ):

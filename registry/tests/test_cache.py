@@ -32,6 +32,7 @@ def test_a_version_is_loaded_once_and_then_served_from_memory(tiny_classifier):
     assert [o.name for o in first.outcomes] == list(acceleration.ORDER)
 
 
+@pytest.mark.slow
 def test_the_least_recently_used_version_leaves_first(
     tiny_classifier, tiny_regressor, penguins_frame
 ):
@@ -55,6 +56,7 @@ def test_changed_files_are_loaded_again_not_served_stale(tiny_classifier):
     assert len(predictors) == 1  # the old entry of the same version is gone
 
 
+@pytest.mark.slow
 def test_drop_and_clear(tiny_classifier, tiny_regressor):
     predictors = PredictorCache(size=3)
     predictors.get(tiny_classifier)

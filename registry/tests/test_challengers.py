@@ -61,6 +61,7 @@ def kinds(version) -> list[str]:
 # --- compare -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_both_are_scored_on_the_challengers_held_out_rows(weak, strong):
     comparison = challengers.compare(weak, strong)
     rows = training.holdout_rows(strong)
@@ -116,6 +117,7 @@ def _train(frame, dataset, name, label, metric, excluded):
     return world.with_dataset(version, dataset)
 
 
+@pytest.mark.slow
 def test_a_metric_without_a_per_row_form_gets_a_seeded_paired_bootstrap(
     dataset, penguins_frame
 ):
@@ -150,6 +152,7 @@ def test_a_metric_without_a_per_row_form_gets_a_seeded_paired_bootstrap(
     )
 
 
+@pytest.mark.slow
 def test_the_rmse_standard_error_is_the_delta_method_on_squared_errors(
     dataset, penguins_frame
 ):
@@ -221,6 +224,7 @@ def test_a_better_challenger_is_promoted_by_the_rule(weak, strong, analyst):
     assert proposed.data["comparison"]["rows"] == challenge.comparison["rows"]
 
 
+@pytest.mark.slow
 def test_a_worse_challenger_is_held_and_the_champion_keeps_serving(
     dataset, penguins_frame
 ):
@@ -236,6 +240,7 @@ def test_a_worse_challenger_is_held_and_the_champion_keeps_serving(
     assert kinds(worse) == ["challenge.proposed", "challenge.held"]
 
 
+@pytest.mark.slow
 def test_a_win_smaller_than_the_minimum_is_held(weak, strong):
     rule = PromotionRule(min_improvement=0.5)
     challenge = challengers.propose(strong, rule=rule)
@@ -245,6 +250,7 @@ def test_a_win_smaller_than_the_minimum_is_held(weak, strong):
     assert PromotionRule.from_json(challenge.rule) == rule
 
 
+@pytest.mark.slow
 def test_a_minimum_in_a_lower_is_better_metric_counts_down(dataset, penguins_frame):
     old = _train(
         penguins_frame,
@@ -271,6 +277,7 @@ def test_with_no_champion_the_challenger_becomes_champion(weak):
     assert challenge.comparison == {}
 
 
+@pytest.mark.slow
 def test_an_approval_rule_leaves_a_better_challenger_pending(weak, strong):
     challenge = challengers.propose(strong, rule=PromotionRule(needs_approval=True))
     assert challenge.state == Challenge.State.PENDING
@@ -278,6 +285,7 @@ def test_an_approval_rule_leaves_a_better_challenger_pending(weak, strong):
     assert kinds(strong) == ["challenge.proposed", "challenge.pending"]
 
 
+@pytest.mark.slow
 def test_a_newer_proposal_supersedes_a_pending_one(
     weak, strong, penguins_frame, dataset
 ):
@@ -298,6 +306,7 @@ def test_a_challenger_of_another_model_is_refused(weak, tiny_regressor):
     assert not Challenge.objects.exists()
 
 
+@pytest.mark.slow
 def test_a_challenger_with_another_label_is_refused(weak, penguins_frame, dataset):
     other = training.train_version(
         penguins_frame,
@@ -338,6 +347,7 @@ def pending(weak, strong):
     return challengers.propose(strong, rule=PromotionRule(needs_approval=True))
 
 
+@pytest.mark.slow
 def test_approval_promotes_saying_who_when_and_why(pending, approver, strong):
     challenge = challengers.approve(pending, user=approver, reason="looks right")
     assert challenge.state == Challenge.State.APPROVED and challenge.promoted
@@ -363,6 +373,7 @@ def test_a_decision_needs_a_reason(pending, approver):
     assert pending.state == Challenge.State.PENDING
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", ["viewer", "analyst", "operator", "nobody"])
 def test_only_approvers_decide(pending, role, request):
     user = request.getfixturevalue(role)
@@ -399,6 +410,7 @@ def test_a_challenger_archived_while_pending_is_not_half_promoted(
     assert not AliasChange.objects.filter(challenge=pending).exists()
 
 
+@pytest.mark.slow
 def test_moving_the_alias_by_hand_supersedes_a_pending_challenge(
     pending, strong, analyst
 ):
@@ -409,6 +421,7 @@ def test_moving_the_alias_by_hand_supersedes_a_pending_challenge(
     assert change.user == analyst and change.to_version == strong
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"], transaction=True)
 def test_two_approvals_at_once_give_one_promotion(penguins_frame, django_user_model):
     dataset = world.penguins_dataset()
@@ -464,6 +477,7 @@ def test_rollback_returns_to_the_previous_champion(weak, strong, approver):
     assert services.resolve_current("penguins").pk == weak.pk
 
 
+@pytest.mark.slow
 def test_rollback_walks_back_one_champion_at_a_time(
     weak, strong, approver, penguins_frame, dataset
 ):
@@ -508,6 +522,7 @@ def test_rollback_needs_the_approval_permission(weak, strong, analyst):
     assert production(weak.model) == 2
 
 
+@pytest.mark.slow
 def test_a_rollback_supersedes_pending_challenges(
     weak, strong, approver, penguins_frame, dataset
 ):

@@ -50,6 +50,7 @@ def _finished(job_id):
     ).first()
 
 
+@pytest.mark.slow
 def test_a_training_job_on_slurm_produces_its_version(
     slurm_cluster, penguins_dataset, on_node, analyst
 ):
@@ -108,6 +109,7 @@ def test_cancelling_a_queued_job_takes_it_off_the_cluster(
     assert not ModelVersion.objects.exists()
 
 
+@pytest.mark.slow
 def test_with_the_controller_down_the_job_is_not_submitted(
     slurm_cluster, penguins_dataset, on_node, monkeypatch, tmp_path
 ):

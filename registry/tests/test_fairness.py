@@ -508,6 +508,7 @@ def test_training_refuses_a_sensitive_column_not_in_the_file(penguins_frame):
         )
 
 
+@pytest.mark.slow
 def test_fairness_is_measured_on_a_column_the_model_does_not_use(stored_penguins):
     assert "island" not in stored_penguins.feature_names()
     row = fairness_jobs.compute(stored_penguins, ["island"])

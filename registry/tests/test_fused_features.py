@@ -48,6 +48,7 @@ def _as_categoricals(rows: pd.DataFrame) -> pd.DataFrame:
     return coded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["tiny_classifier", "tiny_regressor"])
 def test_loaded_versions_make_autogluons_columns_in_one_pass(
     which, request, penguins_frame

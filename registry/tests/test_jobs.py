@@ -232,6 +232,7 @@ def test_checks_on_a_large_parquet_file(monkeypatch, penguins_frame):
     assert jobs.check(dataset, TrainOptions(label="species")).rows == 344
 
 
+@pytest.mark.slow
 def test_the_version_is_ready_before_its_analysis(penguins_dataset, monkeypatch):
     """The job succeeds and the version can predict as soon as the fit is
     scored; the leaderboard, importance and latency are measured after."""
@@ -290,6 +291,7 @@ def _rows(dataset):
     return datasets.read_frame(dataset).drop(columns=["species"]).head(2)
 
 
+@pytest.mark.slow
 def test_a_failed_analysis_keeps_the_version_and_can_run_again(
     penguins_dataset, analyst, monkeypatch
 ):
@@ -327,6 +329,7 @@ def test_a_failed_analysis_keeps_the_version_and_can_run_again(
     assert len(training.holdout_rows(version)) == version.lineage.test_rows
 
 
+@pytest.mark.slow
 def test_an_analysis_without_its_dataset_says_why(penguins_dataset, monkeypatch):
     from datetime import timedelta
 
@@ -396,6 +399,7 @@ print(the_plan.rows, (peak - before) // 2**20)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True, databases=["default", "events"])
 def test_planning_a_huge_compressed_parquet_reads_bounded_rows(tmp_path, process_env):
     """20 million rows in a few hundred KB: the plan streams the label column

@@ -108,6 +108,7 @@ def test_a_model_has_one_version_of_each_number(tiny_classifier):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["Prod", "-prod", "with space", "x" * 64, "a.b"])
 def test_it_refuses_a_model_or_alias_name_that_is_no_slug(tiny_classifier, name):
     with pytest.raises(ValidationError, match="lower-case letters"):

@@ -433,6 +433,7 @@ def test_to_booleans_takes_every_spelling_and_zero_one():
     assert pd.isna(parsing.to_booleans(column).iloc[6])
 
 
+@pytest.mark.slow
 def test_a_boolean_feature_takes_a_source_s_spellings(db):
     from registry import services
     from registry.errors import SchemaError

@@ -50,6 +50,7 @@ def test_a_line_carries_only_the_policy_id(make_policy, lines):
     assert retrain_cron.apply(policy) is False  # already right
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"])
 def test_disabling_or_changing_the_trigger_removes_the_line(make_policy, lines):
     policy = _schedule(make_policy, lines)
@@ -62,6 +63,7 @@ def test_disabling_or_changing_the_trigger_removes_the_line(make_policy, lines):
     assert policy.pk not in retrain_cron.managed_entries()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"])
 def test_sync_adds_missing_lines_and_removes_stale_ones(make_policy, lines):
     policy = _schedule(make_policy, lines)
@@ -76,6 +78,7 @@ def test_sync_adds_missing_lines_and_removes_stale_ones(make_policy, lines):
     assert str(retrain_cron.sync()) == "0 added, 0 removed"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"])
 def test_a_schedule_in_another_timezone_is_shifted_for_the_daemon(make_policy, lines):
     policy = _schedule(make_policy, lines, timezone="America/Sao_Paulo")
@@ -83,6 +86,7 @@ def test_a_schedule_in_another_timezone_is_shifted_for_the_daemon(make_policy, l
     assert retrain_cron.managed_entries()[policy.pk].startswith("0 6 * * * ")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"])
 def test_the_command_fires_a_policy_as_cron_does(make_policy, capsys):
     from django.core.management import call_command

@@ -56,6 +56,7 @@ def production(model):
 # --- The whole run ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_retrain_snapshots_the_query_trains_and_proposes(make_policy, query_champion):
     policy = make_policy(data=RetrainPolicy.Data.QUERY)
     when = timezone.make_aware(dt.datetime(2026, 6, 20, 3, 0))
@@ -86,6 +87,7 @@ def test_a_retrain_snapshots_the_query_trains_and_proposes(make_policy, query_ch
     assert {"retrain.queued", "retrain.training", "retrain.done"} <= set(kinds)
 
 
+@pytest.mark.slow
 def test_a_challenger_policy_leaves_the_champion_serving(make_policy, query_champion):
     policy = make_policy(action=RetrainPolicy.Action.CHALLENGER)
     fire(policy)
@@ -97,6 +99,7 @@ def test_a_challenger_policy_leaves_the_champion_serving(make_policy, query_cham
     assert retraining.rule_for(policy).needs_approval is True
 
 
+@pytest.mark.slow
 def test_a_replace_policy_promotes_a_winner(make_policy, query_champion):
     from registry.models import Challenge
 
@@ -113,6 +116,7 @@ def test_a_replace_policy_promotes_a_winner(make_policy, query_champion):
     assert production(query_champion.model) == run.version.number == 2
 
 
+@pytest.mark.slow
 def test_a_replace_policy_holds_a_challenger_that_does_not_win(
     make_policy, query_champion
 ):
@@ -127,6 +131,7 @@ def test_a_replace_policy_holds_a_challenger_that_does_not_win(
     assert production(query_champion.model) == 1
 
 
+@pytest.mark.slow
 def test_overrides_replace_the_champions_settings(make_policy, query_champion):
     policy = make_policy(overrides={"time_limit": 20, "seed": 7})
     options_ = retraining.options_for(policy, query_champion)
@@ -135,6 +140,7 @@ def test_overrides_replace_the_champions_settings(make_policy, query_champion):
     assert options_.alias is None
 
 
+@pytest.mark.slow
 def test_a_replace_policy_passes_its_rule(make_policy):
     policy = make_policy(
         action=RetrainPolicy.Action.REPLACE,
@@ -146,6 +152,7 @@ def test_a_replace_policy_passes_its_rule(make_policy):
     assert rule.needs_approval is False
 
 
+@pytest.mark.slow
 def test_the_latest_upload_of_the_champions_dataset_is_used(
     make_policy, query_champion, penguins_frame, tmp_path
 ):
@@ -320,6 +327,7 @@ def _point_at(champion, make_table, frame):
     )
 
 
+@pytest.mark.slow
 def test_a_query_without_the_label_column_fails_clearly(
     make_policy, query_champion, retrain_tables, penguins_frame
 ):
@@ -334,6 +342,7 @@ def test_a_query_without_the_label_column_fails_clearly(
     assert run.job is None
 
 
+@pytest.mark.slow
 def test_zero_rows_fail_clearly(
     make_policy, query_champion, retrain_tables, penguins_frame
 ):
@@ -349,6 +358,7 @@ def test_zero_rows_fail_clearly(
     assert production(query_champion.model) == 1
 
 
+@pytest.mark.slow
 def test_a_label_whose_type_changed_fails_clearly(
     make_policy, query_champion, retrain_tables, penguins_frame
 ):
@@ -361,6 +371,7 @@ def test_a_label_whose_type_changed_fails_clearly(
     assert run.job is None
 
 
+@pytest.mark.slow
 def test_an_unreachable_datasource_fails_clearly(make_policy, query_champion):
     Dataset.objects.filter(pk=query_champion.dataset_id).update(datasource="gone")
     run = _run_to_end(make_policy())
@@ -368,6 +379,7 @@ def test_an_unreachable_datasource_fails_clearly(make_policy, query_champion):
     assert "gone is not a configured datasource" in run.error
 
 
+@pytest.mark.slow
 def test_a_dropped_table_fails_clearly(make_policy, query_champion, retrain_source):
     odbc.execute("demo", f"DROP TABLE {retrain_source}")
     run = _run_to_end(make_policy())
@@ -375,6 +387,7 @@ def test_a_dropped_table_fails_clearly(make_policy, query_champion, retrain_sour
     assert retrain_source in run.error or "no such table" in run.error.lower()
 
 
+@pytest.mark.slow
 def test_a_failing_training_job_fails_the_run(make_policy, query_champion, monkeypatch):
     fire(make_policy())
     work_queue_until_training()
@@ -392,6 +405,7 @@ def test_a_failing_training_job_fails_the_run(make_policy, query_champion, monke
     assert production(query_champion.model) == 1
 
 
+@pytest.mark.slow
 def test_a_cancelled_training_job_cancels_the_run(make_policy, query_champion):
     fire(make_policy())
     work_queue_until_training()
@@ -414,6 +428,7 @@ def test_cancelling_a_queued_run_frees_the_model(cheap_policy):
         retraining.cancel(RetrainRun.objects.get(pk=first.run.pk))
 
 
+@pytest.mark.slow
 def test_a_model_without_the_alias_fails_clearly(make_policy):
     run = _fail_with(make_policy(alias="staging"))
     assert "has no alias 'staging'" in run.error
@@ -436,6 +451,7 @@ def work_queue_until_training():
     task.set_successful(retraining.run(*task.task_result.args))
 
 
+@pytest.mark.slow
 def test_an_upload_champion_refuses_the_query_data(
     make_policy, query_champion, tmp_path
 ):
@@ -459,12 +475,14 @@ def test_check_policy_names_the_field():
         retraining.check_policy(policy)
 
 
+@pytest.mark.slow
 def test_snapshot_contract_records_the_query(query_champion):
     assert query_champion.dataset.source == Dataset.Source.QUERY
     assert query_champion.dataset.datasource == "demo"
     assert ":as_of" in query_champion.dataset.query
 
 
+@pytest.mark.slow
 def test_a_real_drifting_dispatch_fires_a_drift_retrain(
     make_policy, query_champion, retrain_tables, penguins_frame
 ):

@@ -178,6 +178,7 @@ def test_predict_is_thread_safe(tiny_classifier, penguins_frame):
     assert len(results) == 20 and all(r.equals(expected) for r in results)
 
 
+@pytest.mark.slow
 def test_the_cache_is_bounded_least_recently_used(
     tiny_classifier, tiny_regressor, penguins_frame
 ):
@@ -202,6 +203,7 @@ def test_the_cache_loads_a_cold_version_once_for_many_threads(tiny_classifier):
     assert len({id(entry) for entry in entries}) == 1
 
 
+@pytest.mark.slow
 def test_preload_loads_the_versions_behind_aliases(tiny_classifier, tiny_regressor):
     assert services.preload(["production"]) == 2
     assert sorted(predictors.loaded_ids()) == sorted(
@@ -210,6 +212,7 @@ def test_preload_loads_the_versions_behind_aliases(tiny_classifier, tiny_regress
     assert services.preload(["staging"]) == 0
 
 
+@pytest.mark.slow
 def test_preload_reports_a_broken_version_and_goes_on(tiny_classifier, tiny_regressor):
     (store.version_dir("penguins", 1) / "manifest.json").unlink()
     assert services.preload(["production"]) == 1
@@ -235,6 +238,7 @@ def test_an_alias_must_be_moved_before_archiving(tiny_classifier):
     assert ModelVersion.objects.get(pk=tiny_classifier.pk).status == "ready"
 
 
+@pytest.mark.slow
 def test_archive_stops_predictions_and_restore_brings_them_back(
     tiny_classifier, penguins_frame
 ):
@@ -249,6 +253,7 @@ def test_archive_stops_predictions_and_restore_brings_them_back(
     assert second.status == "ready"
 
 
+@pytest.mark.slow
 def test_delete_removes_files_and_keeps_lineage(tiny_classifier, penguins_frame):
     train_tiny(penguins_frame, "species", "penguins", alias="production")
     services.predict(tiny_classifier, penguins_frame.head(1))

@@ -113,6 +113,7 @@ def run_score(run) -> RealisedScore:
 # -- the join and its metrics ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_shadow_is_scored_on_the_champions_matched_rows(
     shadowed, weak, strong, pending, penguins_frame, actuals_in
 ):
@@ -177,6 +178,7 @@ def test_nothing_of_the_shadow_is_in_the_sink(shadowed, pending, strong):
         assert item.predictions_file == f"{pending.pk}/{item.dispatch_run_id}.parquet"
 
 
+@pytest.mark.slow
 def test_a_regression_shadow_gets_rmse_and_mae(
     penguins_frame, dispatch_into, run_dispatch, actuals_in
 ):
@@ -220,6 +222,7 @@ def test_a_regression_shadow_gets_rmse_and_mae(
 # -- the file's life -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_file_goes_once_the_challenge_is_decided(
     shadowed, weak, pending, penguins_frame, actuals_in, approver
 ):
@@ -307,6 +310,7 @@ def test_a_dispatch_without_key_columns_keeps_no_file(
     assert not any(shadow.folder().rglob("*.parquet"))
 
 
+@pytest.mark.slow
 def test_keys_that_match_nothing_are_no_match(
     shadowed, weak, pending, penguins_frame, actuals_in
 ):
@@ -321,6 +325,7 @@ def test_keys_that_match_nothing_are_no_match(
         assert item.realised_rows == 0
 
 
+@pytest.mark.slow
 def test_a_missing_file_is_named_and_the_champion_still_scored(
     shadowed, weak, pending, penguins_frame, actuals_in
 ):
@@ -339,6 +344,7 @@ def test_a_missing_file_is_named_and_the_champion_still_scored(
     assert second.realised_state == ShadowRun.Realised.SCORED
 
 
+@pytest.mark.slow
 def test_a_file_that_is_no_parquet_is_named(
     shadowed, weak, pending, penguins_frame, actuals_in
 ):
@@ -362,6 +368,7 @@ def test_a_broken_actuals_query_fails_the_shadows_too(shadowed, weak, pending):
         assert item.realised_reason == computation.error
 
 
+@pytest.mark.slow
 def test_other_actuals_keys_than_the_stored_ones_are_named(
     shadowed, weak, pending, penguins_frame, actuals_in
 ):
@@ -402,6 +409,7 @@ def test_a_shadow_that_failed_in_its_run_says_so(
 # -- the challenge page and the API ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_challenge_page_shows_both_realised_metrics(
     shadowed, weak, pending, penguins_frame, actuals_in, viewer_client
 ):
@@ -431,6 +439,7 @@ def test_the_page_says_when_nothing_is_computed_yet(shadowed, pending, viewer_cl
     assert 'data-testid="shadow-realised-overall"' not in page
 
 
+@pytest.mark.slow
 def test_the_api_detail_has_the_realised_metrics(
     shadowed, weak, pending, penguins_frame, actuals_in, viewer
 ):
@@ -454,6 +463,7 @@ def test_the_api_detail_has_the_realised_metrics(
 # -- MariaDB ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_it_joins_on_mariadb(
     shadowed, weak, strong, pending, penguins_frame, actuals_in
 ):

@@ -52,6 +52,7 @@ def _rows(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["tiny_classifier", "tiny_regressor"])
 def test_the_pinned_autogluon_takes_every_shortcut_on_the_demo_models(which, request):
     version = request.getfixturevalue(which)
@@ -64,6 +65,7 @@ def test_the_pinned_autogluon_takes_every_shortcut_on_the_demo_models(which, req
     )
 
 
+@pytest.mark.slow
 def test_the_pinned_autogluon_takes_every_shortcut_on_the_lgbm_bench_model(db):
     """bench/dispatch.py's "lgbm": one LightGBM with default hyperparameters."""
     version = train_version(

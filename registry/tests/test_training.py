@@ -87,6 +87,7 @@ def test_it_trains_a_regressor_with_positive_errors(tiny_regressor):
     assert all(row["score_test"] > 0 for row in version.leaderboard)
 
 
+@pytest.mark.slow
 def test_it_numbers_versions_and_keeps_production_on_the_first(penguins_frame):
     first = train_tiny(penguins_frame, "species", "numbered", alias=None)
     second = train_tiny(penguins_frame, "species", "numbered", alias=None)

@@ -288,6 +288,7 @@ def test_the_job_page_shows_queue_position_and_refreshes(
     assert partial.content.decode().lstrip().startswith('<section id="job-progress"')
 
 
+@pytest.mark.slow
 def test_a_finished_job_links_its_version_and_stops_refreshing(
     viewer_client, penguins_dataset
 ):
@@ -366,6 +367,7 @@ def test_the_regression_version_page_plots_predicted_vs_actual(
     assert 'id="evaluation-chart"' in content and "typical error" in content
 
 
+@pytest.mark.slow
 def test_the_model_page_and_compare(viewer_client, tiny_classifier, penguins_frame):
     train_tiny(penguins_frame, "species", "penguins", alias=None)
     page = viewer_client.get(tiny_classifier.model.get_absolute_url())
@@ -435,6 +437,7 @@ def test_a_bad_alias_name_is_refused(analyst_client, tiny_classifier):
     assert list(ModelAlias.objects.values_list("name", flat=True)) == ["production"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("action", ["alias", "archive", "restore", "delete", "prune"])
 def test_actions_need_the_train_permission_and_post(
     client, viewer, analyst, tiny_classifier, action

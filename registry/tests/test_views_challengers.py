@@ -66,6 +66,7 @@ def messages_of(response) -> list[str]:
 # --- reading ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_pages_need_login(client, pending):
     for address in (
         reverse("registry:challenges", args=["penguins"]),
@@ -247,6 +248,7 @@ def test_deciding_twice_is_refused_with_a_message(approver_client, pending):
     assert production(pending.model) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", ["viewer", "analyst", "operator"])
 def test_other_roles_cannot_decide(client, pending, role, request):
     client.force_login(request.getfixturevalue(role))

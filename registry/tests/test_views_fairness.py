@@ -69,6 +69,7 @@ def test_the_version_page_shows_the_fairness_table(viewer_client, stored_penguin
     assert 'data-testid="fairness-form"' not in html
 
 
+@pytest.mark.slow
 def test_a_disparate_impact_below_four_fifths_is_flagged(viewer_client, loans_version):
     row = fairness_jobs.compute(loans_version, ["group", "age"])
     assert row.status == "done", row.error

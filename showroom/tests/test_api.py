@@ -149,6 +149,7 @@ def test_the_limit_itself_is_accepted(analyst_api, tiny_classifier, penguin):
     assert len(response.json()["predictions"]) == len(rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("body", "field"),
     [

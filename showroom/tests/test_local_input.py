@@ -82,6 +82,7 @@ def test_a_bad_date_is_a_form_error_naming_the_field():
     assert list(form.errors) == ["dia"]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"])
 @pytest.mark.parametrize(
     "language, bill, expected",

@@ -19,6 +19,7 @@ from showroom.warm import warm
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "events"])
 def test_it_preloads_the_aliased_versions(tiny_classifier, tiny_regressor):
     predictors.clear()

@@ -34,6 +34,7 @@ def concrete(pattern: str) -> str:
 ALL_PATHS = sorted({concrete(p) for p in _walk(get_resolver().url_patterns)})
 
 
+@pytest.mark.slow
 def test_the_sweep_sees_every_app():
     for prefix in ("/models/", "/showroom/", "/dispatches/", "/monitor/", "/events/"):
         assert prefix in ALL_PATHS

@@ -223,6 +223,7 @@ def test_start_up_stops_with_the_message(tmp_path):
     assert result.stderr.strip() == "error: config.yaml: hosts[0].port is required"
 
 
+@pytest.mark.slow
 def test_system_checks_report_an_unusable_path(tmp_path):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")

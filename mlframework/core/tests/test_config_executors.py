@@ -118,6 +118,7 @@ def test_extra_options_must_be_a_list(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_the_configured_slurm_conf_reaches_every_slurm_client(tmp_path):
     """Cron starts its lines with no environment: the settings export the
     configured slurm.conf (relative to config.yaml's folder) as SLURM_CONF

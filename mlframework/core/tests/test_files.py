@@ -71,6 +71,7 @@ def fresh_config(tmp_path, settings):
     return file, var
 
 
+@pytest.mark.slow
 def test_a_fresh_process_creates_only_private_files(fresh_config):
     file, var = fresh_config
     env = {**os.environ, "MLFRAMEWORK_CONFIG": str(file)}

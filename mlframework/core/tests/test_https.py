@@ -77,6 +77,7 @@ def run(args, file):
 HTTPS = {"https": True, "debug": False, "secret_key": "s3cr3t-" + "x" * 60}
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean_with_https(tmp_path):
     result = run(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -86,6 +87,7 @@ def test_check_deploy_is_clean_with_https(tmp_path):
     assert "System check identified no issues" in result.stdout
 
 
+@pytest.mark.slow
 def test_check_deploy_warns_without_https(tmp_path):
     # The warnings web.https exists for, so the test above can fail.
     result = run(
@@ -97,6 +99,7 @@ def test_check_deploy_warns_without_https(tmp_path):
         assert f"security.{code}" in result.stderr
 
 
+@pytest.mark.slow
 def test_https_secures_cookies_and_redirects_plain_http(tmp_path):
     result = run(["-c", PROBE], config_file(tmp_path, **HTTPS))
     assert result.returncode == 0, result.stderr
@@ -116,6 +119,7 @@ def test_https_secures_cookies_and_redirects_plain_http(tmp_path):
     assert secure_cookie is True
 
 
+@pytest.mark.slow
 def test_without_https_the_site_answers_plain_http(tmp_path):
     result = run(["-c", PROBE], config_file(tmp_path))
     assert result.returncode == 0, result.stderr

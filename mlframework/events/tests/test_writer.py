@@ -128,6 +128,7 @@ def test_events_survive_a_database_outage_into_the_spool(writer, mariadb):
     assert sorted(stored[1:4]) == ["spooled 0", "spooled 1", "spooled 2"]
 
 
+@pytest.mark.slow
 def test_no_queued_event_is_lost_when_the_process_exits(process_env):
     # A process that queues many events and exits at once, without flushing.
     script = textwrap.dedent(

@@ -122,6 +122,7 @@ def test_a_preview_of_millions_of_rows_fetches_only_its_rows(source):
     assert grown < 64 * 1024 * 1024, f"the preview grew the process by {grown} B"
 
 
+@pytest.mark.slow
 def test_a_slow_preview_is_stopped_at_the_query_timeout(source, short_timeout):
     with pytest.raises(odbc.QueryTimeout, match=r"longer than 1 s.*query_timeout"):
         odbc.preview(source, SLOW[source], 5)

@@ -58,6 +58,7 @@ def test_a_submitted_job_runs_its_script(slurm_cluster, tmp_path):
     assert (tmp_path / f"job-{job_id}.log").read_text() == "hello from it's me\n"
 
 
+@pytest.mark.slow
 def test_states_come_from_squeue_then_sacct_or_the_completion_log(
     slurm_cluster, tmp_path
 ):
@@ -200,6 +201,7 @@ def controller_down(monkeypatch, tmp_path):
     monkeypatch.setenv("SLURM_CONF", str(down))
 
 
+@pytest.mark.slow
 def test_with_the_controller_down_every_call_says_so(
     slurm_cluster, controller_down, tmp_path
 ):

@@ -97,6 +97,7 @@ def test_api_predictions_are_counted_per_model_version(
     assert after[name].type == "counter"
 
 
+@pytest.mark.slow
 def test_counts_of_every_process_are_added_up(client):
     """gunicorn's workers are processes: one that is not this one counts too."""
     code = (
